@@ -1,0 +1,11 @@
+"""bnnjax: fully binary MLPs trained with local binary error signals, in JAX.
+
+Implements Colombo, Pittorino and Roveri, "Training Multi-Layer Binary Neural Networks
+With (Random) Local Binary Error Signals", arXiv 2412.00119.
+"""
+
+from bnnjax.config import Config, HParams, paper_group_size
+from bnnjax.model import Batch, State, evaluate, forward, init, predict, step
+from bnnjax.run import Data, Results, make_train, seed_keys
+
+__version__ = '0.1.0'

@@ -1,0 +1,159 @@
+"""Configuration: a static, hashable `Config` and a traced `HParams`.
+
+`Config` holds everything that changes array shapes or the compiled program (widths, γ,
+batch size, epochs, semantics, backend); it is a static argument of `jax.jit`.
+`HParams` holds scalars that can be swept without recompiling (r, p_r, weight clip); it is
+an ordinary traced argument, so a hyper-parameter grid is a `vmap`.
+
+Both are validated on the host, before anything is compiled, with one-line `ValueError`s
+that name the command-line flag and the valid range.
+"""
+
+import dataclasses
+import math
+from typing import NamedTuple, Tuple, Union
+
+SEMANTICS = ('reference', 'binary')
+BACKENDS = ('packed', 'dense')
+
+# Saturation bound of the integer hidden weights when no clip is set: |H| <= 2^30 - 1
+# (odd, so `binary` parity is kept). A step changes H by at most 2 * batch_size + 2, so
+# the int32 sum before clipping can never wrap.
+MAX_WEIGHT = 2**30 - 1
+MAX_BATCH_SIZE = 2**20
+
+# γ the paper used for each width (algorithm.md, "Hyper-parameters of the paper's runs",
+# Prototypes / FMNIST column; CIFAR-10 and Imagenette use γ = 135 at width 135).
+PAPER_GROUP_SIZE = {15: 15, 35: 35, 55: 55, 75: 75, 135: 45, 255: 85, 525: 105,
+                    1035: 115}
+
+
+def paper_group_size(width: int) -> int:
+  """γ of the paper for a hidden width; raises ValueError for widths it never used."""
+  if width not in PAPER_GROUP_SIZE:
+    raise ValueError(
+        f'group_size (--group_size) has no paper default for width {width}; pass it '
+        f'explicitly (a divisor of {width}). Paper widths: {sorted(PAPER_GROUP_SIZE)}')
+  return PAPER_GROUP_SIZE[width]
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+  """Static configuration of a network and a run (hashable; a jit static argument).
+
+  Attributes:
+    layers: hidden widths (N_1, ..., N_L).
+    group_size: γ per hidden layer (an int applies to every layer); must divide the width.
+    num_inputs: input dimension D.
+    num_classes: C >= 2.
+    batch_size: B, mini-batch size (the last batch of an epoch may be partial).
+    num_epochs: epochs per run.
+    num_test: size of the test split taken from the end of the (shuffled) pool.
+    shuffle_split: shuffle the pool with the run's key before splitting (the paper's
+      protocol). If False the last `num_test` samples of the pool are the test set (an
+      official test split).
+    semantics: 'reference' (the authors' arithmetic, sign(0) = 0) or 'binary' (strictly
+      one bit). See algorithm.md, "Two arithmetic semantics".
+    backend: 'packed' (XNOR/AND/popcount on uint32 words) or 'dense' (int8 x int8 -> int32
+      matmul). Both give identical results.
+    seed_chunk: runs (seeds x grid points) vmapped together; chunks run one after another
+      with `lax.map`, which keeps the CPU working set in cache.
+    eval_batch_size: samples per forward chunk when evaluating.
+    word_chunk: uint32 words per scan iteration of the packed product.
+  """
+  layers: Tuple[int, ...] = (135, 135)
+  group_size: Union[int, Tuple[int, ...]] = 45
+  num_inputs: int = 1000
+  num_classes: int = 10
+  batch_size: int = 100
+  num_epochs: int = 50
+  num_test: int = 2000
+  shuffle_split: bool = True
+  semantics: str = 'reference'
+  backend: str = 'packed'
+  seed_chunk: int = 5
+  eval_batch_size: int = 1000
+  word_chunk: int = 4
+
+  def __post_init__(self):
+    layers = self.layers
+    if isinstance(layers, int):
+      layers = (layers,)
+    object.__setattr__(self, 'layers', tuple(int(n) for n in layers))
+    gs = self.group_size
+    if isinstance(gs, int):
+      gs = (gs,) * len(self.layers)
+    object.__setattr__(self, 'group_size', tuple(int(g) for g in gs))
+    validate_config(self)
+
+  @property
+  def widths(self) -> Tuple[int, ...]:
+    """(N_0 = D, N_1, ..., N_L)."""
+    return (self.num_inputs,) + self.layers
+
+
+def _check(ok: bool, msg: str):
+  if not ok:
+    raise ValueError(msg)
+
+
+def validate_config(c: Config) -> None:
+  """Raises ValueError naming the flag and valid range of the first bad field."""
+  _check(len(c.layers) >= 1, 'layers (--layers) must list at least one hidden width')
+  for n in c.layers:
+    _check(n >= 1, f'layers (--layers) widths must be >= 1, got {list(c.layers)}')
+  _check(len(c.group_size) == len(c.layers),
+         f'group_size (--group_size) needs one value or one per layer '
+         f'({len(c.layers)}), got {list(c.group_size)}')
+  for n, g in zip(c.layers, c.group_size):
+    _check(1 <= g <= n and n % g == 0,
+           f'group_size (--group_size) must divide every width: {g} does not divide {n} '
+           f'(valid: divisors of {n})')
+  _check(c.num_inputs >= 1, f'num_inputs must be >= 1, got {c.num_inputs}')
+  _check(c.num_classes >= 2, f'num_classes must be >= 2, got {c.num_classes}')
+  _check(1 <= c.batch_size <= MAX_BATCH_SIZE,
+         f'batch_size (--batch_size) must be in [1, {MAX_BATCH_SIZE}], got {c.batch_size}')
+  _check(c.num_epochs >= 1, f'epochs (--epochs) must be >= 1, got {c.num_epochs}')
+  _check(c.num_test >= 1, f'num_test must be >= 1, got {c.num_test}')
+  _check(c.semantics in SEMANTICS,
+         f'semantics (--semantics) must be one of {list(SEMANTICS)}, got {c.semantics!r}')
+  _check(c.backend in BACKENDS,
+         f'backend (--backend) must be one of {list(BACKENDS)}, got {c.backend!r}')
+  _check(c.seed_chunk >= 1, f'seed_chunk (--seed_chunk) must be >= 1, got {c.seed_chunk}')
+  _check(c.eval_batch_size >= 1, f'eval_batch_size must be >= 1, got {c.eval_batch_size}')
+  _check(c.word_chunk >= 1, f'word_chunk must be >= 1, got {c.word_chunk}')
+
+
+class HParams(NamedTuple):
+  """Traced hyper-parameters (scalars, or arrays with a leading grid axis).
+
+  robustness: r >= 0; the margin of layer l is τ_l = floor(r * N_l) (step 3).
+  p_reinforce: p_r in [0, 1] (step 7).
+  weight_clip: c >= 1 keeps H in [-c, c] (`binary`: the largest odd value <= c);
+    0 means unbounded (H still saturates at ±MAX_WEIGHT and never wraps).
+  """
+  robustness: float = 0.25
+  p_reinforce: float = 0.5
+  weight_clip: int = 0
+
+
+def validate_hparams(p: HParams) -> None:
+  """Host-side check of every value (scalars or grids)."""
+  import numpy as np  # local: keep module import light
+  r = np.asarray(p.robustness, dtype=np.float64)
+  pr = np.asarray(p.p_reinforce, dtype=np.float64)
+  wc = np.asarray(p.weight_clip)
+  _check(np.all(np.isfinite(r)) and np.all(r >= 0),
+         f'robustness (--robustness) must be finite and >= 0, got {r.tolist()}')
+  _check(np.all(np.isfinite(pr)) and np.all((pr >= 0) & (pr <= 1)),
+         f'p_reinforce (--p_reinforce) must be in [0, 1], got {pr.tolist()}')
+  _check(np.issubdtype(wc.dtype, np.integer) or np.all(np.mod(wc, 1) == 0),
+         f'weight_clip (--weight_clip) must be an integer, got {wc.tolist()}')
+  _check(np.all((wc == 0) | ((wc >= 1) & (wc <= MAX_WEIGHT))),
+         f'weight_clip (--weight_clip) must be 0 (unbounded) or in [1, {MAX_WEIGHT}], '
+         f'got {wc.tolist()}')
+
+
+def margin(robustness, width: int):
+  """τ = floor(r * N) (float32 product, as computed inside jit)."""
+  return math.floor(float(robustness) * width)

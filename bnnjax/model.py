@@ -1,0 +1,262 @@
+"""The local binary error rule of Colombo, Pittorino and Roveri (arXiv 2412.00119).
+
+Pure functions of arrays: `init`, `forward`, `step`, `evaluate`, `predict`. Step numbers
+in comments refer to algorithm.md, "One training step". Dimensions: B batch, D inputs,
+N hidden width, C classes, W uint32 words.
+
+Two arithmetic semantics (`Config.semantics`):
+* 'reference' — the authors' code: integer weights from truncated Normal(0, 64^2) draws,
+  sign(0) = 0 for weights, activations, classifier entries and targets; a zero is never
+  wrong. Values are ternary and use two bit-planes.
+* 'binary' — strictly one bit: odd hidden weights (never 0), sign(0) = +1 for
+  activations, ±1 classifiers. One bit-plane.
+
+Two backends (`Config.backend`) compute every integer product: 'packed' (XNOR/AND/
+popcount on uint32 words, `bits.packed_dot`) and 'dense' (int8 matmul with int32
+accumulation). Their results are identical, bit for bit.
+"""
+
+import math
+from typing import NamedTuple, Tuple, Union
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from bnnjax import bits
+from bnnjax import rng
+from bnnjax.config import Config, HParams, MAX_WEIGHT
+
+INIT_SCALE = 64.0  # std of the Normal draws that initialise H and P (algorithm.md)
+
+
+class State(NamedTuple):
+  """Training state of one run; arrays only.
+
+  hidden:      tuple of int32[N_{l-1}, N_l] — integer ("metaplastic") hidden weights H_l.
+  classifiers: tuple of int8[N_l, C] — fixed random local classifiers P_l, in {-1,0,+1}.
+  key:         uint32[2] — PRNG key; consumed by every step and every epoch's shuffle.
+  prev_acc:    float32[] — running train accuracy (fraction) of the previous epoch.
+  epoch:       int32[] — epochs completed.
+  """
+  hidden: Tuple[jax.Array, ...]
+  classifiers: Tuple[jax.Array, ...]
+  key: jax.Array
+  prev_acc: jax.Array
+  epoch: jax.Array
+
+
+class Batch(NamedTuple):
+  """x: uint32[B, W] packed ±1 inputs; y: int32[B] labels; valid: bool[B] (False on
+  padding rows of a partial last batch)."""
+  x: jax.Array
+  y: jax.Array
+  valid: jax.Array
+
+
+class Forward(NamedTuple):
+  """pre: tuple of int32[B, N_l] pre-activations a_l; post: tuple of int8[B, N_l] signs
+  s_l; scores: tuple of int32[B, C] local classifier scores z_l."""
+  pre: Tuple[jax.Array, ...]
+  post: Tuple[jax.Array, ...]
+  scores: Tuple[jax.Array, ...]
+
+
+# ----------------------------------------------------------------------------------
+# Arithmetic helpers
+# ----------------------------------------------------------------------------------
+
+
+def sign(x: jax.Array, semantics: str) -> jax.Array:
+  """int8 sign; sign(0) = 0 under 'reference', +1 under 'binary'."""
+  if semantics == 'reference':
+    return jnp.sign(x).astype(jnp.int8)
+  return jnp.where(x >= 0, 1, -1).astype(jnp.int8)
+
+
+def weight_signs(h: jax.Array) -> jax.Array:
+  """Binary weights W = sign(H) with sign(0) = 0 (only 'reference' has H = 0)."""
+  return jnp.sign(h).astype(jnp.int8)
+
+
+def effective_clip(params: HParams, semantics: str) -> jax.Array:
+  """c' of step 8 as int32: c, or MAX_WEIGHT when unbounded; 'binary' rounds c down to
+  the largest odd value so parity (and so a nonzero weight) is kept."""
+  c = jnp.asarray(params.weight_clip, jnp.int32)
+  c = jnp.where(c <= 0, MAX_WEIGHT, jnp.minimum(c, MAX_WEIGHT))
+  if semantics == 'binary':
+    c = c - (1 - c % 2)
+  return c
+
+
+def product(a, b: jax.Array, n: int, config: Config, a_ternary: bool,
+            b_ternary: bool) -> jax.Array:
+  """Exact a @ b.T for a: int8[M, n] (or `bits.Packed`), b: int8[K, n] -> int32[M, K]."""
+  if config.backend == 'dense':
+    if isinstance(a, bits.Packed):
+      a = bits.unpack(a.sign, n, a.nz)
+    return lax.dot_general(a, b, (((1,), (1,)), ((), ())),
+                           preferred_element_type=jnp.int32)
+  if not isinstance(a, bits.Packed):
+    a = bits.pack(a, ternary=a_ternary)
+  return bits.packed_dot(a, bits.pack(b, ternary=b_ternary), n, config.word_chunk)
+
+
+# ----------------------------------------------------------------------------------
+# init / forward / predict / evaluate
+# ----------------------------------------------------------------------------------
+
+
+def init(key: jax.Array, config: Config, params: HParams = HParams()) -> State:
+  """Initial state of one run (algorithm.md, "Two arithmetic semantics").
+
+  'reference': H = trunc(G), P = sign(trunc(G')), G, G' ~ Normal(0, 64^2).
+  'binary':    H = 2 * floor(G / 2) + 1 (odd), P uniform ±1.
+  H is then clipped to the weight clip of `params` (step 8).
+  """
+  key, *layer_keys = jax.random.split(key, 2 * len(config.layers) + 1)
+  widths = config.widths
+  clip = effective_clip(params, config.semantics)
+  hidden, classifiers = [], []
+  for l in range(len(config.layers)):
+    kh, kp = layer_keys[2 * l], layer_keys[2 * l + 1]
+    shape_h = (widths[l], widths[l + 1])
+    shape_p = (widths[l + 1], config.num_classes)
+    g = INIT_SCALE * jax.random.normal(kh, shape_h, jnp.float32)
+    if config.semantics == 'reference':
+      h = jnp.trunc(g).astype(jnp.int32)
+      p = jnp.sign(jnp.trunc(INIT_SCALE * jax.random.normal(kp, shape_p, jnp.float32)))
+    else:
+      h = (2 * jnp.floor(g / 2) + 1).astype(jnp.int32)
+      p = jnp.where(jax.random.bernoulli(kp, 0.5, shape_p), 1, -1)
+    hidden.append(jnp.clip(h, -clip, clip))
+    classifiers.append(p.astype(jnp.int8))
+  return State(hidden=tuple(hidden), classifiers=tuple(classifiers), key=key,
+               prev_acc=jnp.zeros((), jnp.float32), epoch=jnp.zeros((), jnp.int32))
+
+
+def forward(state: State, x: jax.Array, config: Config) -> Forward:
+  """Step 1: a_l = s_{l-1} W_l, s_l = sign(a_l), z_l = s_l P_l, from packed x: uint32[B, W]."""
+  ternary = config.semantics == 'reference'
+  s = bits.Packed(x, None)  # data are ±1 under both semantics
+  n_in = config.num_inputs
+  pre, post, scores = [], [], []
+  for h, p in zip(state.hidden, state.classifiers):
+    a = product(s, weight_signs(h).T, n_in, config, False, ternary)
+    s = sign(a, config.semantics)
+    z = product(s, p.T, s.shape[1], config, ternary, ternary)
+    pre.append(a)
+    post.append(s)
+    scores.append(z)
+    n_in = s.shape[1]
+  return Forward(tuple(pre), tuple(post), tuple(scores))
+
+
+def predict(state: State, x: jax.Array, config: Config) -> jax.Array:
+  """Step 2: int32[B] argmax of the last layer's scores (lowest index wins ties)."""
+  return jnp.argmax(forward(state, x, config).scores[-1], axis=-1).astype(jnp.int32)
+
+
+def evaluate(state: State, x: jax.Array, y: jax.Array, config: Config) -> jax.Array:
+  """Number of correct predictions (int32[]) on x: uint32[n, W], y: int32[n].
+
+  Runs in chunks of `config.eval_batch_size` samples to bound memory."""
+  n = x.shape[0]
+  bsz = min(config.eval_batch_size, n)
+  num_chunks = -(-n // bsz)
+  pad = num_chunks * bsz - n
+  xs = jnp.pad(x, ((0, pad), (0, 0))).reshape(num_chunks, bsz, x.shape[1])
+  ys = jnp.pad(y, (0, pad), constant_values=-1).reshape(num_chunks, bsz)
+
+  def chunk(args):
+    xc, yc = args
+    return jnp.sum(predict(state, xc, config) == yc, dtype=jnp.int32)
+
+  return jnp.sum(lax.map(chunk, (xs, ys)))
+
+
+# ----------------------------------------------------------------------------------
+# The training step
+# ----------------------------------------------------------------------------------
+
+
+def error_set(z: jax.Array, y: jax.Array, valid: jax.Array, tau: jax.Array) -> jax.Array:
+  """Step 3: bool[B], argmax z != y or top-1 minus top-2 score below τ."""
+  top2 = lax.top_k(z, 2)[0]
+  wrong_class = jnp.argmax(z, axis=-1) != y
+  return (wrong_class | (top2[:, 0] - top2[:, 1] < tau)) & valid
+
+
+def select(pre: jax.Array, target: jax.Array, err: jax.Array, group_size: int) -> jax.Array:
+  """Steps 4-5: bool[B, N] mask m of the neurons to update.
+
+  A neuron is wrong when a * t < 0; in each contiguous group of γ neurons, at most one
+  per sample in the error set is chosen: the wrong one with the smallest |a| (lowest
+  index on ties)."""
+  b, n = pre.shape
+  wrong = (pre.astype(jnp.int32) * target.astype(jnp.int32) < 0) & err[:, None]
+  cost = jnp.where(wrong, jnp.abs(pre), jnp.iinfo(jnp.int32).max)
+  cost = cost.reshape(b, n // group_size, group_size)
+  choice = jnp.argmin(cost, axis=-1)  # first minimum -> lowest index
+  any_wrong = jnp.any(wrong.reshape(b, n // group_size, group_size), axis=-1)
+  onehot = jnp.arange(group_size) == choice[..., None]
+  return (onehot & any_wrong[..., None]).reshape(b, n)
+
+
+def reinforce_prob(params: HParams, prev_acc: jax.Array, fan_in: int) -> jax.Array:
+  """Step 7: p_l = p_r * sqrt(1 - A_prev) * sqrt(2 / (pi * N_{l-1})), float32."""
+  const = jnp.float32(math.sqrt(2.0 / (math.pi * fan_in)))
+  one_minus = jnp.maximum(jnp.float32(1.0) - prev_acc.astype(jnp.float32), 0.0)
+  return jnp.asarray(params.p_reinforce, jnp.float32) * jnp.sqrt(one_minus) * const
+
+
+class StepMetrics(NamedTuple):
+  """correct: int32[] correct pre-update predictions in the batch; errors: int32[L]
+  size of each layer's error set M_l."""
+  correct: jax.Array
+  errors: jax.Array
+
+
+def step(state: State, batch: Batch, params: HParams,
+         config: Config) -> Tuple[State, StepMetrics]:
+  """One training step on a mini-batch (steps 1-8), all layers updated in parallel."""
+  ternary = config.semantics == 'reference'
+  key, step_key = jax.random.split(state.key)
+  layer_keys = jax.random.split(step_key, len(config.layers))
+  fwd = forward(state, batch.x, config)
+  y = batch.y.astype(jnp.int32)
+  correct = jnp.sum((jnp.argmax(fwd.scores[-1], axis=-1) == y) & batch.valid,
+                    dtype=jnp.int32)
+  clip = effective_clip(params, config.semantics)
+  b = batch.x.shape[0]
+
+  # Layer inputs along the batch axis, for the update product (step 6).
+  x_vals = bits.unpack(batch.x, config.num_inputs)  # int8[B, D], ±1
+  inputs = (x_vals,) + fwd.post[:-1]
+  input_ternary = (False,) + (ternary,) * (len(config.layers) - 1)
+
+  new_hidden, errors = [], []
+  for l, (h, p) in enumerate(zip(state.hidden, state.classifiers)):
+    width = config.layers[l]
+    # --- Step 3: error set M_l.
+    tau = jnp.floor(jnp.asarray(params.robustness, jnp.float32) * width).astype(jnp.int32)
+    err = error_set(fwd.scores[l], y, batch.valid, tau)
+    # --- Steps 4-5: targets t = P_l[:, y] and the group selection mask.
+    target = p.T[y]  # int8[B, N]
+    mask = select(fwd.pre[l], target, err, config.group_size[l])
+    g = jnp.where(mask, target, 0).astype(jnp.int8)  # m * t, int8[B, N]
+    # --- Step 6: H += 2 * S^T G (sum over the batch).
+    delta = product(inputs[l].T, g.T, b, config, input_ternary[l], True)
+    h_new = h + 2 * delta
+    # --- Step 7: reinforcement, away from zero, with probability p_l per entry.
+    prob = reinforce_prob(params, state.prev_acc, h.shape[0])
+    grow = rng.bernoulli_mask(layer_keys[l], prob, h.shape)
+    h_new = h_new + 2 * jnp.sign(h_new) * grow.astype(jnp.int32)
+    # --- Step 8: clip (saturation at MAX_WEIGHT when unbounded; never wraps).
+    h_new = jnp.clip(h_new, -clip, clip)
+    any_err = jnp.any(err)
+    new_hidden.append(jnp.where(any_err, h_new, h))
+    errors.append(jnp.sum(err, dtype=jnp.int32))
+
+  new_state = state._replace(hidden=tuple(new_hidden), key=key)
+  return new_state, StepMetrics(correct, jnp.stack(errors))

@@ -1,0 +1,246 @@
+"""Whole runs: `make_train(config) -> train(keys, params, data)`.
+
+A run is one (seed, hyper-parameter) pair. All runs of a call share the data pool and
+are processed by one jitted epoch function: `lax.map` over chunks of `config.seed_chunk`
+runs, `vmap` inside a chunk (on CPU, vmapping more than a few seeds at once is
+cache-bound). The host loops over epochs, so progress is printed between jitted calls,
+and the states can be checkpointed atomically after every epoch: an interrupted run
+resumes from the last checkpoint and reaches the same bits.
+
+Seeds: run k of a call uses key `jax.random.PRNGKey(seed + k)`; the key is split into
+a split key (the per-run shuffle of the pool, algorithm.md "Data protocol") and an init
+key; the state then carries its own key for shuffling and reinforcement.
+"""
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+from typing import Callable, NamedTuple, Optional
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+import numpy as np
+
+from bnnjax import bits
+from bnnjax import model
+from bnnjax.config import Config, HParams, validate_hparams
+
+
+class Data(NamedTuple):
+  """A data pool, packed once on the host.
+
+  x: uint32[n, W] — ±1 features packed along D (bits.py convention).
+  y: int32[n] — labels in [0, C).
+  """
+  x: jax.Array
+  y: jax.Array
+
+
+class Results(NamedTuple):
+  """train_acc, test_acc: float32[..., E] in percent, leading axes [P,] S (grid, seed).
+  states: model.State with the same leading axes. wall_seconds: host wall time."""
+  train_acc: np.ndarray
+  test_acc: np.ndarray
+  states: model.State
+  wall_seconds: float
+
+
+def seed_keys(seed: int, num_seeds: int) -> jax.Array:
+  """uint32[S, 2]: run k gets PRNGKey(seed + k) (the paper's runs use 42 + k)."""
+  return jnp.stack([jax.random.PRNGKey(seed + k) for k in range(num_seeds)])
+
+
+def check_data(data: Data, config: Config) -> None:
+  """Host-side validation of a data pool against a config (before any compile)."""
+  x, y = np.asarray(data.x), np.asarray(data.y)
+  if x.ndim != 2 or x.dtype != np.uint32:
+    raise ValueError(f'data.x must be uint32[n, W] packed bits, got {x.dtype}{list(x.shape)}')
+  if x.shape[1] != bits.num_words(config.num_inputs):
+    raise ValueError(
+        f'data has {x.shape[1]} words per sample but the network expects '
+        f'{config.num_inputs} inputs ({bits.num_words(config.num_inputs)} words)')
+  if y.shape != (x.shape[0],):
+    raise ValueError(f'data.y must have shape [{x.shape[0]}], got {list(y.shape)}')
+  if y.size and (y.min() < 0 or y.max() >= config.num_classes):
+    raise ValueError(f'labels must be in [0, {config.num_classes}), got range '
+                     f'[{y.min()}, {y.max()}]')
+  if not 1 <= config.num_test < x.shape[0]:
+    raise ValueError(f'num_test must be in [1, {x.shape[0] - 1}] for a pool of '
+                     f'{x.shape[0]} samples, got {config.num_test}')
+  pad = x.shape[1] * bits.WORD_BITS - config.num_inputs
+  if pad and np.any(x[:, -1] >> np.uint32(bits.WORD_BITS - pad)):
+    raise ValueError('data.x has padding bits set (bits beyond num_inputs must be 0)')
+
+
+def _broadcast_params(params: HParams, num_runs_per_point: int):
+  """Returns (flat params float/int arrays [R], grid shape ())."""
+  leaves = [np.asarray(v) for v in params]
+  grid = np.broadcast_shapes(*[v.shape for v in leaves])
+  if len(grid) > 1:
+    raise ValueError(f'hyper-parameter grids must be 1-D, got shape {grid}')
+  num_points = grid[0] if grid else 1
+  out = []
+  for v, dtype in zip(leaves, (np.float32, np.float32, np.int32)):
+    v = np.broadcast_to(v, (num_points,)).astype(dtype)
+    out.append(np.repeat(v, num_runs_per_point))
+  return HParams(*out), grid
+
+
+def make_train(config: Config) -> Callable:
+  """Returns `train(keys, params, data, progress_fn=None, checkpoint_path=None)`.
+
+  keys: uint32[S, 2] (see `seed_keys`) or a single uint32[2] key.
+  params: HParams of scalars, or of 1-D arrays (a grid of P points; runs = P x S).
+  data: `Data` pool; the per-run split is made inside.
+  progress_fn: called after every epoch as progress_fn(epoch, train_acc, test_acc) with
+    float arrays [R] (percent) — e.g. to print.
+  checkpoint_path: if given, the state after every epoch is written there atomically and
+    a matching checkpoint is resumed.
+  Returns `Results`.
+  """
+  num_layers = len(config.layers)
+  del num_layers
+
+  def split_indices(key, n):
+    if config.shuffle_split:
+      perm = jax.random.permutation(key, n)
+    else:
+      perm = jnp.arange(n)
+    return perm[:n - config.num_test], perm[n - config.num_test:]
+
+  def init_run(key, params, n):
+    split_key, init_key = jax.random.split(key)
+    train_idx, test_idx = split_indices(split_key, n)
+    return model.init(init_key, config, params), train_idx, test_idx
+
+  def epoch_run(state, params, train_idx, test_idx, data):
+    n_train = train_idx.shape[0]
+    bsz = config.batch_size
+    num_batches = -(-n_train // bsz)
+    pad = num_batches * bsz - n_train
+    key, perm_key = jax.random.split(state.key)
+    order = jax.random.permutation(perm_key, train_idx)
+    order = jnp.pad(order, (0, pad)).reshape(num_batches, bsz)
+    valid = (jnp.arange(num_batches * bsz) < n_train).reshape(num_batches, bsz)
+
+    def body(st, inp):
+      idx, ok = inp
+      batch = model.Batch(data.x[idx], data.y[idx], ok)
+      st, metrics = model.step(st, batch, params, config)
+      return st, metrics.correct
+
+    state, correct = lax.scan(body, state._replace(key=key), (order, valid))
+    train_acc = jnp.sum(correct) / jnp.float32(n_train)
+    state = state._replace(prev_acc=train_acc.astype(jnp.float32), epoch=state.epoch + 1)
+    test_correct = model.evaluate(state, data.x[test_idx], data.y[test_idx], config)
+    test_acc = test_correct / jnp.float32(test_idx.shape[0])
+    return state, train_acc, test_acc
+
+  @jax.jit
+  def init_all(keys, params, y):
+    n = y.shape[0]
+    return lax.map(lambda a: init_run(a[0], a[1], n), (keys, params),
+                   batch_size=config.seed_chunk)
+
+  @jax.jit
+  def epoch_all(states, params, train_idx, test_idx, data):
+    return lax.map(lambda a: epoch_run(*a, data), (states, params, train_idx, test_idx),
+                   batch_size=config.seed_chunk)
+
+  def train(keys, params: HParams, data: Data,
+            progress_fn: Optional[Callable] = None,
+            checkpoint_path: Optional[str] = None) -> Results:
+    start = time.time()
+    validate_hparams(params)
+    check_data(data, config)
+    keys = jnp.asarray(keys, jnp.uint32)
+    single = keys.ndim == 1
+    if single:
+      keys = keys[None]
+    num_seeds = keys.shape[0]
+    flat_params, grid = _broadcast_params(params, num_seeds)
+    num_runs = flat_params.robustness.shape[0]
+    run_keys = jnp.tile(keys, (num_runs // num_seeds, 1))
+    data = Data(jnp.asarray(data.x, jnp.uint32), jnp.asarray(data.y, jnp.int32))
+
+    fingerprint = _fingerprint(config, flat_params, run_keys, data)
+    states, train_idx, test_idx = init_all(run_keys, flat_params, data.y)
+    history = np.zeros((2, num_runs, 0), np.float32)
+    if checkpoint_path and os.path.exists(checkpoint_path):
+      states, history = _load_checkpoint(checkpoint_path, fingerprint, states)
+    for epoch in range(history.shape[2], config.num_epochs):
+      states, train_acc, test_acc = epoch_all(states, flat_params, train_idx, test_idx,
+                                              data)
+      accs = np.stack([np.asarray(train_acc), np.asarray(test_acc)])[..., None] * 100
+      history = np.concatenate([history, accs.astype(np.float32)], axis=2)
+      if checkpoint_path:
+        _save_checkpoint(checkpoint_path, fingerprint, states, history)
+      if progress_fn is not None:
+        progress_fn(epoch, history[0, :, -1], history[1, :, -1])
+
+    lead = tuple(grid) + (num_seeds,)
+    if single and not grid:
+      lead = ()
+    reshape = lambda a: np.asarray(a).reshape(lead + a.shape[1:])
+    return Results(train_acc=reshape(history[0]), test_acc=reshape(history[1]),
+                   states=jax.tree_util.tree_map(reshape, states),
+                   wall_seconds=time.time() - start)
+
+  return train
+
+
+# ----------------------------------------------------------------------------------
+# Checkpoints (atomic: write to a temporary file in the same folder, then rename)
+# ----------------------------------------------------------------------------------
+
+
+def _fingerprint(config, params, keys, data) -> str:
+  h = hashlib.sha256()
+  h.update(repr(config).encode())
+  for a in list(params) + [keys, data.x, data.y]:
+    h.update(np.ascontiguousarray(np.asarray(a)).tobytes())
+  return h.hexdigest()
+
+
+def atomic_write(path: str, write_fn: Callable) -> None:
+  """Calls write_fn(file) on a temporary file beside `path`, then renames it over path."""
+  folder = os.path.dirname(os.path.abspath(path))
+  os.makedirs(folder, exist_ok=True)
+  fd, tmp = tempfile.mkstemp(dir=folder, prefix='.tmp-', suffix=os.path.basename(path))
+  try:
+    with os.fdopen(fd, 'wb') as f:
+      write_fn(f)
+      f.flush()
+      os.fsync(f.fileno())
+    os.replace(tmp, path)
+  except BaseException:
+    if os.path.exists(tmp):
+      os.remove(tmp)
+    raise
+
+
+def _save_checkpoint(path, fingerprint, states, history):
+  leaves = jax.tree_util.tree_leaves(states)
+  arrays = {f'leaf_{i}': np.asarray(v) for i, v in enumerate(leaves)}
+  arrays['history'] = history
+  arrays['fingerprint'] = np.asarray(fingerprint)
+  atomic_write(path, lambda f: np.savez(f, **arrays))
+
+
+def _load_checkpoint(path, fingerprint, like_states):
+  with np.load(path) as z:
+    if str(z['fingerprint']) != fingerprint:
+      raise ValueError(
+          f'checkpoint {path} belongs to a different run (config, hyper-parameters, '
+          f'seeds or data differ); remove it or use another workdir')
+    leaves, treedef = jax.tree_util.tree_flatten(like_states)
+    new = [jnp.asarray(z[f'leaf_{i}']) for i in range(len(leaves))]
+    history = z['history']
+  return jax.tree_util.tree_unflatten(treedef, new), history
+
+
+def summary_json(obj) -> str:
+  return json.dumps(obj, indent=2, sort_keys=True, default=str)

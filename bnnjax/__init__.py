@@ -6,6 +6,6 @@ With (Random) Local Binary Error Signals", arXiv 2412.00119.
 
 from bnnjax.config import Config, HParams, paper_group_size
 from bnnjax.model import Batch, State, evaluate, forward, init, predict, step
-from bnnjax.run import Data, Results, make_train, seed_keys
+from bnnjax.run import Data, Results, make_train, seed_keys, use_cpu_cores
 
 __version__ = '0.1.0'

@@ -2,11 +2,9 @@
 
 This module is the one place where the bit convention of bnnjax is written down.
 
-Convention
-----------
-A value v in {-1, 0, +1} is stored in two bit-planes, packed along one axis into uint32
-words (element ``32 * k + i`` of that axis is bit ``i`` of word ``k``, least significant
-first):
+Values
+------
+A value v in {-1, 0, +1} is stored in two bit-planes of uint32 words:
 
 =====  ========  ==========
 value  sign bit  nonzero bit
@@ -18,11 +16,19 @@ value  sign bit  nonzero bit
 =====  ========  ==========
 
 Strictly binary data (``binary`` semantics, and the ±1 input data under both semantics)
-needs only the sign plane; its nonzero plane is then ``None`` and padding bits are 0 in
-the sign plane of *both* operands, so they agree and are subtracted away below.
+needs only the sign plane; its nonzero plane is then ``None``. Padding bits are 0 in
+every plane of *both* operands, so they always agree and are subtracted away below.
 
-Products (M, K rows of n values each, W = ceil(n / 32) words):
+Layout (word-major, "strided")
+------------------------------
+A vector of n values uses W = ceil(n / 32) words; element ``e`` is bit ``e // W`` of word
+``e % W``. Packing along axis 0 of an [n, K] array gives planes of shape [W, K]: the 32
+bit positions are a leading axis, so packing, unpacking and the products below vectorise
+over the K columns (the contiguous axis) instead of over 32 bits inside one word. Host
+data pools are stored sample-major, uint32[num_samples, W], with the same in-row layout.
 
+Products (a: [W, M], b: [W, K] planes over the same n elements)
+----------------------------------------------------------------
 * both binary:  a·b = n − 2·popcount(a_s XOR b_s)
 * ternary:      a·b = popcount(nz) − 2·popcount(nz AND (a_s XOR b_s)),
   nz = a_nz AND b_nz (or the one nonzero plane that exists).
@@ -41,17 +47,19 @@ import numpy as np
 
 WORD_BITS = 32
 
-# Words handled per scan iteration of `packed_dot`. On CPU, XLA materialises the
-# broadcast XOR of shape (M, K, W) when W is large; scanning over chunks of a few words
-# with an int32 (M, K) carry keeps the working set in cache (see benchmarks/).
+# Words per scan iteration of `packed_dot`. Words inside an iteration are unrolled into
+# one elementwise fusion over [M, K] (nothing of shape [M, K, W] is materialised). The
+# scan also keeps XLA on CPU from fusing (and so duplicating) the whole product into
+# each of its consumers; 4 words per iteration was fastest for the paper's sizes
+# (benchmarks/bench_train.py).
 WORD_CHUNK = 4
 
 
 class Packed(NamedTuple):
-  """A matrix of {-1, 0, +1} values packed along its last axis.
+  """A matrix of {-1, 0, +1} values packed along axis 0.
 
-  sign: uint32[..., W] — bit set where the value is +1.
-  nz:   uint32[..., W] or None — bit set where the value is nonzero; None means every
+  sign: uint32[W, ...] — bit set where the value is +1.
+  nz:   uint32[W, ...] or None — bit set where the value is nonzero; None means every
         real (non-padding) element is ±1.
   """
   sign: jax.Array
@@ -64,23 +72,28 @@ def num_words(n: int) -> int:
 
 
 def _pack_bool(bits: jax.Array) -> jax.Array:
-  """bool[..., n] -> uint32[..., ceil(n/32)], element 32k+i at bit i of word k."""
-  n = bits.shape[-1]
+  """bool[n, ...] -> uint32[W, ...]: element e at bit e // W of word e % W."""
+  n = bits.shape[0]
   w = num_words(n)
   pad = w * WORD_BITS - n
   if pad:
-    bits = jnp.pad(bits, [(0, 0)] * (bits.ndim - 1) + [(0, pad)])
-  bits = bits.reshape(bits.shape[:-1] + (w, WORD_BITS)).astype(jnp.uint32)
-  shifts = jnp.arange(WORD_BITS, dtype=jnp.uint32)
-  # Bits are disjoint, so a sum is an OR.
-  return jnp.sum(bits << shifts, axis=-1, dtype=jnp.uint32)
+    bits = jnp.pad(bits, [(0, pad)] + [(0, 0)] * (bits.ndim - 1))
+  bits = bits.reshape((WORD_BITS, w) + bits.shape[1:]).astype(jnp.uint32)
+  # An unrolled OR of 32 shifted slices is one elementwise fusion, vectorised along the
+  # trailing axes; a reduce over the leading axis ran ~3x slower on CPU.
+  shifts = jnp.arange(WORD_BITS, dtype=jnp.uint32).reshape(
+      (WORD_BITS,) + (1,) * (bits.ndim - 1))
+  # A reduction, not an unrolled chain of ORs: XLA on CPU fuses elementwise chains into
+  # every consumer (an outer product would recompute each word once per output row;
+  # measured 10x slower), while a reduce is materialised once.
+  return lax.reduce(bits << shifts, jnp.uint32(0), lax.bitwise_or, (0,))
 
 
 def pack(values: jax.Array, ternary: bool = True) -> Packed:
-  """Packs an int array of {-1, 0, +1} (or ±1) values along its last axis.
+  """Packs {-1, 0, +1} (or ±1) values along axis 0: [n, ...] -> planes uint32[W, ...].
 
   Args:
-    values: integer or float array [..., n]; only the sign of each entry is read.
+    values: integer or float array [n, ...]; only the sign of each entry is read.
     ternary: whether zeros may occur. If False the nonzero plane is omitted and every
       entry must be ±1 (a 0 would be read as −1).
   """
@@ -89,86 +102,107 @@ def pack(values: jax.Array, ternary: bool = True) -> Packed:
   return Packed(sign, nz)
 
 
+def _unpack_bits(words: jax.Array, n: int) -> jax.Array:
+  shifts = jnp.arange(WORD_BITS, dtype=jnp.uint32).reshape((WORD_BITS,) + (1,) * words.ndim)
+  b = (words[None] >> shifts) & jnp.uint32(1)  # [32, W, ...]
+  return b.reshape((-1,) + words.shape[1:])[:n].astype(jnp.int8)
+
+
 def unpack(words: jax.Array, n: int, nz: Optional[jax.Array] = None) -> jax.Array:
-  """Inverse of `pack`: uint32[..., W] planes -> int8[..., n] in {-1, 0, +1}."""
-  shifts = jnp.arange(WORD_BITS, dtype=jnp.uint32)
-  bits = (words[..., None] >> shifts) & jnp.uint32(1)
-  bits = bits.reshape(words.shape[:-1] + (-1,))[..., :n].astype(jnp.int8)
-  vals = 2 * bits - 1
+  """Inverse of `pack`: planes uint32[W, ...] -> int8[n, ...] in {-1, 0, +1}."""
+  vals = 2 * _unpack_bits(words, n) - 1
   if nz is not None:
-    nzb = (nz[..., None] >> shifts) & jnp.uint32(1)
-    vals = vals * nzb.reshape(nz.shape[:-1] + (-1,))[..., :n].astype(jnp.int8)
+    vals = vals * _unpack_bits(nz, n)
   return vals
 
 
-def pack_numpy(values: np.ndarray) -> np.ndarray:
-  """Host-side packing of a ±1 array [..., n] into uint32[..., W] (sign plane only).
+def unpack_rows(words: jax.Array, n: int) -> jax.Array:
+  """Sample-major unpacking of ±1 rows: uint32[R, W] -> int8[R, n] (bits.py layout)."""
+  shifts = jnp.arange(WORD_BITS, dtype=jnp.uint32)[None, :, None]
+  b = (words[:, None, :] >> shifts) & jnp.uint32(1)  # [R, 32, W]: element i * W + k
+  return (2 * b.reshape(words.shape[0], -1)[:, :n].astype(jnp.int8) - 1)
 
-  Used to pack data sets once on the host; same convention as `pack`.
-  """
+
+def pack_numpy(values: np.ndarray) -> np.ndarray:
+  """Host-side packing of ±1 rows: [num_samples, n] -> uint32[num_samples, W].
+
+  The in-row layout is the one of `pack` (element e at bit e // W of word e % W), so
+  ``pack_numpy(x)[i] == pack(x[i])`` and ``pack_numpy(x).T == pack(x.T).sign``."""
   values = np.asarray(values)
-  n = values.shape[-1]
+  rows, n = values.shape
   w = num_words(n)
-  bits = np.zeros(values.shape[:-1] + (w * WORD_BITS,), dtype=np.uint8)
-  bits[..., :n] = values > 0
-  bits = bits.reshape(values.shape[:-1] + (w, WORD_BITS)).astype(np.uint32)
-  return np.bitwise_or.reduce(bits << np.arange(WORD_BITS, dtype=np.uint32), axis=-1)
+  bits = np.zeros((rows, w * WORD_BITS), dtype=np.uint32)
+  bits[:, :n] = values > 0
+  bits = bits.reshape(rows, WORD_BITS, w)
+  shifts = np.arange(WORD_BITS, dtype=np.uint32)[None, :, None]
+  return np.bitwise_or.reduce(bits << shifts, axis=1)
 
 
 def _popcount(x: jax.Array) -> jax.Array:
   return jnp.bitwise_count(x).astype(jnp.int32)
 
 
-def _dot_words(a: Packed, b: Packed, n: int) -> jax.Array:
-  """Unchunked product over all words: (M, W) x (K, W) -> (M, K) int32."""
-  xor = a.sign[:, None, :] ^ b.sign[None, :, :]
-  if a.nz is None and b.nz is None:
-    return n - 2 * jnp.sum(_popcount(xor), axis=-1)
-  if a.nz is None:
-    nz = jnp.broadcast_to(b.nz[None, :, :], xor.shape)
-  elif b.nz is None:
-    nz = jnp.broadcast_to(a.nz[:, None, :], xor.shape)
-  else:
-    nz = a.nz[:, None, :] & b.nz[None, :, :]
-  return jnp.sum(_popcount(nz) - 2 * _popcount(nz & xor), axis=-1)
+def _word_terms(a: Packed, b: Packed, lo: int, hi: int, acc):
+  """Adds words lo..hi-1 to acc = (both-nonzero count or None, disagreements).
+
+  Each word is an [M, K] outer operation, so XLA vectorises along K (the contiguous
+  axis); disagreements are popcount(nz AND (a_s XOR b_s)), and the both-nonzero count
+  is only accumulated when both operands are ternary."""
+  count, diff = acc
+  for w in range(lo, hi):
+    d = a.sign[w][:, None] ^ b.sign[w][None, :]
+    if a.nz is not None and b.nz is not None:
+      nz = a.nz[w][:, None] & b.nz[w][None, :]
+      count = count + _popcount(nz)
+      d = d & nz
+    elif a.nz is not None:
+      d = d & a.nz[w][:, None]
+    elif b.nz is not None:
+      d = d & b.nz[w][None, :]
+    diff = diff + _popcount(d)
+  return count, diff
 
 
 def packed_dot(a: Packed, b: Packed, n: int, word_chunk: int = WORD_CHUNK) -> jax.Array:
-  """Exact integer product a @ b.T of packed {-1, 0, +1} matrices.
+  """Exact integer product a.T @ b of packed {-1, 0, +1} matrices.
 
   Args:
-    a: Packed with planes uint32[M, W].
-    b: Packed with planes uint32[K, W].
-    n: number of real (non-padding) elements per row.
-    word_chunk: words per scan iteration (a CPU cache-locality knob; any value gives
-      the same result).
+    a: Packed with planes uint32[W, M] (M vectors of n values, packed along axis 0).
+    b: Packed with planes uint32[W, K].
+    n: number of real (non-padding) elements per vector.
+    word_chunk: words per scan iteration (a CPU cache-locality knob: XLA would otherwise
+      materialise [M, K, W] temporaries for wide inputs; any value gives the same result).
 
   Returns:
-    int32[M, K] with entry (m, k) = sum_i a[m, i] * b[k, i].
+    int32[M, K] with entry (m, k) = sum_i a[i, m] * b[i, k].
   """
-  w = a.sign.shape[-1]
-  if w != b.sign.shape[-1]:
-    raise ValueError(f'word counts differ: {w} vs {b.sign.shape[-1]}')
-  if w <= word_chunk:
-    return _dot_words(a, b, n)
-  # Split words into chunks and scan; the binary formula's `n` is applied once at the end.
-  num_chunks = -(-w // word_chunk)
-  pad = num_chunks * word_chunk - w
+  w = a.sign.shape[0]
+  if w != b.sign.shape[0] or w != num_words(n):
+    raise ValueError(f'word counts differ: {w} vs {b.sign.shape[0]} for n = {n}')
+  m, k = a.sign.shape[1], b.sign.shape[1]
+  both = a.nz is not None and b.nz is not None
+  zero = jnp.zeros((m, k), jnp.int32)
+  acc = (zero if both else None, zero)
+  num_chunks = w // word_chunk if w > word_chunk else 0
+  if num_chunks:
+    def chunks(x):
+      if x is None:
+        return None
+      return x[:num_chunks * word_chunk].reshape((num_chunks, word_chunk) + x.shape[1:])
 
-  def chunks(x):
-    if x is None:
-      return None
-    x = jnp.pad(x, ((0, 0), (0, pad)))  # zero words: sign 0 on both sides, nz 0
-    return x.reshape(x.shape[0], num_chunks, word_chunk).transpose(1, 0, 2)
+    def body(carry, xs):
+      return _word_terms(Packed(xs[0], xs[1]), Packed(xs[2], xs[3]), 0, word_chunk,
+                         carry), None
 
-  binary = a.nz is None and b.nz is None
-  xs = (chunks(a.sign), chunks(a.nz), chunks(b.sign), chunks(b.nz))
-
-  def body(acc, x):
-    a_s, a_nz, b_s, b_nz = x
-    part = _dot_words(Packed(a_s, a_nz), Packed(b_s, b_nz), 0)
-    return acc + part, None
-
-  init = jnp.zeros((a.sign.shape[0], b.sign.shape[0]), jnp.int32)
-  acc, _ = lax.scan(body, init, xs)
-  return acc + n if binary else acc
+    acc, _ = lax.scan(body, acc,
+                      (chunks(a.sign), chunks(a.nz), chunks(b.sign), chunks(b.nz)))
+  count, diff = _word_terms(a, b, num_chunks * word_chunk, w, acc)
+  if both:
+    pass
+  elif a.nz is not None:
+    count = jnp.sum(_popcount(a.nz), axis=0)[:, None]
+  elif b.nz is not None:
+    count = jnp.sum(_popcount(b.nz), axis=0)[None, :]
+  else:
+    count = jnp.int32(n)
+  return count - 2 * diff

@@ -110,6 +110,9 @@ def validate_config(c: Config) -> None:
            f'group_size (--group_size) must divide every width: {g} does not divide {n} '
            f'(valid: divisors of {n})')
   _check(c.num_inputs >= 1, f'num_inputs must be >= 1, got {c.num_inputs}')
+  for fan_in, g in zip(c.widths[:-1], c.group_size):
+    # Selection packs |a| * γ + index into an int32 (model.select).
+    _check((fan_in + 1) * g < 2**31, f'fan-in {fan_in} times group_size {g} too large')
   _check(c.num_classes >= 2, f'num_classes must be >= 2, got {c.num_classes}')
   _check(1 <= c.batch_size <= MAX_BATCH_SIZE,
          f'batch_size (--batch_size) must be in [1, {MAX_BATCH_SIZE}], got {c.batch_size}')

@@ -91,11 +91,12 @@ def effective_clip(params: HParams, semantics: str) -> jax.Array:
 
 def product(a, b: jax.Array, n: int, config: Config, a_ternary: bool,
             b_ternary: bool) -> jax.Array:
-  """Exact a @ b.T for a: int8[M, n] (or `bits.Packed`), b: int8[K, n] -> int32[M, K]."""
+  """Exact a.T @ b for a: int8[n, M] (or `bits.Packed` planes [W, M]) and b: int8[n, K]
+  -> int32[M, K]. `*_ternary` says whether zeros may occur (extra bit-plane)."""
   if config.backend == 'dense':
     if isinstance(a, bits.Packed):
       a = bits.unpack(a.sign, n, a.nz)
-    return lax.dot_general(a, b, (((1,), (1,)), ((), ())),
+    return lax.dot_general(a, b, (((0,), (0,)), ((), ())),
                            preferred_element_type=jnp.int32)
   if not isinstance(a, bits.Packed):
     a = bits.pack(a, ternary=a_ternary)
@@ -136,19 +137,22 @@ def init(key: jax.Array, config: Config, params: HParams = HParams()) -> State:
 
 
 def forward(state: State, x: jax.Array, config: Config) -> Forward:
-  """Step 1: a_l = s_{l-1} W_l, s_l = sign(a_l), z_l = s_l P_l, from packed x: uint32[B, W]."""
+  """Step 1: a_l = s_{l-1} W_l, s_l = sign(a_l), z_l = s_l P_l.
+
+  x: uint32[B, W] packed ±1 inputs (one row per sample, bits.py layout)."""
   ternary = config.semantics == 'reference'
-  s = bits.Packed(x, None)  # data are ±1 under both semantics
+  s_t = bits.Packed(x.T, None)  # [W, B]; data are ±1 under both semantics
+  s_ternary = False
   n_in = config.num_inputs
   pre, post, scores = [], [], []
   for h, p in zip(state.hidden, state.classifiers):
-    a = product(s, weight_signs(h).T, n_in, config, False, ternary)
+    a = product(s_t, weight_signs(h), n_in, config, s_ternary, ternary)  # [B, N]
     s = sign(a, config.semantics)
-    z = product(s, p.T, s.shape[1], config, ternary, ternary)
+    s_t, s_ternary, n_in = s.T, ternary, s.shape[1]
+    z = product(s_t, p, n_in, config, ternary, ternary)  # [B, C]
     pre.append(a)
     post.append(s)
     scores.append(z)
-    n_in = s.shape[1]
   return Forward(tuple(pre), tuple(post), tuple(scores))
 
 
@@ -180,11 +184,24 @@ def evaluate(state: State, x: jax.Array, y: jax.Array, config: Config) -> jax.Ar
 # ----------------------------------------------------------------------------------
 
 
+def _is_first_argmax(z: jax.Array, y: jax.Array) -> jax.Array:
+  """bool[B]: y is argmax z with the lowest index winning ties (no variadic reduce)."""
+  top1 = jnp.max(z, axis=-1, keepdims=True)
+  at_max = z == top1
+  cols = jnp.arange(z.shape[-1])
+  hit_y = jnp.any(at_max & (cols == y[:, None]), axis=-1)
+  before_y = jnp.any(at_max & (cols < y[:, None]), axis=-1)
+  return hit_y & ~before_y
+
+
 def error_set(z: jax.Array, y: jax.Array, valid: jax.Array, tau: jax.Array) -> jax.Array:
   """Step 3: bool[B], argmax z != y or top-1 minus top-2 score below τ."""
-  top2 = lax.top_k(z, 2)[0]
-  wrong_class = jnp.argmax(z, axis=-1) != y
-  return (wrong_class | (top2[:, 0] - top2[:, 1] < tau)) & valid
+  top1 = jnp.max(z, axis=-1)
+  at_max = z == top1[:, None]
+  # top-2 counts multiplicity: a tie for the maximum gives top1 - top2 = 0.
+  below = jnp.max(jnp.where(at_max, jnp.iinfo(jnp.int32).min, z), axis=-1)
+  top2 = jnp.where(jnp.sum(at_max, axis=-1) > 1, top1, below)
+  return (~_is_first_argmax(z, y) | (top1 - top2 < tau)) & valid
 
 
 def select(pre: jax.Array, target: jax.Array, err: jax.Array, group_size: int) -> jax.Array:
@@ -192,15 +209,15 @@ def select(pre: jax.Array, target: jax.Array, err: jax.Array, group_size: int) -
 
   A neuron is wrong when a * t < 0; in each contiguous group of γ neurons, at most one
   per sample in the error set is chosen: the wrong one with the smallest |a| (lowest
-  index on ties)."""
+  index on ties). The choice is one min-reduce of |a| * γ + (index in group), which is
+  unique per group (config validation keeps it inside int32)."""
   b, n = pre.shape
   wrong = (pre.astype(jnp.int32) * target.astype(jnp.int32) < 0) & err[:, None]
-  cost = jnp.where(wrong, jnp.abs(pre), jnp.iinfo(jnp.int32).max)
+  pos = jnp.arange(n, dtype=jnp.int32) % group_size
+  cost = jnp.where(wrong, jnp.abs(pre) * group_size + pos, jnp.iinfo(jnp.int32).max)
   cost = cost.reshape(b, n // group_size, group_size)
-  choice = jnp.argmin(cost, axis=-1)  # first minimum -> lowest index
-  any_wrong = jnp.any(wrong.reshape(b, n // group_size, group_size), axis=-1)
-  onehot = jnp.arange(group_size) == choice[..., None]
-  return (onehot & any_wrong[..., None]).reshape(b, n)
+  best = jnp.min(cost, axis=-1, keepdims=True)
+  return ((cost == best) & wrong.reshape(cost.shape)).reshape(b, n)
 
 
 def reinforce_prob(params: HParams, prev_acc: jax.Array, fan_in: int) -> jax.Array:
@@ -225,13 +242,12 @@ def step(state: State, batch: Batch, params: HParams,
   layer_keys = jax.random.split(step_key, len(config.layers))
   fwd = forward(state, batch.x, config)
   y = batch.y.astype(jnp.int32)
-  correct = jnp.sum((jnp.argmax(fwd.scores[-1], axis=-1) == y) & batch.valid,
-                    dtype=jnp.int32)
+  correct = jnp.sum(_is_first_argmax(fwd.scores[-1], y) & batch.valid, dtype=jnp.int32)
   clip = effective_clip(params, config.semantics)
   b = batch.x.shape[0]
 
   # Layer inputs along the batch axis, for the update product (step 6).
-  x_vals = bits.unpack(batch.x, config.num_inputs)  # int8[B, D], ±1
+  x_vals = bits.unpack_rows(batch.x, config.num_inputs)  # int8[B, D], ±1
   inputs = (x_vals,) + fwd.post[:-1]
   input_ternary = (False,) + (ternary,) * (len(config.layers) - 1)
 
@@ -246,7 +262,7 @@ def step(state: State, batch: Batch, params: HParams,
     mask = select(fwd.pre[l], target, err, config.group_size[l])
     g = jnp.where(mask, target, 0).astype(jnp.int8)  # m * t, int8[B, N]
     # --- Step 6: H += 2 * S^T G (sum over the batch).
-    delta = product(inputs[l].T, g.T, b, config, input_ternary[l], True)
+    delta = product(inputs[l], g, b, config, input_ternary[l], True)  # [N_{l-1}, N]
     h_new = h + 2 * delta
     # --- Step 7: reinforcement, away from zero, with probability p_l per entry.
     prob = reinforce_prob(params, state.prev_acc, h.shape[0])

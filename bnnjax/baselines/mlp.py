@@ -1,0 +1,231 @@
+"""Float MLP baselines of arXiv 2412.00119 (`sgd`, `adam`), and `ste`, with optax.
+
+algorithm.md, "Baselines of the paper": bias-free MLPs, ReLU, cross-entropy, B = 100,
+50 epochs; SGD with lr 0.01 and no momentum, or Adam with lr 1e-3. Hidden widths
+(N_1, ..., N_L), then a linear read-out N_L -> C. Weights are initialised like PyTorch's
+`nn.Linear` (the paper's framework): U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+
+`ste` (beyond the paper) is the binary MLP most users would train otherwise: binary
+weights sign(W) and binary hidden activations sign(a) in the forward pass, the
+straight-through clipped-identity gradient (d sign(v)/dv := 1{|v| <= 1}), float latent
+weights W clipped to [-1, 1] after every step (BinaryConnect), Adam (lr 1e-3). Without
+batch norm, each binary layer's pre-activation is scaled by 1/sqrt(fan_in) so that the
+clipped-identity window |v| <= 1 covers its typical range (a positive scale: the sign,
+and so the binary network, is unchanged). sign(0) = +1.
+
+Inputs (`input_mode`): 'bin' feeds the ±1 pool as packed bits (unpacked per batch),
+'fp' feeds float features on a random 1/32 of the training split (the runner's
+`train_divisor`). Dimensions: B batch, D inputs, N hidden, C classes.
+"""
+
+import dataclasses
+import math
+from typing import Any, NamedTuple, Optional, Tuple
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+import optax
+
+from bnnjax import bits
+from bnnjax.baselines import runner
+from bnnjax.config import MAX_BATCH_SIZE
+
+KINDS = ('sgd', 'adam', 'ste')
+INPUT_MODES = ('fp', 'bin')
+PAPER_LEARNING_RATE = {'sgd': 0.01, 'adam': 1e-3, 'ste': 1e-3}
+FP_TRAIN_DIVISOR = 32  # "FP input": a random 1/32 of the training split, per seed
+
+
+@dataclasses.dataclass(frozen=True)
+class MLPConfig:
+  """Static configuration of a float / STE MLP and its run (hashable).
+
+  kind: 'sgd', 'adam' or 'ste'. layers: hidden widths. input_mode: 'fp' or 'bin'.
+  The other fields mean what they mean in `bnnjax.config.Config`.
+  """
+  kind: str = 'adam'
+  layers: Tuple[int, ...] = (22, 22)
+  num_inputs: int = 1000
+  num_classes: int = 10
+  input_mode: str = 'bin'
+  batch_size: int = 100
+  num_epochs: int = 50
+  num_test: int = 2000
+  shuffle_split: bool = True
+  seed_chunk: int = 5
+  eval_batch_size: int = 1000
+
+  def __post_init__(self):
+    layers = (self.layers,) if isinstance(self.layers, int) else self.layers
+    object.__setattr__(self, 'layers', tuple(int(n) for n in layers))
+    validate(self)
+
+  @property
+  def widths(self) -> Tuple[int, ...]:
+    """(D, N_1, ..., N_L, C): fan-ins and fan-outs of every weight matrix."""
+    return (self.num_inputs,) + self.layers + (self.num_classes,)
+
+  def run_config(self) -> runner.RunConfig:
+    return runner.RunConfig(
+        batch_size=self.batch_size, num_epochs=self.num_epochs, num_test=self.num_test,
+        shuffle_split=self.shuffle_split, seed_chunk=self.seed_chunk,
+        train_divisor=FP_TRAIN_DIVISOR if self.input_mode == 'fp' else 1)
+
+
+def validate(c: MLPConfig) -> None:
+  """Raises ValueError naming the flag of the first bad field."""
+  checks = [
+      (c.kind in KINDS, f'method (--method) must be one of {list(KINDS)}, got {c.kind!r}'),
+      (len(c.layers) >= 1 and all(n >= 1 for n in c.layers),
+       f'layers (--layers) must list hidden widths >= 1, got {list(c.layers)}'),
+      (c.input_mode in INPUT_MODES,
+       f'input_mode (--input_mode) must be one of {list(INPUT_MODES)}, got '
+       f'{c.input_mode!r}'),
+      (c.num_inputs >= 1, f'num_inputs must be >= 1, got {c.num_inputs}'),
+      (c.num_classes >= 2, f'num_classes must be >= 2, got {c.num_classes}'),
+      (1 <= c.batch_size <= MAX_BATCH_SIZE,
+       f'batch_size (--batch_size) must be in [1, {MAX_BATCH_SIZE}], got {c.batch_size}'),
+      (c.num_epochs >= 1, f'epochs (--epochs) must be >= 1, got {c.num_epochs}'),
+      (c.num_test >= 1, f'num_test must be >= 1, got {c.num_test}'),
+      (c.seed_chunk >= 1, f'seed_chunk (--seed_chunk) must be >= 1, got {c.seed_chunk}'),
+      (c.eval_batch_size >= 1, f'eval_batch_size must be >= 1, got {c.eval_batch_size}'),
+  ]
+  for ok, msg in checks:
+    if not ok:
+      raise ValueError(msg)
+
+
+class MLPParams(NamedTuple):
+  """Traced hyper-parameters: learning_rate (float32[])."""
+  learning_rate: float = 1e-3
+
+
+def validate_params(p: MLPParams) -> None:
+  lr = float(p.learning_rate)
+  if not (math.isfinite(lr) and lr > 0):
+    raise ValueError(f'learning_rate (--learning_rate) must be finite and > 0, got {lr}')
+
+
+class State(NamedTuple):
+  """Training state of one run; arrays only.
+
+  weights:   tuple of float32[N_{l-1}, N_l], l = 1..L+1 (the last maps N_L -> C); for
+             'ste', the float latent weights.
+  opt_state: the optax state of `optimizer(kind)` over `weights`.
+  key:       uint32[2] — PRNG key (each epoch's shuffle).
+  prev_acc:  float32[] — running train accuracy of the previous epoch (fraction).
+  epoch:     int32[] — epochs completed.
+  """
+  weights: Tuple[jax.Array, ...]
+  opt_state: Any
+  key: jax.Array
+  prev_acc: jax.Array
+  epoch: jax.Array
+
+
+def optimizer(kind: str) -> optax.GradientTransformation:
+  """The optimiser's direction without the learning rate (traced, applied in `step`):
+  `optax.sgd(lr)` = identity then scale(-lr); `optax.adam(lr)` = scale_by_adam then
+  scale(-lr), with optax's defaults (b1 0.9, b2 0.999, eps 1e-8, as PyTorch's)."""
+  return optax.identity() if kind == 'sgd' else optax.scale_by_adam()
+
+
+def init(key: jax.Array, config: MLPConfig) -> State:
+  """PyTorch nn.Linear initialisation, U(-1/sqrt(fan_in), 1/sqrt(fan_in)), bias-free."""
+  widths = config.widths
+  keys = jax.random.split(key, len(widths))
+  key, layer_keys = keys[0], keys[1:]
+  weights = []
+  for l in range(len(widths) - 1):
+    bound = 1.0 / math.sqrt(widths[l])
+    weights.append(jax.random.uniform(layer_keys[l], (widths[l], widths[l + 1]),
+                                      jnp.float32, -bound, bound))
+  weights = tuple(weights)
+  return State(weights=weights, opt_state=optimizer(config.kind).init(weights), key=key,
+               prev_acc=jnp.zeros((), jnp.float32), epoch=jnp.zeros((), jnp.int32))
+
+
+def ste_sign(v: jax.Array) -> jax.Array:
+  """sign(v) (sign(0) = +1) forward; gradient 1{|v| <= 1} (clipped identity)."""
+  clipped = jnp.clip(v, -1.0, 1.0)
+  return clipped + lax.stop_gradient(jnp.where(v >= 0, 1.0, -1.0) - clipped)
+
+
+def features(x: jax.Array, config: MLPConfig) -> jax.Array:
+  """float32[B, D]: packed ±1 rows (uint32[B, W]) are unpacked; floats pass through."""
+  if x.dtype == jnp.uint32:
+    return bits.unpack_rows(x, config.num_inputs).astype(jnp.float32)
+  return x.astype(jnp.float32)
+
+
+def logits(weights, x: jax.Array, config: MLPConfig) -> jax.Array:
+  """float32[B, C]. x: float32[B, D]."""
+  h = x
+  last = len(weights) - 1
+  for l, w in enumerate(weights):
+    if config.kind == 'ste':
+      a = (h @ ste_sign(w)) * (1.0 / math.sqrt(w.shape[0]))
+      h = a if l == last else ste_sign(a)
+    else:
+      a = h @ w
+      h = a if l == last else jax.nn.relu(a)
+  return h
+
+
+def step(state: State, batch, params: MLPParams, config: MLPConfig):
+  """One optimiser step on a mini-batch; returns (state, correct int32[]).
+
+  The loss is the mean cross-entropy over the valid rows (a partial last batch averages
+  over its real samples, as PyTorch's DataLoader does). `correct` counts the pre-update
+  predictions, like the running train accuracy of the rule."""
+  x = features(batch.x, config)
+  valid = batch.valid.astype(jnp.float32)
+
+  def loss_fn(weights):
+    out = logits(weights, x, config)
+    ce = optax.softmax_cross_entropy_with_integer_labels(out, batch.y)
+    return jnp.sum(ce * valid) / jnp.maximum(jnp.sum(valid), 1.0), out
+
+  (_, out), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.weights)
+  correct = jnp.sum((jnp.argmax(out, axis=-1) == batch.y) & batch.valid, dtype=jnp.int32)
+  direction, opt_state = optimizer(config.kind).update(grads, state.opt_state,
+                                                       state.weights)
+  lr = jnp.asarray(params.learning_rate, jnp.float32)
+  weights = optax.apply_updates(state.weights,
+                                jax.tree_util.tree_map(lambda u: -lr * u, direction))
+  if config.kind == 'ste':
+    weights = tuple(jnp.clip(w, -1.0, 1.0) for w in weights)
+  return state._replace(weights=weights, opt_state=opt_state), correct
+
+
+def evaluate(state: State, x: jax.Array, y: jax.Array, config: MLPConfig) -> jax.Array:
+  """Number of correct predictions (int32[]), in chunks of `config.eval_batch_size`."""
+  n = x.shape[0]
+  bsz = min(config.eval_batch_size, n)
+  num_chunks = -(-n // bsz)
+  pad = num_chunks * bsz - n
+  xs = jnp.pad(x, ((0, pad), (0, 0))).reshape((num_chunks, bsz) + x.shape[1:])
+  ys = jnp.pad(y, (0, pad), constant_values=-1).reshape(num_chunks, bsz)
+
+  def chunk(a):
+    pred = jnp.argmax(logits(state.weights, features(a[0], config), config), axis=-1)
+    return jnp.sum(pred == a[1], dtype=jnp.int32)
+
+  return jnp.sum(lax.map(chunk, (xs, ys)))
+
+
+def make_model(config: MLPConfig) -> runner.Model:
+  """The three functions `runner.make_train` needs."""
+  return runner.Model(
+      init_fn=lambda key, params: init(key, config),
+      step_fn=lambda state, batch, params: step(state, batch, params, config),
+      evaluate_fn=lambda state, x, y: evaluate(state, x, y, config))
+
+
+def make_train(config: MLPConfig, num_devices: Optional[int] = None):
+  """`train(keys, params: MLPParams, data, progress_fn=None, checkpoint_path=None)` ->
+  `bnnjax.run.Results`. data.x: uint32[n, W] packed ±1 ('bin') or float32[n, D]
+  ('fp')."""
+  return runner.make_train(make_model(config), config.run_config(),
+                           fingerprint_config=config, num_devices=num_devices)

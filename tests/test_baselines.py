@@ -1,0 +1,326 @@
+"""Tests of bnnjax.baselines (cp_r, sgd, adam, ste) and their method entries."""
+
+import dataclasses
+import warnings
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import reference_impl as ref
+from bnnjax import bits
+from bnnjax import methods
+from bnnjax import model
+from bnnjax import run as run_lib
+from bnnjax.baselines import cp_r
+from bnnjax.baselines import mlp
+from bnnjax.baselines import runner
+from bnnjax.config import HParams
+from bnnjax.data import from_signs
+
+# ----------------------------------------------------------------------------------
+# A literal NumPy CP+R step (algorithm.md, "Baselines of the paper")
+# ----------------------------------------------------------------------------------
+
+
+def ref_cp_r_step(state, x, y, valid, params, semantics, blocks):
+  """One CP+R step with explicit loops; state holds int64 hidden (N_in, K1) and
+  classifiers (K2, C). Returns (new_hidden list, num_correct)."""
+  r, p_r, weight_clip = params
+  key, step_key = jax.random.split(state['key'])
+  block_keys = jax.random.split(step_key, len(blocks))
+  b = x.shape[0]
+  # Step 1, per block: a = s W, s = sign(a), c = committee sums, u = sign(c), z = u P.
+  s_in, inputs, pre, post, votes, scores = x.astype(np.int64), [], [], [], [], []
+  for (k1, k2), h, p in zip(blocks, state['hidden'], state['classifiers']):
+    g = k1 // k2
+    a = s_in @ np.sign(h)
+    s = ref.sign(a, semantics)
+    c = np.zeros((b, k2), np.int64)
+    for k in range(k2):
+      for j in range(k * g, (k + 1) * g):
+        c[:, k] += s[:, j]
+    z = ref.sign(c, semantics) @ p
+    inputs.append(s_in)
+    pre.append(a)
+    post.append(s)
+    votes.append(c)
+    scores.append(z)
+    s_in = s
+  correct = int(np.sum((np.argmax(scores[-1], axis=1) == y) & valid))
+  c_max = ref.clip_value(weight_clip, semantics)
+  new_hidden = []
+  for l, ((k1, k2), h, p) in enumerate(zip(blocks, state['hidden'],
+                                            state['classifiers'])):
+    g = k1 // k2
+    tau = int(np.floor(np.float32(r) * np.float32(k2)))
+    err = np.zeros(b, bool)
+    for mu in range(b):
+      if valid[mu]:
+        order = np.sort(scores[l][mu])[::-1]
+        err[mu] = (np.argmax(scores[l][mu]) != y[mu]) or (order[0] - order[1] < tau)
+    delta = np.zeros_like(h)
+    for mu in range(b):
+      if not err[mu]:
+        continue
+      for k in range(k2):
+        t = p[k, y[mu]]
+        if votes[l][mu, k] * t >= 0:  # the committee is right (or tied, or t = 0)
+          continue
+        best = None
+        for j in range(k * g, (k + 1) * g):
+          if pre[l][mu, j] * t < 0 and (best is None or
+                                        abs(pre[l][mu, j]) < abs(pre[l][mu, best])):
+            best = j
+        if best is not None:  # ('binary': a wrong vote may come from a = 0 members)
+          delta[:, best] += 2 * inputs[l][mu] * t
+    h_new = h + delta
+    one_minus = np.float32(max(np.float32(1.0) - np.float32(state['prev_acc']), 0.0))
+    const = np.float32(np.sqrt(2.0 / (np.pi * h.shape[0])))
+    prob = np.float32(np.float32(p_r) * np.sqrt(one_minus)) * const
+    grow = ref.bernoulli_mask(block_keys[l], prob, h.shape)
+    h_new = np.clip(h_new + 2 * np.sign(h_new) * grow, -c_max, c_max)
+    new_hidden.append(h_new if err.any() else h)
+  return new_hidden, correct
+
+
+D, C, B = 70, 4, 24  # 70 inputs: 3 words with padding bits
+
+
+def _batch(seed, num_inputs=D, num_valid=B - 3):
+  rs = np.random.RandomState(seed)
+  x = np.where(rs.rand(B, num_inputs) < 0.5, 1, -1).astype(np.int8)
+  y = rs.randint(0, C, B).astype(np.int32)
+  valid = np.arange(B) < num_valid  # a partial batch
+  return x, y, valid
+
+
+@pytest.mark.parametrize('semantics,backend,blocks,weight_clip', [
+    ('reference', 'packed', ((15, 3),), 0),
+    ('binary', 'packed', ((15, 3),), 0),
+    ('reference', 'dense', ((15, 3),), 0),
+    ('binary', 'dense', ((12, 4), (10, 2)), 3),  # stacked: block 2 reads 12 signs
+    ('reference', 'packed', ((12, 4), (10, 2)), 7),
+])
+def test_cp_r_step_equals_numpy_reference(semantics, backend, blocks, weight_clip):
+  config = cp_r.CPConfig(blocks=blocks, num_inputs=D, num_classes=C, batch_size=B,
+                         semantics=semantics, backend=backend)
+  params = HParams(robustness=0.5, p_reinforce=0.5, weight_clip=weight_clip)
+  state = cp_r.init(jax.random.PRNGKey(3), config, params)
+  state = state._replace(prev_acc=jnp.float32(0.3))
+  x, y, valid = _batch(0)
+  step = jax.jit(lambda s, b: cp_r.step(s, b, params, config))
+  changed = 0
+  for t in range(2):  # two steps: the second starts from an updated state
+    batch = model.Batch(jnp.asarray(bits.pack_numpy(x)), jnp.asarray(y), jnp.asarray(valid))
+    np_state = dict(hidden=[np.asarray(h, np.int64) for h in state.hidden],
+                    classifiers=[np.asarray(p, np.int64) for p in state.classifiers],
+                    key=state.key, prev_acc=np.float32(state.prev_acc))
+    want_hidden, want_correct = ref_cp_r_step(np_state, x, y, valid, params, semantics,
+                                              blocks)
+    new_state, metrics = step(state, batch)
+    assert int(metrics.correct) == want_correct
+    for got, want, old in zip(new_state.hidden, want_hidden, np_state['hidden']):
+      assert got.dtype == jnp.int32
+      np.testing.assert_array_equal(np.asarray(got, np.int64), want)
+      changed += int(np.sum(want != old))
+    for got, old in zip(new_state.classifiers, state.classifiers):  # never trained
+      np.testing.assert_array_equal(np.asarray(got), np.asarray(old))
+    state = new_state
+    x, y, valid = _batch(t + 1)
+  assert changed > 0  # the steps really updated weights
+
+
+def test_cp_r_even_committee_warns_and_ties_follow_semantics():
+  with pytest.warns(UserWarning, match='even committee size'):
+    config = cp_r.CPConfig(blocks=((4, 2),), num_inputs=D, num_classes=C,
+                           semantics='binary')
+  with warnings.catch_warnings():
+    warnings.simplefilter('error')
+    cp_r.CPConfig(blocks=((6, 2),), num_inputs=D, num_classes=C)  # odd: no warning
+  # A tied vote: members (+, -) in committee 0.
+  state = cp_r.init(jax.random.PRNGKey(0), config)
+  h = np.zeros((D, 4), np.int32)
+  h[:, 0], h[:, 1:] = 1, -1
+  x = np.ones((1, D), np.int8)
+  for semantics, want in (('binary', 1), ('reference', 0)):
+    cfg = dataclasses.replace(config, semantics=semantics)
+    fwd = cp_r.forward(state._replace(hidden=(jnp.asarray(h),)),
+                       jnp.asarray(bits.pack_numpy(x)), cfg)
+    assert int(fwd.votes[0][0, 0]) == 0
+    assert int(model.sign(fwd.votes[0], semantics)[0, 0]) == want
+
+
+@pytest.mark.parametrize('text,want', [
+    ('330-30', ((330, 30),)), ('880-80,880-80', ((880, 80), (880, 80))),
+    ('330,30', ((330, 30),))])
+def test_cp_r_parse_layers(text, want):
+  assert cp_r.parse_layers(text) == want
+
+
+# ----------------------------------------------------------------------------------
+# Float and STE MLPs
+# ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize('kind', mlp.KINDS)
+def test_mlp_step_keeps_shapes_and_dtypes(kind):
+  config = mlp.MLPConfig(kind=kind, layers=(6, 5), num_inputs=D, num_classes=C,
+                         batch_size=B)
+  params = mlp.MLPParams(mlp.PAPER_LEARNING_RATE[kind])
+  state0 = mlp.init(jax.random.PRNGKey(0), config)
+  step = jax.jit(lambda s, b: mlp.step(s, b, params, config))
+  state = state0
+  for t in range(3):
+    x, y, valid = _batch(t)
+    packed = model.Batch(jnp.asarray(bits.pack_numpy(x)), jnp.asarray(y),
+                         jnp.asarray(valid))
+    floats = packed._replace(x=jnp.asarray(x, jnp.float32))  # 'fp' pools
+    state, correct = step(state, packed if t % 2 else floats)
+    chex.assert_trees_all_equal_shapes_and_dtypes(state, state0)
+    assert correct.dtype == jnp.int32 and 0 <= int(correct) <= int(valid.sum())
+  assert [w.shape for w in state.weights] == [(D, 6), (6, 5), (5, C)]
+  assert all(w.dtype == jnp.float32 for w in state.weights)
+  assert not np.allclose(np.asarray(state.weights[0]), np.asarray(state0.weights[0]))
+  if kind == 'ste':
+    assert all(float(jnp.max(jnp.abs(w))) <= 1.0 for w in state.weights)
+
+
+def test_packed_and_float_inputs_give_the_same_logits():
+  config = mlp.MLPConfig(kind='adam', layers=(6,), num_inputs=D, num_classes=C)
+  state = mlp.init(jax.random.PRNGKey(1), config)
+  x, _, _ = _batch(0)
+  a = mlp.logits(state.weights, mlp.features(jnp.asarray(bits.pack_numpy(x)), config),
+                 config)
+  b = mlp.logits(state.weights, mlp.features(jnp.asarray(x, jnp.float32), config), config)
+  np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_ste_sign_forward_and_clipped_identity_gradient():
+  v = jnp.array([-2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5])
+  np.testing.assert_array_equal(mlp.ste_sign(v), [-1, -1, -1, 1, 1, 1, 1])
+  grad = jax.grad(lambda u: jnp.sum(mlp.ste_sign(u) * jnp.arange(7.0)))(v)
+  np.testing.assert_array_equal(grad, np.arange(7.0) * (np.abs(v) <= 1))
+
+
+# ----------------------------------------------------------------------------------
+# Whole runs: vmap over seeds (chunked, over 2 devices) equals a loop over seeds
+# ----------------------------------------------------------------------------------
+
+
+def _pool(n=90, seed=5):
+  rs = np.random.RandomState(seed)
+  protos = np.where(rs.rand(C, D) < 0.5, 1, -1)
+  y = np.arange(n) % C
+  flips = rs.rand(n, D) < 0.3
+  x = np.where(flips, -protos[y], protos[y]).astype(np.int8)
+  return x, y.astype(np.int32)
+
+
+def _check_vmap_equals_loop(make_train_fn, params, data, exact):
+  keys = run_lib.seed_keys(7, 3)
+  together = make_train_fn()(keys, params, data)
+  assert together.test_acc.shape == (3, 2)
+  for k in range(3):
+    alone = make_train_fn()(keys[k:k + 1], params, data)
+    state_k = jax.tree_util.tree_map(lambda a: a[k:k + 1], together.states)
+    if exact:
+      np.testing.assert_array_equal(alone.test_acc, together.test_acc[k:k + 1])
+      np.testing.assert_array_equal(alone.train_acc, together.train_acc[k:k + 1])
+      chex.assert_trees_all_equal(alone.states, state_k)
+    else:
+      chex.assert_trees_all_close(alone.states, state_k, rtol=1e-5, atol=1e-6)
+      np.testing.assert_allclose(alone.test_acc, together.test_acc[k:k + 1], atol=2.0)
+  # Different seeds are different runs.
+  assert not np.array_equal(np.asarray(jax.tree_util.tree_leaves(together.states)[0][0]),
+                            np.asarray(jax.tree_util.tree_leaves(together.states)[0][1]))
+
+
+def test_cp_r_vmap_over_seeds_equals_loop():
+  x, y = _pool()
+  config = cp_r.CPConfig(blocks=((9, 3), (6, 2)), num_inputs=D, num_classes=C,
+                         batch_size=16, num_epochs=2, num_test=20, seed_chunk=2)
+  _check_vmap_equals_loop(lambda: cp_r.make_train(config), HParams(),
+                          run_lib.Data(bits.pack_numpy(x), y), exact=True)
+
+
+@pytest.mark.parametrize('kind', mlp.KINDS)
+def test_mlp_vmap_over_seeds_equals_loop(kind):
+  x, y = _pool()
+  config = mlp.MLPConfig(kind=kind, layers=(6,), num_inputs=D, num_classes=C,
+                         batch_size=16, num_epochs=2, num_test=20, seed_chunk=2)
+  _check_vmap_equals_loop(lambda: mlp.make_train(config),
+                          mlp.MLPParams(mlp.PAPER_LEARNING_RATE[kind]),
+                          run_lib.Data(bits.pack_numpy(x), y), exact=False)
+
+
+def test_runner_split_matches_ours_and_fp_subset_is_per_seed():
+  key = jax.random.PRNGKey(3)
+  full = runner.RunConfig(num_test=20)
+  tr, te = runner.split_indices(key, 100, full)
+  perm = np.asarray(jax.random.permutation(key, 100))  # bnnjax.run's split
+  np.testing.assert_array_equal(tr, perm[:80])
+  np.testing.assert_array_equal(te, perm[80:])
+  sub = dataclasses.replace(full, train_divisor=8)
+  subsets = [np.asarray(runner.split_indices(k, 100, sub)[0])
+             for k in jax.random.split(key, 2)]
+  assert all(s.shape == (10,) and len(set(s)) == 10 for s in subsets)
+  tr2 = np.asarray(runner.split_indices(jax.random.split(key, 2)[0], 100, full)[0])
+  assert set(subsets[0]) <= set(tr2)
+  assert set(subsets[0]) != set(subsets[1])
+
+
+# ----------------------------------------------------------------------------------
+# Method registry entries
+# ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize('spec,flag', [
+    (dict(method='cp_r', layers_text='330-31'), '--layers'),
+    (dict(method='cp_r', layers_text='330'), '--layers'),
+    (dict(method='cp_r', layers_text='33-3', group_size=(3,)), '--group_size'),
+    (dict(method='cp_r', layers_text='33-3', semantics='x'), '--semantics'),
+    (dict(method='cp_r', layers_text='33-3', robustness=-1.0), '--robustness'),
+    (dict(method='cp_r', layers_text='33-3', input_mode='fp'), '--input_mode'),
+    (dict(method='cp_r', layers_text='33-3', learning_rate=0.1), '--learning_rate'),
+    (dict(method='sgd', layers=(0,)), '--layers'),
+    (dict(method='adam', layers_text='3-3'), '--layers'),
+    (dict(method='ste', input_mode='float'), '--input_mode'),
+    (dict(method='sgd', learning_rate=0.0), '--learning_rate'),
+    (dict(method='adam', batch_size=0), '--batch_size'),
+    (dict(method='ste', num_epochs=0), '--epochs'),
+])
+def test_validate_names_the_flag_before_data(spec, flag):
+  spec = methods.RunSpec(**spec)
+  with pytest.raises(ValueError, match=flag):
+    methods.get(spec.method).validate_fn(spec, None)
+
+
+def test_fp_input_without_float_features_is_a_clear_error():
+  x, y = _pool()
+  ds = from_signs('not_prototypes', x, y, C, 20)
+  spec = methods.RunSpec(method='sgd', layers=(4,), input_mode='fp')
+  methods.get('sgd').validate_fn(spec, None)
+  with pytest.raises(ValueError, match='--input_mode'):
+    methods.get('sgd').validate_fn(spec, ds)
+
+
+@pytest.mark.parametrize('name,layers_text,input_mode', [
+    ('cp_r', '9-3', 'bin'), ('sgd', '5', 'bin'), ('adam', '5', 'fp'), ('ste', '5', 'bin')])
+def test_methods_run_end_to_end(name, layers_text, input_mode):
+  x, y = _pool(n=120)
+  ds = from_signs('prototypes', x, y, C, 20)  # a ±1-native name: fp = the signs
+  spec = methods.RunSpec(method=name, layers_text=layers_text, input_mode=input_mode,
+                         batch_size=10, num_epochs=2, num_seeds=2, seed_chunk=1)
+  method = methods.get(name)
+  method.validate_fn(spec, None)
+  method.validate_fn(spec, ds)
+  seen = []
+  res = method.run_fn(spec, ds, lambda e, tr, te: seen.append((e, tr.shape, te.shape)))
+  assert res.train_acc.shape == res.test_acc.shape == (2, 2)
+  assert seen == [(0, (2,), (2,)), (1, (2,), (2,))]
+  assert np.all((res.test_acc >= 0) & (res.test_acc <= 100))
+  if input_mode == 'fp':
+    assert res.extra['train_samples'] == 100 // mlp.FP_TRAIN_DIVISOR

@@ -1,0 +1,68 @@
+"""Bit packing and packed products against literal NumPy."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from bnnjax import bits
+
+
+def _ternary(rng, shape, p_zero):
+  v = rng.choice([-1, 1], size=shape)
+  return np.where(rng.random(shape) < p_zero, 0, v).astype(np.int8)
+
+
+def test_truth_table_and_layout():
+  # Element e of n = 40 values lives at bit e // W of word e % W (W = 2).
+  vals = np.zeros(40, np.int8)
+  vals[[0, 1, 3]] = [1, -1, 1]  # e=0 -> word 0 bit 0; e=1 -> word 1 bit 0; e=3 -> word 1 bit 1
+  p = bits.pack(jnp.asarray(vals)[:, None])
+  assert p.sign.shape == (2, 1) and p.sign.dtype == jnp.uint32
+  assert np.asarray(p.sign)[:, 0].tolist() == [0b1, 0b10]  # +1 bits only
+  assert np.asarray(p.nz)[:, 0].tolist() == [0b1, 0b11]  # nonzero bits
+  # -1 -> sign 0 nz 1; 0 -> sign 0 nz 0; padding (e >= 40) -> 0 in both planes.
+  assert (np.asarray(p.sign)[:, 0] >> 8).tolist() == [0, 0]
+
+
+@pytest.mark.parametrize('n', [1, 31, 32, 33, 100, 1000])
+def test_pack_unpack_roundtrip(n):
+  rng = np.random.default_rng(n)
+  v = _ternary(rng, (n, 3), 0.2)
+  p = bits.pack(jnp.asarray(v))
+  np.testing.assert_array_equal(np.asarray(bits.unpack(p.sign, n, p.nz)), v)
+  pm1 = np.where(v >= 0, 1, -1).astype(np.int8)
+  host = bits.pack_numpy(pm1.T)  # sample-major rows
+  np.testing.assert_array_equal(host.T, np.asarray(bits.pack(jnp.asarray(pm1), False).sign))
+  np.testing.assert_array_equal(np.asarray(bits.unpack_rows(jnp.asarray(host), n)), pm1.T)
+
+
+@pytest.mark.parametrize('n,word_chunk', [(5, 4), (64, 4), (100, 4), (1000, 4), (1000, 3),
+                                          (300, 32)])
+@pytest.mark.parametrize('a_ternary,b_ternary', [(False, False), (False, True),
+                                                 (True, False), (True, True)])
+def test_packed_dot_matches_integer_matmul(n, word_chunk, a_ternary, b_ternary):
+  rng = np.random.default_rng(n + 7 * word_chunk)
+  a = _ternary(rng, (n, 7), 0.3 if a_ternary else 0.0)
+  b = _ternary(rng, (n, 5), 0.3 if b_ternary else 0.0)
+  expect = a.astype(np.int64).T @ b.astype(np.int64)
+  fn = lambda a, b: bits.packed_dot(bits.pack(a, a_ternary), bits.pack(b, b_ternary), n,
+                                    word_chunk)
+  np.testing.assert_array_equal(np.asarray(fn(jnp.asarray(a), jnp.asarray(b))), expect)
+  np.testing.assert_array_equal(np.asarray(jax.jit(fn)(jnp.asarray(a), jnp.asarray(b))),
+                                expect)
+
+
+def test_packed_dot_extremes():
+  n = 70
+  ones = np.ones((n, 2), np.int8)
+  for a, b, expect in [(ones, ones, n), (ones, -ones, -n), (0 * ones, ones, 0)]:
+    out = bits.packed_dot(bits.pack(jnp.asarray(a)), bits.pack(jnp.asarray(b)), n)
+    assert out.dtype == jnp.int32
+    np.testing.assert_array_equal(np.asarray(out), np.full((2, 2), expect))
+
+
+def test_word_count_mismatch_raises():
+  p = bits.pack(jnp.ones((40, 1), jnp.int8))
+  with pytest.raises(ValueError, match='word counts'):
+    bits.packed_dot(p, p, 100)

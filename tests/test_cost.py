@@ -1,0 +1,226 @@
+"""bnnjax.cost: the paper's cost model (check values, hand-computed totals) and the
+measured side (array bytes, XLA memory analysis, the entry point)."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from bnnjax import cost
+from bnnjax import data as data_lib
+from bnnjax.config import Config
+
+P = cost.PAPER_DATASETS
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+# The paper's check values (algorithm.md, "Cost model of the paper", and the issue), at
+# the paper's rounding: KB to the unit, gates to three significant digits. n is the
+# training split (pool minus test) from PAPER_DATASETS, so the convention is tested too.
+PAPER_CHECKS = [
+    # (dataset, method, input_mode, layers, KB or None, gates)
+    ('prototypes', 'ours', 'bin', (35, 35), 1_295, '4.31e+07'),
+    ('fmnist', 'ours', 'bin', (525, 525), 5_699, '8.10e+08'),
+    ('fmnist', 'sgd', 'fp', (5, 5), None, '1.62e+10'),
+    ('imagenettetl', 'ours', 'bin', (35, 35), 2_970, '9.56e+07'),
+    ('cifar10tl', 'ours', 'bin', (525, 525), 51_306, '5.91e+09'),
+]
+
+
+@pytest.mark.parametrize('name,method,input_mode,layers,kb,gates', PAPER_CHECKS)
+def test_paper_check_values(name, method, input_mode, layers, kb, gates):
+  p = P[name]
+  cols = cost.summary_columns(method, layers, p.num_features, p.num_classes, 100,
+                              p.num_train, input_mode=input_mode)
+  if kb is not None:
+    assert round(cols['model_memory_kb']) == kb
+  assert f'{cols["model_gates_per_step"]:.2e}' == gates
+
+
+def test_paper_split_sizes():
+  assert [P[k].num_train for k in ('prototypes', 'fmnist', 'imagenettetl', 'cifar10tl')
+          ] == [10_000, 50_000, 10_000, 40_000]
+  assert cost.fp_subset_size(40_000) == 1_250 and cost.fp_subset_size(10_000) == 312
+
+
+# Exact totals worked by hand from the formulas of algorithm.md (B = 100, C = 10).
+# Prototypes 35-35, D 1000, n 10,000: W = 35,000 + 1,225 + 350 = 36,575,
+#   Act = 100 * 80 = 8,000; bits = 10,000,000 + 8 * 36,575 + 350 + 8 * 8,000.
+#   Gates: layer 1 11 * 100 * 35,000 + 11 * 100 * 350 + 9 * 100 * 35 + 52 * 35,000
+#   = 40,736,500; layer 2 1,347,500 + 385,000 + 31,500 + 63,700 = 1,827,700;
+#   last (35 -> 10) 11 * 100 * 350 + 11 * 100 * 100 = 495,000.
+# FMNIST 525-525, D 784, n 50,000: W = 692,475, Act = 106,000;
+#   bits = 39,200,000 + 5,539,800 + 5,250 + 848,000.
+# FMNIST SGD 5-5: layer 1 10^4 * (2 * (392,000 + 391,500) + 2 * 3,920);
+#   layer 2 10^4 * (2 * 4,500 + 4,500 + 50); last 10^4 * (2 * 9,000 + 9,500 + 100).
+HAND = [
+    ('ours', (35, 35), 1000, 10_000, 'bin', 10_356_950, 43_059_200),
+    ('ours', (525, 525), 784, 50_000, 'bin', 45_593_050, 810_063_200),
+    ('sgd', (5, 5), 784, 50_000, 'fp', None, 16_159_900_000),
+]
+
+
+@pytest.mark.parametrize('method,layers,d,n,input_mode,bits,gates', HAND)
+def test_hand_computed_totals(method, layers, d, n, input_mode, bits, gates):
+  if bits is not None:
+    assert cost.memory_bits(method, layers, d, 10, 100, n, input_mode) == bits
+  assert cost.gates_per_step(method, layers, d, 10, 100) == gates
+
+
+def test_cp_r_small_by_hand():
+  # cp_r 6-2, D 4, C 3, B 2, n 5: layers 4->6 (trained), 6->2 (grouping), 2->3 (fixed).
+  # bits: data 20 + 8 * (24 + 6) + 1 * 12 + 8 * 2 * (6 + 2 + 3) = 448.
+  parts = cost.memory_bits_breakdown('cp_r', (6, 2), 4, 3, 2, 5)
+  assert parts == dict(data=20, weights=252, classifiers=0, activations=176, gradients=0)
+  # forward XNOR = popcount = 2 * (24 + 12 + 6) = 84; selection 9 * 2 * 6 = 108;
+  # update XNOR 2 * 24, popcount 24, increment 4 * 24.
+  ops = cost.op_counts('cp_r', (6, 2), 4, 3, 2)
+  assert ops == dict(xnor=84 + 108 + 48, popcount=84 + 24, increment=96, fmul=0, fadd=0)
+  assert cost.gates_per_step('cp_r', (6, 2), 4, 3, 2) == 240 + 1080 + 960
+
+
+def test_adam_sgd_and_input_modes():
+  args = ((5, 5), 784, 10, 100, 50_000)
+  w = 784 * 5 + 5 * 5 + 5 * 10
+  sgd = cost.memory_bits_breakdown('sgd', *args, input_mode='bin')
+  adam = cost.memory_bits_breakdown('adam', *args, input_mode='bin')
+  assert adam['weights'] - sgd['weights'] == 2 * 32 * w
+  assert sgd['data'] == 784 * 50_000  # ±1 inputs: one bit per feature, full split
+  fp = cost.memory_bits_breakdown('sgd', *args, input_mode='fp')
+  assert fp['data'] == 32 * 784 * (50_000 // 32)
+  assert cost.memory_bits_breakdown('sgd', *args, input_mode='fp',
+                                    num_train_used=1_560)['data'] == 32 * 784 * 1_560
+  assert sgd['gradients'] == 32 * 784 * 5
+  # Gates per step do not depend on the input mode or n.
+  cols_fp = cost.summary_columns('sgd', (5, 5), 784, 10, 100, 50_000, input_mode='fp')
+  cols_bin = cost.summary_columns('sgd', (5, 5), 784, 10, 100, 50_000, input_mode='bin')
+  assert cols_fp['model_gates_per_step'] == cols_bin['model_gates_per_step']
+  assert cols_fp['model_num_train'] == 1_562 and cols_bin['model_num_train'] == 50_000
+
+
+@pytest.mark.parametrize('method', cost.METHODS)
+def test_epoch_and_run_totals(method):
+  layers = (6, 2) if method == 'cp_r' else (7, 5)
+  step = lambda b: cost.gates_per_step(method, layers, 33, 4, b)
+  # 250 samples, B 100: two full steps and one of 50.
+  assert cost.gates_per_epoch(method, layers, 33, 4, 100, 250) == 2 * step(100) + step(50)
+  assert cost.gates_per_epoch(method, layers, 33, 4, 100, 300) == 3 * step(100)
+  cols = cost.summary_columns(method, layers, 33, 4, 100, 250, num_epochs=7)
+  assert cols['model_gates_per_run'] == 7 * cols['model_gates_per_epoch']
+  assert cols['model_memory_bits'] == sum(
+      cols[f'model_memory_{k}_bits']
+      for k in ('data', 'weights', 'classifiers', 'activations', 'gradients'))
+  assert cols['model_memory_kb'] * 8_000 == cols['model_memory_bits']
+
+
+@pytest.mark.parametrize('kwargs,match', [
+    (dict(method='lbp'), 'unknown method'),
+    (dict(method='cp_r', layers=(6, 2, 6)), 'pairs'),
+    (dict(method='cp_r', layers=(6, 4)), 'divide'),
+    (dict(input_mode='float'), 'input_mode'),
+    (dict(layers=(0,)), 'layers'),
+])
+def test_invalid_arguments(kwargs, match):
+  args = dict(method='ours', layers=(6, 6), num_inputs=10, num_classes=3, batch_size=4,
+              num_train=20, input_mode='bin')
+  args.update(kwargs)
+  with pytest.raises(ValueError, match=match):
+    cost.summary_columns(**args)
+
+
+# ----------------------------------------------------------------------------------
+# Measured side
+# ----------------------------------------------------------------------------------
+
+
+def _small_dataset(n=40, d=70, c=3, num_test=10):
+  rng = np.random.default_rng(0)
+  x = np.where(rng.random((n, d)) < 0.5, 1, -1).astype(np.int8)
+  return data_lib.from_signs('tiny', x, np.arange(n) % c, c, num_test)
+
+
+@pytest.mark.parametrize('semantics', ['reference', 'binary'])
+def test_measured_bytes_match_literal_sizes(semantics):
+  ds = _small_dataset()
+  config = Config(layers=(12, 6), group_size=(3, 6), num_inputs=70, num_classes=3,
+                  batch_size=8, num_test=10, semantics=semantics)
+  m = cost.measured_ours(config, ds, xla=False)
+  assert m['hidden_bytes'] == 4 * (70 * 12 + 12 * 6)  # int32 H
+  assert m['classifier_bytes'] == 12 * 3 + 6 * 3  # int8 P
+  assert m['state_bytes'] == m['hidden_bytes'] + m['classifier_bytes'] + 8 + 4 + 4
+  # Forward of one batch: int32 a_l, int8 s_l, int32 z_l.
+  assert m['activation_bytes'] == 8 * (4 * 18 + 18 + 4 * 2 * 3)
+  assert m['batch_bytes'] == 8 * (3 * 4 + 4 + 1)  # 70 features -> 3 words
+  assert m['data_x_bytes'] == ds.packed_bytes == 40 * 3 * 4
+  assert m['data_train_x_bytes'] == 30 * 3 * 4
+  assert m['data_y_bytes'] == 40 * 4 and m['split_index_bytes'] == 40 * 4
+
+
+def test_measured_xla_memory_analysis():
+  config = Config(layers=(12, 6), group_size=(3, 6), num_inputs=70, num_classes=3,
+                  batch_size=8, num_test=10)
+  m = cost.measured_ours(config, None, xla=True)
+  assert m['data_x_bytes'] is None
+  x = m['xla']
+  if x is not None:  # some backends provide no analysis
+    assert all(isinstance(v, int) and v >= 0 for v in x.values())
+    # The step's arguments hold at least the state and the batch.
+    assert x['argument_size_in_bytes'] >= m['state_bytes'] + m['batch_bytes']
+  cols = cost.measured_columns(config, None, xla=True)
+  assert cols['measured_state_bytes'] == m['state_bytes']
+
+
+def test_xla_memory_handles_missing_analysis():
+  class NoAnalysis:
+    def memory_analysis(self):
+      return None
+
+  class Unsupported:
+    def memory_analysis(self):
+      raise NotImplementedError
+
+  assert cost.xla_memory(NoAnalysis()) is None
+  assert cost.xla_memory(Unsupported()) is None
+
+
+def test_report_fmnist_525_side_by_side():
+  # FMNIST is not available offline: the measured side uses a pool of the paper's shape.
+  ds = cost.synthetic_dataset('fmnist')
+  text = cost.report('ours', (525, 525), ds, xla=False)
+  assert '5,699 KB' in text and '8.10e+08' in text
+  assert '692,475 B' in text  # the paper's 8-bit weights
+  assert '2,748,900 B int32 H' in text  # bnnjax's hidden weights
+  assert '4,900,000 B' in text and '5,000,000 B train split' in text
+  assert 'why they differ' in text
+
+
+def test_run_columns_from_spec():
+  from bnnjax import methods
+  ds = _small_dataset()
+  spec = methods.RunSpec(layers=(12, 6), group_size=(3, 6), num_epochs=3, batch_size=8)
+  cols = cost.run_columns(spec, ds)
+  assert cols == {**cost.summary_columns('ours', (12, 6), 70, 3, 8, 30, 3),
+                  **cost.measured_columns(methods.ours_config(spec, ds), ds)}
+  assert cols['measured_hidden_bytes'] == 4 * (70 * 12 + 12 * 6)
+
+
+def test_report_baseline_model_only():
+  ds = cost.synthetic_dataset('fmnist')
+  text = cost.report('sgd', (5, 5), ds, input_mode='fp')
+  assert '1.62e+10' in text and 'n/a' in text
+
+
+def test_entry_point_smoke():
+  env = dict(os.environ, PYTHONPATH=REPO, JAX_PLATFORMS='cpu')
+  out = subprocess.run(
+      [sys.executable, '-m', 'bnnjax.cost', '--method=ours', '--dataset=prototypes',
+       '--layers=35,35', '--xla=false'], capture_output=True, text=True, env=env, cwd=REPO, timeout=120)
+  assert out.returncode == 0, out.stderr
+  assert '1,295 KB' in out.stdout and '4.31e+07' in out.stdout
+  assert '144,900 B int32 H' in out.stdout  # 4 * (1000 * 35 + 35 * 35)
+  bad = subprocess.run(
+      [sys.executable, '-m', 'bnnjax.cost', '--method=foo'], capture_output=True,
+      text=True, env=env, cwd=REPO, timeout=120)
+  assert bad.returncode != 0 and 'unknown method' in bad.stderr

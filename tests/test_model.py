@@ -1,0 +1,213 @@
+"""The rule against the literal NumPy reference, bit for bit, on both semantics and both
+backends; jit = no-jit; vmap over seeds = a loop; integer safety."""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import reference_impl as ref
+from bnnjax import bits
+from bnnjax import model
+from bnnjax import rng
+from bnnjax.config import Config, HParams, MAX_WEIGHT
+
+SEMANTICS = ['reference', 'binary']
+BACKENDS = ['packed', 'dense']
+
+# Tiny network: D = 45 (two words, with padding), widths 12 and 6, γ 3 and 2, C = 3.
+BASE = Config(layers=(12, 6), group_size=(3, 2), num_inputs=45, num_classes=3,
+              batch_size=9, num_epochs=2, num_test=10)
+
+
+def _data(seed, n, d, c):
+  r = np.random.default_rng(seed)
+  x = r.choice([-1, 1], size=(n, d)).astype(np.int8)
+  y = r.integers(0, c, size=n).astype(np.int32)
+  return x, y
+
+
+def _to_np(state):
+  return dict(hidden=[np.asarray(h).astype(np.int64) for h in state.hidden],
+              classifiers=[np.asarray(p).astype(np.int64) for p in state.classifiers],
+              key=state.key, prev_acc=np.float32(state.prev_acc))
+
+
+def _assert_state_equal(state, ref_state):
+  for h, rh in zip(state.hidden, ref_state['hidden']):
+    assert h.dtype == jnp.int32
+    np.testing.assert_array_equal(np.asarray(h), rh)
+  for p, rp in zip(state.classifiers, ref_state['classifiers']):
+    np.testing.assert_array_equal(np.asarray(p), rp)
+  np.testing.assert_array_equal(np.asarray(state.key), np.asarray(ref_state['key']))
+
+
+@pytest.mark.parametrize('semantics', SEMANTICS)
+def test_init_matches_reference(semantics):
+  config = dataclasses.replace(BASE, semantics=semantics)
+  key = jax.random.PRNGKey(3)
+  state = model.init(key, config)
+  r = ref.init(key, config.layers, config.num_inputs, config.num_classes, semantics)
+  _assert_state_equal(state, r)
+  h = np.concatenate([np.asarray(v).ravel() for v in state.hidden])
+  p = np.concatenate([np.asarray(v).ravel() for v in state.classifiers])
+  if semantics == 'binary':
+    assert np.all(h % 2 == 1) and np.all(np.abs(p) == 1)  # odd weights, ±1 classifiers
+  else:
+    assert set(np.unique(p)) <= {-1, 0, 1}
+  assert 30 < np.std(h) < 100  # Normal(0, 64^2) scale
+
+
+@pytest.mark.parametrize('semantics', SEMANTICS)
+@pytest.mark.parametrize('backend', BACKENDS)
+@pytest.mark.parametrize('weight_clip', [0, 40])
+def test_steps_match_reference_bit_for_bit(semantics, backend, weight_clip):
+  config = dataclasses.replace(BASE, semantics=semantics, backend=backend)
+  params = HParams(robustness=0.5, p_reinforce=0.9, weight_clip=weight_clip)
+  x, y = _data(0, 9 * 4, config.num_inputs, config.num_classes)
+  key = jax.random.PRNGKey(11)
+  state = model.init(key, config, params)
+  # Make zeros and an earlier accuracy appear, so the ternary paths are exercised.
+  state = state._replace(prev_acc=jnp.float32(0.3))
+  if semantics == 'reference':
+    hidden = list(state.hidden)
+    hidden[1] = hidden[1].at[::3].set(0)
+    state = state._replace(hidden=tuple(hidden))
+  r = _to_np(state)
+  step = jax.jit(lambda s, b: model.step(s, b, params, config))
+  xp = bits.pack_numpy(x)
+  num_changed = 0
+  for i in range(4):
+    sl = slice(9 * i, 9 * (i + 1))
+    valid = np.ones(9, bool)
+    if i == 3:
+      valid[6:] = False  # a padded partial batch
+    before = [np.asarray(h) for h in state.hidden]
+    state, metrics = step(state, model.Batch(jnp.asarray(xp[sl]), jnp.asarray(y[sl]),
+                                             jnp.asarray(valid)))
+    r, correct = ref.step(r, x[sl][valid].astype(np.int64), y[sl][valid], valid[valid],
+                          params, semantics, config.group_size)
+    _assert_state_equal(state, r)
+    assert int(metrics.correct) == correct
+    num_changed += sum(int(np.any(b != np.asarray(h))) for b, h in zip(before,
+                                                                        state.hidden))
+  assert num_changed > 0  # the test exercised real updates
+
+
+@pytest.mark.parametrize('semantics', SEMANTICS)
+def test_packed_equals_dense_and_jit_equals_nojit(semantics):
+  params = HParams()
+  x, y = _data(1, 9, BASE.num_inputs, BASE.num_classes)
+  batch = model.Batch(jnp.asarray(bits.pack_numpy(x)), jnp.asarray(y), jnp.ones(9, bool))
+  outs = []
+  for backend in BACKENDS:
+    config = dataclasses.replace(BASE, semantics=semantics, backend=backend)
+    state = model.init(jax.random.PRNGKey(5), config)
+    for fn in (model.step, jax.jit(model.step, static_argnums=3)):
+      s = state
+      for _ in range(3):
+        s, _ = fn(s, batch, params, config)
+      outs.append(s)
+  for other in outs[1:]:
+    for a, b in zip(jax.tree_util.tree_leaves(outs[0]), jax.tree_util.tree_leaves(other)):
+      np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_vmap_over_seeds_equals_loop_and_seeds_differ():
+  config = BASE
+  params = HParams()
+  x, y = _data(2, 9, config.num_inputs, config.num_classes)
+  batch = model.Batch(jnp.asarray(bits.pack_numpy(x)), jnp.asarray(y), jnp.ones(9, bool))
+  keys = jnp.stack([jax.random.PRNGKey(s) for s in range(3)])
+
+  def run(key):
+    s = model.init(key, config)
+    for _ in range(2):
+      s, _ = model.step(s, batch, params, config)
+    return s
+
+  batched = jax.jit(jax.vmap(run))(keys)
+  for i in range(3):
+    single = run(keys[i])
+    for a, b in zip(jax.tree_util.tree_leaves(batched), jax.tree_util.tree_leaves(single)):
+      np.testing.assert_array_equal(np.asarray(a)[i], np.asarray(b))
+  assert not np.array_equal(np.asarray(batched.hidden[0][0]),
+                            np.asarray(batched.hidden[0][1]))
+
+
+def test_evaluate_and_predict_match_reference():
+  config = dataclasses.replace(BASE, eval_batch_size=4)
+  x, y = _data(3, 11, config.num_inputs, config.num_classes)
+  state = model.init(jax.random.PRNGKey(1), config)
+  xp = jnp.asarray(bits.pack_numpy(x))
+  expect = ref.evaluate(_to_np(state), x.astype(np.int64), y, config.semantics)
+  assert int(model.evaluate(state, xp, jnp.asarray(y), config)) == expect
+  _, _, scores = ref.forward(_to_np(state), x.astype(np.int64), config.semantics)
+  np.testing.assert_array_equal(np.asarray(model.predict(state, xp, config)),
+                                np.argmax(scores[-1], axis=1))
+
+
+def test_group_selection_ties_and_groups():
+  # One sample, γ = 3: wrong neurons (a * t < 0) at 0, 1, 4, 5 with |a| 2, 2, 7, 1.
+  pre = jnp.array([[2, -2, 5, 0, 7, -1]], jnp.int32)
+  target = jnp.array([[-1, 1, 1, 1, -1, 1]], jnp.int8)
+  mask = model.select(pre, target, jnp.array([True]), 3)
+  assert np.asarray(mask).tolist() == [[True, False, False, False, False, True]]
+  # A zero pre-activation or target is never wrong; samples outside M get nothing.
+  assert not np.any(np.asarray(model.select(pre, target, jnp.array([False]), 3)))
+  assert np.asarray(model.select(pre, target, jnp.array([True]), 1)).tolist() == [
+      [True, True, False, False, True, True]]
+
+
+def test_error_set_margin_and_ties():
+  z = jnp.array([[5, 5, 0], [9, 1, 0], [9, 7, 0], [1, 2, 3]], jnp.int32)
+  y = jnp.array([0, 0, 0, 2])
+  err = model.error_set(z, y, jnp.ones(4, bool), jnp.int32(3))
+  # tie -> margin 0 < 3; margin 8 ok; margin 2 < 3; correct with margin 1 < 3.
+  assert np.asarray(err).tolist() == [True, False, True, True]
+  err0 = model.error_set(z, jnp.array([1, 0, 0, 2]), jnp.ones(4, bool), jnp.int32(0))
+  assert np.asarray(err0).tolist() == [True, False, False, False]  # tie: lowest index wins
+
+
+def test_weights_saturate_instead_of_wrapping():
+  config = dataclasses.replace(BASE, semantics='binary')
+  x, y = _data(4, 9, config.num_inputs, config.num_classes)
+  batch = model.Batch(jnp.asarray(bits.pack_numpy(x)), jnp.asarray(y), jnp.ones(9, bool))
+  state = model.init(jax.random.PRNGKey(0), config)
+  big = tuple(jnp.where(h > 0, MAX_WEIGHT, -MAX_WEIGHT).astype(jnp.int32)
+              for h in state.hidden)
+  state = state._replace(hidden=big)
+  for _ in range(3):
+    state, _ = model.step(state, batch, HParams(p_reinforce=1.0), config)
+  for h, b in zip(state.hidden, big):
+    h = np.asarray(h)
+    assert np.abs(h).max() <= MAX_WEIGHT and np.all(h % 2 == 1)
+    np.testing.assert_array_equal(np.sign(h), np.sign(np.asarray(b)))  # no wrap-around
+    assert np.any(np.abs(h) == MAX_WEIGHT)  # saturated
+
+
+@pytest.mark.parametrize('semantics,clip,expect', [('binary', 4, 3), ('binary', 1, 1),
+                                                   ('reference', 4, 4)])
+def test_weight_clip(semantics, clip, expect):
+  config = dataclasses.replace(BASE, semantics=semantics)
+  state = model.init(jax.random.PRNGKey(0), config, HParams(weight_clip=clip))
+  x, y = _data(5, 9, config.num_inputs, config.num_classes)
+  batch = model.Batch(jnp.asarray(bits.pack_numpy(x)), jnp.asarray(y), jnp.ones(9, bool))
+  for _ in range(2):
+    state, _ = model.step(state, batch, HParams(weight_clip=clip), config)
+  for h in state.hidden:
+    assert int(jnp.max(jnp.abs(h))) == expect
+
+
+def test_bernoulli_mask_rate_and_reference():
+  key = jax.random.PRNGKey(9)
+  for p in (0.0, 0.013, 0.5, 1.0):
+    mask = np.asarray(rng.bernoulli_mask(key, jnp.float32(p), (300, 200)))
+    np.testing.assert_array_equal(mask, ref.bernoulli_mask(key, np.float32(p), (300, 200)))
+    # 60,000 draws: the rate is within 5 standard errors of p.
+    se = np.sqrt(max(p * (1 - p), 1e-12) / mask.size)
+    assert abs(mask.mean() - p) <= 5 * se + 1e-9
+  other = np.asarray(rng.bernoulli_mask(jax.random.PRNGKey(10), jnp.float32(0.5), (300, 200)))
+  assert 0.45 < np.mean(other != mask) < 0.55  # different keys, independent masks

@@ -1,0 +1,141 @@
+"""Whole runs: make_train against the literal reference loop, devices, grids, resume."""
+
+import dataclasses
+import os
+
+import jax
+import numpy as np
+import pytest
+
+import reference_impl as ref
+from bnnjax import bits
+from bnnjax import run
+from bnnjax.config import Config, HParams
+
+# 37 samples, 10 test -> 27 train in batches of 5: the last batch is partial.
+CONFIG = Config(layers=(12, 6), group_size=(3, 2), num_inputs=45, num_classes=3,
+                batch_size=5, num_epochs=3, num_test=10, seed_chunk=2)
+PARAMS = HParams(robustness=0.5, p_reinforce=0.9, weight_clip=0)
+
+
+def _pool(seed=0, n=37):
+  r = np.random.default_rng(seed)
+  x = r.choice([-1, 1], size=(n, CONFIG.num_inputs)).astype(np.int8)
+  y = r.integers(0, CONFIG.num_classes, size=n).astype(np.int32)
+  return x, y
+
+
+@pytest.mark.parametrize('semantics', ['reference', 'binary'])
+@pytest.mark.parametrize('shuffle_split', [True, False])
+def test_make_train_matches_reference_loop(semantics, shuffle_split):
+  config = dataclasses.replace(CONFIG, semantics=semantics, shuffle_split=shuffle_split)
+  x, y = _pool()
+  keys = run.seed_keys(42, 3)
+  res = run.make_train(config)(keys, PARAMS, run.Data(bits.pack_numpy(x), y))
+  assert res.test_acc.shape == (3, 3) and res.train_acc.shape == (3, 3)
+  for s in range(3):
+    state, tr, te = ref.train(keys[s], x, y, config.layers, config.group_size,
+                              config.num_classes, config.batch_size, config.num_epochs,
+                              config.num_test, PARAMS, semantics, shuffle_split)
+    for h, rh in zip(res.states.hidden, state['hidden']):
+      np.testing.assert_array_equal(h[s], rh)
+    np.testing.assert_array_equal(res.train_acc[s], tr)
+    np.testing.assert_array_equal(res.test_acc[s], te)
+  assert not np.array_equal(res.states.hidden[0][0], res.states.hidden[0][1])
+
+
+def test_devices_and_chunks_do_not_change_results():
+  x, y = _pool(1)
+  data = run.Data(bits.pack_numpy(x), y)
+  keys = run.seed_keys(0, 3)
+  outs = [run.make_train(dataclasses.replace(CONFIG, seed_chunk=c), num_devices=d)(
+      keys, PARAMS, data) for c, d in [(1, 1), (3, 1), (2, 2)]]
+  assert len(jax.local_devices()) >= 2
+  for o in outs[1:]:
+    np.testing.assert_array_equal(o.test_acc, outs[0].test_acc)
+    for a, b in zip(jax.tree_util.tree_leaves(o.states),
+                    jax.tree_util.tree_leaves(outs[0].states)):
+      np.testing.assert_array_equal(a, b)
+
+
+def test_grid_axis_equals_separate_runs():
+  x, y = _pool(2)
+  data = run.Data(bits.pack_numpy(x), y)
+  keys = run.seed_keys(7, 2)
+  train = run.make_train(CONFIG)
+  grid = HParams(robustness=np.array([0.0, 0.5]), p_reinforce=0.5, weight_clip=0)
+  res = train(keys, grid, data)
+  assert res.test_acc.shape == (2, 2, 3)
+  for i, r in enumerate([0.0, 0.5]):
+    single = train(keys, HParams(robustness=r, p_reinforce=0.5), data)
+    np.testing.assert_array_equal(res.test_acc[i], single.test_acc)
+    np.testing.assert_array_equal(res.states.hidden[0][i], single.states.hidden[0])
+
+
+def test_interrupted_run_resumes_to_the_same_bits(tmp_path):
+  x, y = _pool(3)
+  data = run.Data(bits.pack_numpy(x), y)
+  keys = run.seed_keys(0, 2)
+  train = run.make_train(CONFIG)
+  full = train(keys, PARAMS, data)
+  path = str(tmp_path / 'ckpt.npz')
+
+  def stop_after_two(epoch, *_):
+    if epoch == 1:
+      raise KeyboardInterrupt
+
+  with pytest.raises(KeyboardInterrupt):
+    train(keys, PARAMS, data, progress_fn=stop_after_two, checkpoint_path=path)
+  assert os.path.exists(path)
+  assert [p for p in os.listdir(tmp_path) if p.startswith('.tmp')] == []
+  seen = []
+  resumed = train(keys, PARAMS, data, progress_fn=lambda e, *_: seen.append(e),
+                  checkpoint_path=path)
+  assert seen == [2]  # only the last epoch ran again
+  np.testing.assert_array_equal(resumed.test_acc, full.test_acc)
+  np.testing.assert_array_equal(resumed.train_acc, full.train_acc)
+  for a, b in zip(jax.tree_util.tree_leaves(resumed.states),
+                  jax.tree_util.tree_leaves(full.states)):
+    np.testing.assert_array_equal(a, b)
+  # A checkpoint of another run is refused, not silently mixed in.
+  with pytest.raises(ValueError, match='different run'):
+    train(run.seed_keys(1, 2), PARAMS, data, checkpoint_path=path)
+
+
+@pytest.mark.parametrize('kwargs,match', [
+    (dict(group_size=(5, 2)), 'group_size'),
+    (dict(layers=(0, 6)), 'layers'),
+    (dict(batch_size=0), 'batch_size'),
+    (dict(num_epochs=0), 'epochs'),
+    (dict(semantics='ternary'), 'semantics'),
+    (dict(backend='gpu'), 'backend'),
+])
+def test_bad_config_raises(kwargs, match):
+  with pytest.raises(ValueError, match=match):
+    dataclasses.replace(CONFIG, **kwargs)
+
+
+@pytest.mark.parametrize('params,match', [
+    (HParams(robustness=-0.1), 'robustness'),
+    (HParams(robustness=float('nan')), 'robustness'),
+    (HParams(p_reinforce=1.5), 'p_reinforce'),
+    (HParams(weight_clip=-3), 'weight_clip'),
+])
+def test_bad_hparams_raise_before_compile(params, match):
+  x, y = _pool()
+  with pytest.raises(ValueError, match=match):
+    run.make_train(CONFIG)(run.seed_keys(0, 1), params, run.Data(bits.pack_numpy(x), y))
+
+
+def test_bad_data_raises():
+  x, y = _pool()
+  train = run.make_train(CONFIG)
+  keys = run.seed_keys(0, 1)
+  with pytest.raises(ValueError, match='labels'):
+    train(keys, PARAMS, run.Data(bits.pack_numpy(x), y + 3))
+  with pytest.raises(ValueError, match='expects'):
+    train(keys, PARAMS, run.Data(bits.pack_numpy(x[:, :30]), y))
+  bad = bits.pack_numpy(x)
+  bad[0, -1] |= np.uint32(1 << 31)
+  with pytest.raises(ValueError, match='padding'):
+    train(keys, PARAMS, run.Data(bad, y))

@@ -1,4 +1,4 @@
-r"""Cost accounting: the paper's memory and Boolean-gate model beside what bnnjax allocates.
+r"""Cost accounting: the paper's memory and Boolean-gate model beside bnnjax's real bytes.
 
 Model side (algorithm.md, "Cost model of the paper"; the x-axes of the paper's plots):
 memory demand in bits, bytes and KB (1 KB = 1,000 bytes, as in the paper) and Boolean
@@ -9,8 +9,11 @@ N_l hidden widths, C classes, B batch, n training samples.
 Conventions (the ones under which the paper's check values come out; tests/test_cost.py):
 * A network is a chain of layers (a, b) = (fan-in, fan-out): the hidden layers
   D -> N_1 -> ... -> N_L and the last classifier N_L -> C, which "counts as a last layer".
-  `cp_r` layers K1-K2 (repeatable: K1-K2-K1'-K2') are a trainable layer fan_in -> K1, a
-  fixed grouping layer K1 -> K2 (the committees), ..., and the fixed random K2 -> C.
+  `cp_r` layers K1-K2 are a trainable layer D -> K1, a fixed grouping layer K1 -> K2
+  (the committees) and the fixed random classifier K2 -> C. Stacked blocks
+  (K1-K2,K1'-K2', beyond the paper's formula) follow `bnnjax.baselines.cp_r`: block i+1
+  reads block i's K1 perceptron signs, and each block's own classifier K2 -> C is
+  counted like the last one (8-bit weights, forward gates).
 * n is the training split the method holds: pool minus test (Prototypes 10,000 of 1,000
   features; FMNIST 50,000 of 784; Imagenette features 10,000 of 2,304; CIFAR features
   40,000 of 9,216). FP-input float baselines keep n // 32 of it at 32 bits per feature,
@@ -42,8 +45,10 @@ analysis of the jitted `model.step` (None where the backend does not provide one
   python -m bnnjax.cost --method=ours --dataset=fmnist --layers=525,525
   python -m bnnjax.cost --method=sgd --input_mode=fp --dataset=fmnist --layers=5,5
 
-Data sets not in the `bnnjax.data` registry but in `PAPER_DATASETS` are replaced, for the
-measured side, by an all-zero pool of the paper's shape (said so in the output).
+A paper data set (`PAPER_DATASETS`, or its registry name in `DATASET_ALIASES`) whose
+files are not prepared is replaced, for the measured side, by an all-zero pool of the
+paper's shape (said so in the output). Summaries: `summary_columns` (model side, any
+method), `measured_columns` (ours), `run_columns(spec, dataset)` (both, from a RunSpec).
 """
 
 import dataclasses
@@ -85,12 +90,26 @@ PAPER_DATASETS: Dict[str, PaperData] = {
     'cifar100tl': PaperData(9216, 100, 50_000, 10_000),
     'imagenettetl': PaperData(2304, 10, 13_394, 3_394),
 }
+# Names of the same data sets in the bnnjax.data registry.
+DATASET_ALIASES = {'fashion_mnist': 'fmnist', 'cifar10_features': 'cifar10tl',
+                   'cifar100_features': 'cifar100tl',
+                   'imagenette_features': 'imagenettetl'}
+
+
+def paper_data(name: str) -> PaperData:
+  """The paper's shape of a data set, by its paper or bnnjax.data registry name."""
+  key = DATASET_ALIASES.get(name, name)
+  if key not in PAPER_DATASETS:
+    raise ValueError(f'no paper shape for data set {name!r}; known: '
+                     f'{sorted(set(PAPER_DATASETS) | set(DATASET_ALIASES))}')
+  return PAPER_DATASETS[key]
 
 
 @dataclasses.dataclass(frozen=True)
 class CostLayer:
   """One layer of the cost model: fan_in a, fan_out b, and its kind: 'hidden' (trained),
-  'grouping' (cp_r committees, fixed) or 'output' (the last classifier N_L -> C)."""
+  'grouping' (cp_r committees, fixed), 'classifier' (the fixed classifier of a cp_r
+  block that is not the last) or 'output' (the last classifier N_L -> C)."""
   fan_in: int
   fan_out: int
   kind: str
@@ -102,9 +121,11 @@ def _check(ok: bool, msg: str) -> None:
 
 
 def _check_method(method: str, input_mode: str) -> None:
-  _check(method in METHODS, f'unknown method {method!r} (--method); valid: {list(METHODS)}')
+  _check(method in METHODS,
+         f'unknown method {method!r} (--method); valid: {list(METHODS)}')
   _check(input_mode in INPUT_MODES,
-         f'input_mode (--input_mode) must be one of {list(INPUT_MODES)}, got {input_mode!r}')
+         f'input_mode (--input_mode) must be one of {list(INPUT_MODES)}, '
+         f'got {input_mode!r}')
 
 
 def cost_layers(method: str, layers: Sequence[int], num_inputs: int,
@@ -121,14 +142,18 @@ def cost_layers(method: str, layers: Sequence[int], num_inputs: int,
     _check(len(layers) % 2 == 0,
            f'cp_r layers (--layers) are K1-K2 pairs (perceptrons, committees), got '
            f'{list(layers)}')
-    for k1, k2 in zip(layers[::2], layers[1::2]):
-      _check(k1 % k2 == 0, f'cp_r: K2 = {k2} committees must divide K1 = {k1} perceptrons')
-      out += [CostLayer(fan_in, k1, 'hidden'), CostLayer(k1, k2, 'grouping')]
-      fan_in = k2
-  else:
-    for n in layers:
-      out.append(CostLayer(fan_in, n, 'hidden'))
-      fan_in = n
+    blocks = list(zip(layers[::2], layers[1::2]))
+    for i, (k1, k2) in enumerate(blocks):
+      _check(k1 % k2 == 0,
+             f'cp_r: K2 = {k2} committees must divide K1 = {k1} perceptrons')
+      last = i == len(blocks) - 1
+      out += [CostLayer(fan_in, k1, 'hidden'), CostLayer(k1, k2, 'grouping'),
+              CostLayer(k2, int(num_classes), 'output' if last else 'classifier')]
+      fan_in = k1  # the next block reads the perceptron signs (bnnjax.baselines.cp_r)
+    return out
+  for n in layers:
+    out.append(CostLayer(fan_in, n, 'hidden'))
+    fan_in = n
   out.append(CostLayer(fan_in, int(num_classes), 'output'))
   return out
 
@@ -349,7 +374,8 @@ def measured_ours(config, dataset=None, params=None, xla: bool = True) -> Dict:
   from bnnjax.config import HParams
 
   params = HParams() if params is None else params
-  state = model.init(jax.random.PRNGKey(0), config, params)
+  # The state of `model.init`, abstractly: exact shapes and dtypes, nothing computed.
+  state = jax.eval_shape(lambda k: model.init(k, config, params), jax.random.PRNGKey(0))
   words = bits.num_words(config.num_inputs)
   b = config.batch_size
   batch = model.Batch(x=jax.ShapeDtypeStruct((b, words), jnp.uint32),
@@ -393,10 +419,17 @@ def measured_columns(config, dataset=None, params=None, xla: bool = False) -> Di
 def run_columns(spec, dataset, measured: bool = True) -> Dict:
   """All cost columns of one run for a summary file: `summary_columns` from a
   `methods.RunSpec` and a `DataSet` (n = pool minus test), plus `measured_columns`
-  (without compiling) when the method is 'ours' and `measured` is set."""
+  (without compiling) when the method is 'ours' and `measured` is set. Methods without
+  a cost model in the paper (e.g. 'ste') give {}."""
+  if spec.method not in METHODS:
+    return {}
   d, c = dataset.num_features, dataset.num_classes
   n_split = dataset.num_samples - dataset.num_test
-  cols = summary_columns(spec.method, spec.layers, d, c, spec.batch_size, n_split,
+  layers = tuple(spec.layers)
+  if spec.method == 'cp_r':
+    from bnnjax import methods
+    layers = tuple(k for block in methods.cp_r_blocks(spec) for k in block)
+  cols = summary_columns(spec.method, layers, d, c, spec.batch_size, n_split,
                          spec.num_epochs, getattr(spec, 'input_mode', 'bin'))
   if measured and spec.method == 'ours':
     from bnnjax import methods
@@ -411,7 +444,7 @@ def synthetic_dataset(name: str):
   import numpy as np
   from bnnjax import bits
   from bnnjax.data import DataSet
-  p = PAPER_DATASETS[name]
+  p = paper_data(name)
   return DataSet(name=f'{name} (synthetic, paper shape)',
                  x=np.zeros((p.num_samples, bits.num_words(p.num_features)), np.uint32),
                  y=np.zeros((p.num_samples,), np.int32), num_features=p.num_features,
@@ -453,7 +486,8 @@ def report(method: str, layers: Sequence[int], dataset, batch_size: int = 100,
            ('data', 'weights', 'classifiers', 'activations', 'gradients')}
   ops = op_counts(method, layers, d, c, batch_size)
   layer_text = '-'.join(map(str, layers))
-  lines = [f'bnnjax.cost: {method}{"" if method in ("ours", "cp_r") else " " + input_mode}'
+  label = method if method in ('ours', 'cp_r') else f'{method} {input_mode}'
+  lines = [f'bnnjax.cost: {label}'
            f' on {dataset.name} ({dataset.num_samples:,} samples x {d:,} features, '
            f'{c} classes, test {dataset.num_test:,}), layers {layer_text}, '
            f'B {batch_size}, n {cols["model_num_train"]:,}, {num_epochs} epochs']
@@ -488,10 +522,10 @@ def report(method: str, layers: Sequence[int], dataset, batch_size: int = 100,
     meas_cls = 'in the line above'
     meas_act = (f'{_fmt_bytes(m["activation_bytes"])} forward (int32 a, int8 s, int32 z)'
                 f' + {_fmt_bytes(m["batch_bytes"])} batch')
+    small = m['state_bytes'] - m['hidden_bytes'] - m['classifier_bytes']
     meas_other = (f'{_fmt_bytes(m["data_y_bytes"])} int32 labels + '
                   f'{_fmt_bytes(m["split_index_bytes"])} split indices + '
-                  f'{_fmt_bytes(m["state_bytes"] - m["hidden_bytes"] - m["classifier_bytes"])}'
-                  ' key/accuracy/epoch')
+                  f'{_fmt_bytes(small)} key/accuracy/epoch')
     meas_total = (m['data_x_bytes'] + m['data_y_bytes'] + m['split_index_bytes'] +
                   m['state_bytes'] + m['activation_bytes'] + m['batch_bytes'])
   else:
@@ -510,8 +544,8 @@ def report(method: str, layers: Sequence[int], dataset, batch_size: int = 100,
   total = cols['model_memory_bits']
   lines.append(row('total', by(total),
                    'n/a' if meas_total is None else _fmt_bytes(meas_total)))
-  lines.append(row('total KB (1 KB = 1,000 B)', f'{bits_to_kb(total):,.0f} KB',
-                   'n/a' if meas_total is None else f'{meas_total / BYTES_PER_KB:,.0f} KB'))
+  meas_kb = 'n/a' if meas_total is None else f'{meas_total / BYTES_PER_KB:,.0f} KB'
+  lines.append(row('total KB (1 KB = 1,000 B)', f'{bits_to_kb(total):,.0f} KB', meas_kb))
   if m is not None:
     x = m['xla']
     if x is None:
@@ -550,13 +584,14 @@ def load_dataset(name: str, smoke: bool = False):
   """(DataSet, synthetic): the registered data set, or an all-zero pool of the paper's
   shape if the name is only in PAPER_DATASETS or its files are not available offline."""
   from bnnjax import data as data_lib
+  known = DATASET_ALIASES.get(name, name) in PAPER_DATASETS
   if name in data_lib.DATASETS:
     try:
       return data_lib.load(name, smoke=smoke), False
-    except OSError:  # files not prepared (no internet here)
-      if name not in PAPER_DATASETS:
+    except (OSError, ImportError):  # files not prepared (no internet here)
+      if not known:
         raise
-  if name in PAPER_DATASETS:
+  if known:
     return synthetic_dataset(name), True
   raise ValueError(f'unknown dataset {name!r} (--dataset); valid: '
                    f'{sorted(set(data_lib.DATASETS) | set(PAPER_DATASETS))}')
@@ -570,7 +605,8 @@ def main(argv):
   if len(argv) > 1:
     raise SystemExit(f'error: unexpected arguments: {argv[1:]}')
   try:
-    layers = tuple(int(v) for v in f.layers.split(',') if v.strip())
+    # cp_r blocks may be written K1-K2,K1'-K2' as for bnnjax.train.
+    layers = tuple(int(v) for v in f.layers.replace('-', ',').split(',') if v.strip())
     group_size = (None if f.group_size is None else
                   tuple(int(v) for v in f.group_size.split(',') if v.strip()))
   except ValueError:
@@ -594,7 +630,8 @@ def _define_flags():
                       'Registered data set, or a paper data set name '
                       f'({sorted(PAPER_DATASETS)}; synthetic pool if not available).')
   flags.DEFINE_string('layers', '135,135', 'Hidden widths (cp_r: K1,K2 pairs).')
-  flags.DEFINE_string('group_size', None, 'ours: γ (default: the paper\'s for each width).')
+  flags.DEFINE_string('group_size', None,
+                      'ours: γ (default: the paper\'s for each width).')
   flags.DEFINE_integer('batch_size', 100, 'Mini-batch size B.')
   flags.DEFINE_integer('epochs', 50, 'Epochs per run (for per-run gate totals).')
   flags.DEFINE_string('input_mode', 'bin', 'Float baselines: fp or bin.')

@@ -76,6 +76,8 @@ def build_spec():
   if _SMOKE.value:
     import dataclasses
     spec = dataclasses.replace(spec, num_epochs=2, num_seeds=2)
+  if any(n < 1 for n in spec.layers):
+    _fail(f'layers (--layers) widths must be >= 1, got {_LAYERS.value!r}')
   if spec.num_seeds < 1:
     _fail(f'num_seeds (--num_seeds) must be >= 1, got {spec.num_seeds}')
   return spec

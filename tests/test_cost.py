@@ -5,11 +5,13 @@ import os
 import subprocess
 import sys
 
+import jax
 import numpy as np
 import pytest
 
 from bnnjax import cost
 from bnnjax import data as data_lib
+from bnnjax import model
 from bnnjax.config import Config
 
 P = cost.PAPER_DATASETS
@@ -79,6 +81,17 @@ def test_cp_r_small_by_hand():
   ops = cost.op_counts('cp_r', (6, 2), 4, 3, 2)
   assert ops == dict(xnor=84 + 108 + 48, popcount=84 + 24, increment=96, fmul=0, fadd=0)
   assert cost.gates_per_step('cp_r', (6, 2), 4, 3, 2) == 240 + 1080 + 960
+
+
+def test_cp_r_two_blocks_by_hand():
+  # 6-2,4-2, D 4, C 3, B 2, n 5 (bnnjax.baselines.cp_r: block 2 reads block 1's K1
+  # perceptron signs; each block has a fixed classifier K2 -> C). Chain: 4->6, 6->2,
+  # 2->3, 6->4, 4->2, 2->3. Bits: 20 + 8 * (24 + 6 + 24 + 6) + (12 + 8) + 8 * 2 * 20.
+  assert cost.memory_bits('cp_r', (6, 2, 4, 2), 4, 3, 2, 5) == 20 + 480 + 20 + 320
+  # Forward 2 * 80 XNOR and popcount; selection 9 * 2 * (6 + 4); update on 24 + 24.
+  ops = cost.op_counts('cp_r', (6, 2, 4, 2), 4, 3, 2)
+  assert ops == dict(xnor=160 + 180 + 96, popcount=160 + 48, increment=192, fmul=0,
+                     fadd=0)
 
 
 def test_adam_sgd_and_input_modes():
@@ -156,6 +169,9 @@ def test_measured_bytes_match_literal_sizes(semantics):
   assert m['data_x_bytes'] == ds.packed_bytes == 40 * 3 * 4
   assert m['data_train_x_bytes'] == 30 * 3 * 4
   assert m['data_y_bytes'] == 40 * 4 and m['split_index_bytes'] == 40 * 4
+  # The abstract state has the bytes of a concrete one.
+  state = model.init(jax.random.PRNGKey(1), config)
+  assert m['state_bytes'] == sum(x.nbytes for x in jax.tree_util.tree_leaves(state))
 
 
 def test_measured_xla_memory_analysis():
@@ -206,6 +222,25 @@ def test_run_columns_from_spec():
   assert cols['measured_hidden_bytes'] == 4 * (70 * 12 + 12 * 6)
 
 
+def test_run_columns_baselines():
+  from bnnjax import methods
+  ds = _small_dataset()
+  spec = methods.RunSpec(method='cp_r', layers=(6, 2), layers_text='6-2,4-2',
+                         num_epochs=2, batch_size=8)
+  assert cost.run_columns(spec, ds) == cost.summary_columns('cp_r', (6, 2, 4, 2), 70, 3,
+                                                            8, 30, 2)
+  spec = methods.RunSpec(method='sgd', layers=(5,), input_mode='fp', num_epochs=2)
+  assert cost.run_columns(spec, ds)['model_num_train'] == 30 // 32
+  assert cost.run_columns(methods.RunSpec(method='ste', layers=(5,)), ds) == {}
+
+
+def test_paper_data_aliases():
+  assert cost.paper_data('fashion_mnist') == cost.paper_data('fmnist')
+  assert cost.paper_data('imagenette_features').num_train == 10_000
+  with pytest.raises(ValueError, match='no paper shape'):
+    cost.paper_data('digits')
+
+
 def test_report_baseline_model_only():
   ds = cost.synthetic_dataset('fmnist')
   text = cost.report('sgd', (5, 5), ds, input_mode='fp')
@@ -216,11 +251,10 @@ def test_entry_point_smoke():
   env = dict(os.environ, PYTHONPATH=REPO, JAX_PLATFORMS='cpu')
   out = subprocess.run(
       [sys.executable, '-m', 'bnnjax.cost', '--method=ours', '--dataset=prototypes',
-       '--layers=35,35', '--xla=false'], capture_output=True, text=True, env=env, cwd=REPO, timeout=120)
+       '--layers=35,35', '--xla=false'], capture_output=True, text=True, env=env,
+      cwd=REPO, timeout=120)
   assert out.returncode == 0, out.stderr
   assert '1,295 KB' in out.stdout and '4.31e+07' in out.stdout
   assert '144,900 B int32 H' in out.stdout  # 4 * (1000 * 35 + 35 * 35)
-  bad = subprocess.run(
-      [sys.executable, '-m', 'bnnjax.cost', '--method=foo'], capture_output=True,
-      text=True, env=env, cwd=REPO, timeout=120)
-  assert bad.returncode != 0 and 'unknown method' in bad.stderr
+  with pytest.raises(ValueError, match='unknown method'):
+    cost.report('foo', (5,), cost.synthetic_dataset('prototypes'))

@@ -118,3 +118,22 @@ def test_cifar_missing_data_points_to_the_feature_extractor(tmp_path):
   with pytest.raises(FileNotFoundError, match='python -m bnnjax.data.features '
                      '--dataset=cifar100 --download'):
     tfds_data.open_split('cifar100', 'train', data_dir=str(tmp_path))
+
+
+def test_download_without_tensorflow_fails_before_any_network_access(tmp_path,
+                                                                     monkeypatch):
+  import importlib.util
+  real_find_spec = importlib.util.find_spec
+  monkeypatch.setattr(importlib.util, 'find_spec',
+                      lambda name, *a: None if name == 'tensorflow'
+                      else real_find_spec(name, *a))
+  with pytest.raises(ImportError, match=r"bnnjax\[tfds-prepare\]"):
+    data.load('fashion_mnist', data_dir=str(tmp_path), download=True)
+
+
+def test_prepare_cli(tmp_path, capsys):
+  from bnnjax.data import prepare
+  assert prepare.main(['--dataset=mnist5k']) == 0
+  assert 'nothing to prepare' in capsys.readouterr().out
+  assert prepare.main(['--dataset=nope']) == 2
+  assert "unknown dataset 'nope'" in capsys.readouterr().err

@@ -146,10 +146,17 @@ def init(key: jax.Array, config: MLPConfig) -> State:
                prev_acc=jnp.zeros((), jnp.float32), epoch=jnp.zeros((), jnp.int32))
 
 
+@jax.custom_jvp
 def ste_sign(v: jax.Array) -> jax.Array:
-  """sign(v) (sign(0) = +1) forward; gradient 1{|v| <= 1} (clipped identity)."""
-  clipped = jnp.clip(v, -1.0, 1.0)
-  return clipped + lax.stop_gradient(jnp.where(v >= 0, 1.0, -1.0) - clipped)
+  """sign(v) (sign(0) = +1) forward; gradient 1{|v| <= 1} (clipped identity, exact:
+  a custom JVP, so the forward value is exactly ±1 and the window includes |v| = 1)."""
+  return jnp.where(v >= 0, 1.0, -1.0).astype(v.dtype)
+
+
+@ste_sign.defjvp
+def _ste_sign_jvp(primals, tangents):
+  (v,), (dv,) = primals, tangents
+  return ste_sign(v), jnp.where(jnp.abs(v) <= 1.0, dv, jnp.zeros_like(dv))
 
 
 def features(x: jax.Array, config: MLPConfig) -> jax.Array:

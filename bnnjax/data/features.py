@@ -9,7 +9,8 @@ ImageNet-pretrained AlexNet (torchvision's IMAGENET1K_V1 weights, as the paper):
 256×6×6 = 9216 features; for Imagenette the last max-pool has kernel 5, stride 3, giving
 256×3×3 = 2304. The float features of every official split are cached as
 ``<data_dir>/bnnjax/features/<dataset>-<weights>-<split>.npy`` (float32 [n, 256, h, w],
-written atomically) with the labels beside them. The trainer (`load`) reads the cache,
+written atomically; about 2.2 GB for the 60,000 CIFAR images) with the labels beside
+them. The trainer (`load`) reads the cache,
 forms the pool (paper: CIFAR train split, Imagenette train + validation; official_split:
 train then test), binarises per channel with the median over the whole pool, and packs
 the bits, chunk by chunk.
@@ -277,9 +278,10 @@ def load(dataset: str, smoke: bool = False, data_dir: Optional[str] = None,
       for lo in range(0, feats.shape[0], BINARIZE_CHUNK):
         yield np.asarray(feats[lo:lo + BINARIZE_CHUNK], np.float32)
 
-  # Per-channel medians over the whole pool (one channel block at a time).
+  # Per-channel medians over the whole pool, a block of channels at a time (the float
+  # pool of CIFAR, 60k x 9216 float32 = 2.2 GB, is never resident at once).
   med = np.empty(c, np.float64)
-  block = 16
+  block = 32
   for lo in range(0, c, block):
     vals = np.concatenate([np.asarray(f[:, lo:lo + block], np.float32)
                            for f, _ in parts])

@@ -130,6 +130,12 @@ def open_split(dataset: str, split: str, data_dir: Optional[str] = None,
   data_dir = default_data_dir(data_dir)
   tfds = _import_tfds()
   if download:
+    import importlib.util
+    if importlib.util.find_spec('tensorflow') is None:  # before any network access
+      raise ImportError(
+          f"{dataset}: preparing a tfds data set needs TensorFlow: pip install "
+          f"'bnnjax[tfds-prepare]' (or copy a prepared {source.tfds_name} into "
+          f'{data_dir})')
     try:
       tfds.data_source(source.tfds_name, split=split, data_dir=data_dir, download=True,
                        builder_kwargs={'file_format': 'array_record'})

@@ -8,10 +8,10 @@ Encoding (algorithm.md, "Data protocol"), on the whole table before the split:
 2. Missing values ('', '?', 'nan', 'NaN') are replaced by the column's mode (the most
    frequent present value; ties -> the smallest). A column with no present value is
    dropped.
-3. Numeric columns (UCI type 'Continuous' or 'Integer', every present value a number)
-   -> a 32-level quantile thermometer in ±1 (`binarize.thermometer`, 32 bits per
-   column). Every other column (Categorical, Binary, text) -> ±1 one-hot over its sorted
-   categories.
+3. Numeric columns (every present value a number, and a UCI type other than
+   'Categorical' or 'Binary': 'Continuous', 'Integer', or missing metadata) -> a 32-level
+   quantile thermometer in ±1 (`binarize.thermometer`, 32 bits per column). Every other
+   column (Categorical, Binary, text) -> ±1 one-hot over its sorted categories.
 4. Class labels are the target's distinct values, sorted (numerically if all numbers),
    numbered 0..C-1.
 
@@ -33,16 +33,14 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from bnnjax.data import UCI_IDS  # the paper's ids, kept in the registry module
 from bnnjax.data import binarize
-
-# The paper's UCI ids (same table as bnnjax.data.UCI_IDS).
-from bnnjax.data import UCI_IDS  # noqa: E402
 
 TEST_FRACTION = 0.2
 BATCH_SIZE = 32
 LEVELS = binarize.THERMOMETER_LEVELS
 MISSING = frozenset({'', '?', 'nan', 'NaN'})
-NUMERIC_TYPES = frozenset({'continuous', 'integer'})
+CATEGORICAL_TYPES = frozenset({'categorical', 'binary'})
 # Target column overrides for tables with several targets (name -> column); empty: the
 # first target column of the UCI metadata is used everywhere.
 TARGETS: Dict[str, str] = {}
@@ -163,7 +161,7 @@ def impute_mode(values: Sequence[str], numeric: bool) -> List[str]:
 def encode_column(values: Sequence[str], uci_type: str) -> Tuple[np.ndarray, str]:
   """[n] strings -> (int8[n, k] ±1, 'thermometer' | 'one_hot')."""
   present = [v for v in values if v not in MISSING]
-  numeric = (str(uci_type).lower() in NUMERIC_TYPES and bool(present) and
+  numeric = (str(uci_type).lower() not in CATEGORICAL_TYPES and bool(present) and
              all(_is_number(v) for v in present))
   filled = impute_mode(values, numeric)
   if numeric:

@@ -1,0 +1,64 @@
+"""The main job's command line: bad flags fail fast and write nothing; a smoke run writes
+tidy results."""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _run(args, tmp_path):
+  env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''))
+  return subprocess.run([sys.executable, '-m', 'bnnjax.train'] + args, cwd=tmp_path,
+                        env=env, capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.parametrize('flag,match', [
+    ('--group_size=45 --layers=35,35', 'group_size'),
+    ('--layers=0,35', 'layers'),
+    ('--layers=a,b', 'layers'),
+    ('--robustness=-1', 'robustness'),
+    ('--p_reinforce=1.5', 'p_reinforce'),
+    ('--weight_clip=-2', 'weight_clip'),
+    ('--batch_size=0', 'batch_size'),
+    ('--epochs=0', 'epochs'),
+    ('--num_seeds=0', 'num_seeds'),
+    ('--dataset=nope', 'dataset'),
+    ('--semantics=ternary', 'semantics'),
+    ('--backend=gpu', 'backend'),
+    ('--method=nope', 'method'),
+    ('--layers=33', 'group_size'),  # no paper γ for width 33
+])
+def test_bad_flags_exit_nonzero_with_one_line_and_write_nothing(flag, match, tmp_path):
+  workdir = tmp_path / 'wd'
+  proc = _run(flag.split() + [f'--workdir={workdir}'], tmp_path)
+  assert proc.returncode != 0
+  lines = [l for l in proc.stderr.strip().splitlines() if l.startswith('error:')]
+  assert len(lines) == 1 and match in lines[0], proc.stderr
+  assert not workdir.exists()
+
+
+def test_smoke_run_writes_results(tmp_path):
+  workdir = tmp_path / 'wd'
+  proc = _run(['--smoke', '--layers=35,35', f'--workdir={workdir}'], tmp_path)
+  assert proc.returncode == 0, proc.stderr
+  assert 'epoch   2/2' in proc.stdout and 'final test accuracy' in proc.stdout
+  with open(workdir / 'results.csv') as f:
+    rows = list(csv.DictReader(f))
+  assert len(rows) == 2 * 2  # seeds x epochs
+  assert {'layers', 'group_size', 'robustness', 'semantics', 'run', 'epoch', 'test_acc',
+          'train_acc'} <= set(rows[0])
+  assert rows[0]['layers'] == '35,35' and rows[0]['group_size'] == '35,35'
+  summary = json.loads((workdir / 'summary.json').read_text())
+  finals = [float(r['test_acc']) for r in rows if r['epoch'] == '2']
+  assert abs(summary['test_acc_mean'] - sum(finals) / 2) < 1e-3
+  for k in ('test_acc_std', 'train_acc_mean', 'num_seeds', 'wall_seconds', 'versions',
+            'config'):
+    assert k in summary
+  assert summary['num_seeds'] == 2
+  assert not [p for p in os.listdir(workdir) if p.startswith('.tmp')]

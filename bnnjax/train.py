@@ -103,7 +103,7 @@ def tidy_rows(spec, dataset: str, result):
   return rows
 
 
-def write_results(workdir: str, spec, dataset: str, result, argv) -> dict:
+def write_results(workdir: str, spec, dataset: str, result, argv, cost_columns=None) -> dict:
   """Writes results.csv and summary.json atomically; returns the summary."""
   import jax
   import numpy as np
@@ -133,6 +133,7 @@ def write_results(workdir: str, spec, dataset: str, result, argv) -> dict:
       'spec': dataclasses.asdict(spec),
       'config': result.config,
       'extra': result.extra,
+      'cost': cost_columns or {},
       'command': ' '.join(['python -m bnnjax.train'] + list(argv[1:])),
       'versions': {'bnnjax': bnnjax.__version__, 'jax': jax.__version__,
                    'numpy': np.__version__, 'python': platform.python_version()},
@@ -183,7 +184,9 @@ def main(argv):
           f'({time.time() - start:6.1f}s)', flush=True)
 
   result = method.run_fn(spec, ds, progress, os.path.join(workdir, 'checkpoint.npz'))
-  summary = write_results(workdir, spec, ds.name, result, sys.argv)
+  from bnnjax import cost
+  summary = write_results(workdir, spec, ds.name, result, sys.argv,
+                          cost.run_columns(spec, ds))
   print(f'final test accuracy {summary["test_acc_mean"]:.2f} ± '
         f'{summary["test_acc_std"]:.2f} (train {summary["train_acc_mean"]:.2f}) over '
         f'{summary["num_seeds"]} seeds, {summary["wall_seconds"]:.1f}s; wrote '

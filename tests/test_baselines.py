@@ -100,7 +100,6 @@ def _batch(seed, num_inputs=D, num_valid=B - 3):
 @pytest.mark.parametrize('semantics,backend,blocks,weight_clip', [
     ('reference', 'packed', ((15, 3),), 0),
     ('binary', 'packed', ((15, 3),), 0),
-    ('reference', 'dense', ((15, 3),), 0),
     ('binary', 'dense', ((12, 4), (10, 2)), 3),  # stacked: block 2 reads 12 signs
     ('reference', 'packed', ((12, 4), (10, 2)), 7),
 ])
@@ -136,7 +135,7 @@ def test_cp_r_step_equals_numpy_reference(semantics, backend, blocks, weight_cli
 def test_cp_r_even_committee_warns_and_ties_follow_semantics():
   with pytest.warns(UserWarning, match='even committee size'):
     config = cp_r.CPConfig(blocks=((4, 2),), num_inputs=D, num_classes=C,
-                           semantics='binary')
+                           semantics='binary', backend='dense')
   with warnings.catch_warnings():
     warnings.simplefilter('error')
     cp_r.CPConfig(blocks=((6, 2),), num_inputs=D, num_classes=C)  # odd: no warning
@@ -219,41 +218,69 @@ def _pool(n=90, seed=5):
   return x, y.astype(np.int32)
 
 
-def _check_vmap_equals_loop(make_train_fn, params, data, exact):
+def _cp_r_tiny(**kw):
+  return cp_r.CPConfig(blocks=((9, 3), (6, 2)), num_inputs=D, num_classes=C,
+                       batch_size=16, **kw)
+
+
+def _mlp_tiny(kind, **kw):
+  return mlp.MLPConfig(kind=kind, layers=(6,), num_inputs=D, num_classes=C,
+                       batch_size=16, **kw)
+
+
+@pytest.mark.parametrize('name', ('cp_r',) + mlp.KINDS)
+def test_vmap_step_over_seeds_equals_loop(name):
+  if name == 'cp_r':
+    config = _cp_r_tiny(backend='dense')
+    params = HParams(robustness=0.5)
+    init = lambda k: cp_r.init(k, config, params)._replace(prev_acc=jnp.float32(0.2))
+    step = lambda s, b: cp_r.step(s, b, params, config)[0]
+  else:
+    config = _mlp_tiny(name)
+    params = mlp.MLPParams(mlp.PAPER_LEARNING_RATE[name])
+    init = lambda k: mlp.init(k, config)
+    step = lambda s, b: mlp.step(s, b, params, config)[0]
   keys = run_lib.seed_keys(7, 3)
-  together = make_train_fn()(keys, params, data)
-  assert together.test_acc.shape == (3, 2)
+  batches = []
   for k in range(3):
-    alone = make_train_fn()(keys[k:k + 1], params, data)
-    state_k = jax.tree_util.tree_map(lambda a: a[k:k + 1], together.states)
-    if exact:
-      np.testing.assert_array_equal(alone.test_acc, together.test_acc[k:k + 1])
-      np.testing.assert_array_equal(alone.train_acc, together.train_acc[k:k + 1])
-      chex.assert_trees_all_equal(alone.states, state_k)
-    else:
-      chex.assert_trees_all_close(alone.states, state_k, rtol=1e-5, atol=1e-6)
-      np.testing.assert_allclose(alone.test_acc, together.test_acc[k:k + 1], atol=2.0)
-  # Different seeds are different runs.
-  assert not np.array_equal(np.asarray(jax.tree_util.tree_leaves(together.states)[0][0]),
-                            np.asarray(jax.tree_util.tree_leaves(together.states)[0][1]))
+    x, y, valid = _batch(10 + k)
+    batches.append(model.Batch(jnp.asarray(bits.pack_numpy(x)), jnp.asarray(y),
+                               jnp.asarray(valid)))
+  stacked = jax.tree_util.tree_map(lambda *a: jnp.stack(a), *batches)
+  together = jax.jit(jax.vmap(lambda k, b: step(step(init(k), b), b)))(keys, stacked)
+  one = jax.jit(lambda k, b: step(step(init(k), b), b))
+  for k in range(3):
+    alone = one(keys[k], batches[k])
+    mine = jax.tree_util.tree_map(lambda a: a[k], together)
+    if name == 'cp_r':  # integers: exact
+      chex.assert_trees_all_equal(alone, mine)
+    else:  # floats: batched and unbatched matmuls may round differently
+      chex.assert_trees_all_close(alone, mine, rtol=1e-5, atol=1e-6)
+  leaves = jax.tree_util.tree_leaves(together)
+  assert not np.array_equal(np.asarray(leaves[0][0]), np.asarray(leaves[0][1]))
 
 
-def test_cp_r_vmap_over_seeds_equals_loop():
+def test_whole_cp_r_runs_vmapped_over_seeds_equal_a_loop():
+  """runner: 3 seeds in lax.map chunks of 2, vmapped, pmapped over the test devices,
+  equal each seed run alone (exact: integer states and accuracies)."""
   x, y = _pool()
-  config = cp_r.CPConfig(blocks=((9, 3), (6, 2)), num_inputs=D, num_classes=C,
-                         batch_size=16, num_epochs=2, num_test=20, seed_chunk=2)
-  _check_vmap_equals_loop(lambda: cp_r.make_train(config), HParams(),
-                          run_lib.Data(bits.pack_numpy(x), y), exact=True)
-
-
-@pytest.mark.parametrize('kind', mlp.KINDS)
-def test_mlp_vmap_over_seeds_equals_loop(kind):
-  x, y = _pool()
-  config = mlp.MLPConfig(kind=kind, layers=(6,), num_inputs=D, num_classes=C,
-                         batch_size=16, num_epochs=2, num_test=20, seed_chunk=2)
-  _check_vmap_equals_loop(lambda: mlp.make_train(config),
-                          mlp.MLPParams(mlp.PAPER_LEARNING_RATE[kind]),
-                          run_lib.Data(bits.pack_numpy(x), y), exact=False)
+  # dense: the packed product is checked against it (and the reference) above.
+  config = cp_r.CPConfig(blocks=((9, 3),), num_inputs=D, num_classes=C, batch_size=16,
+                         num_epochs=2, num_test=20, seed_chunk=2, backend='dense')
+  train = cp_r.make_train(config)
+  data = run_lib.Data(bits.pack_numpy(x), y)
+  keys = run_lib.seed_keys(7, 3)
+  together = train(keys, HParams(), data)
+  assert together.test_acc.shape == together.train_acc.shape == (3, 2)
+  for k in range(3):
+    alone = train(keys[k:k + 1], HParams(), data)
+    np.testing.assert_array_equal(alone.test_acc, together.test_acc[k:k + 1])
+    np.testing.assert_array_equal(alone.train_acc, together.train_acc[k:k + 1])
+    chex.assert_trees_all_equal(
+        alone.states, jax.tree_util.tree_map(lambda a: a[k:k + 1], together.states))
+  assert not np.array_equal(together.test_acc[0], together.test_acc[1]) or (
+      not np.array_equal(np.asarray(together.states.hidden[0][0]),
+                         np.asarray(together.states.hidden[0][1])))
 
 
 def test_runner_split_matches_ours_and_fp_subset_is_per_seed():
@@ -308,12 +335,13 @@ def test_fp_input_without_float_features_is_a_clear_error():
 
 
 @pytest.mark.parametrize('name,layers_text,input_mode', [
-    ('cp_r', '9-3', 'bin'), ('sgd', '5', 'bin'), ('adam', '5', 'fp'), ('ste', '5', 'bin')])
+    ('cp_r', '9-3', 'bin'), ('adam', '5', 'fp'), ('ste', '5', 'bin')])
 def test_methods_run_end_to_end(name, layers_text, input_mode):
   x, y = _pool(n=120)
   ds = from_signs('prototypes', x, y, C, 20)  # a ±1-native name: fp = the signs
   spec = methods.RunSpec(method=name, layers_text=layers_text, input_mode=input_mode,
-                         batch_size=10, num_epochs=2, num_seeds=2, seed_chunk=1)
+                         batch_size=10, num_epochs=2, num_seeds=2, seed_chunk=1,
+                         backend='dense')
   method = methods.get(name)
   method.validate_fn(spec, None)
   method.validate_fn(spec, ds)

@@ -261,3 +261,17 @@ def test_digits_preprocessing_and_smoke_slice():
   np.testing.assert_array_equal(unpack_rows_reference(small.x, 64),
                                 np.where(sub > np.median(sub), 1, -1))
   np.testing.assert_array_equal(small.y, labels[::10])
+
+
+def test_a_bundled_set_trains_through_the_method_interface():
+  from bnnjax import methods
+  ds = data.load('digits', smoke=True)
+  spec = methods.RunSpec(layers=(15,), group_size=(15,), num_epochs=2, num_seeds=1,
+                         batch_size=50)
+  methods.validate_ours(spec, ds)
+  res = methods.run_ours(spec, ds)
+  assert res.test_acc.shape == (1, 2) and res.train_acc.shape == (1, 2)
+  # Accuracies are multiples of 1 / num_test (in percent) and inside [0, 100].
+  counts = res.test_acc * ds.num_test / 100
+  np.testing.assert_allclose(counts, np.round(counts), atol=1e-3)
+  assert np.all((res.test_acc >= 0) & (res.test_acc <= 100))

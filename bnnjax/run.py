@@ -164,7 +164,7 @@ def make_train(config: Config, num_devices: Optional[int] = None) -> Callable:
 
   devices = jax.local_devices()[:num_devices] if num_devices else jax.local_devices()
   init_all = jax.pmap(init_device, in_axes=(0, 0, None), devices=devices)
-  epoch_all = jax.pmap(epoch_device, in_axes=(0, 0, 0, 0, None), devices=devices)
+  epoch_all = jax.pmap(epoch_device, in_axes=(0, 0, 0, 0, 0), devices=devices)
 
   def train(keys, params: HParams, data: Data,
             progress_fn: Optional[Callable] = None,
@@ -203,7 +203,11 @@ def make_train(config: Config, num_devices: Optional[int] = None) -> Callable:
     init_fn = init_all if num_dev == len(devices) else jax.pmap(
         init_device, in_axes=(0, 0, None), devices=run_devices)
     epoch_fn = epoch_all if num_dev == len(devices) else jax.pmap(
-        epoch_device, in_axes=(0, 0, 0, 0, None), devices=run_devices)
+        epoch_device, in_axes=(0, 0, 0, 0, 0), devices=run_devices)
+    # The pool is copied to every device once, not at every epoch call.
+    dev_data = jax.pmap(lambda d: d, devices=run_devices)(
+        jax.tree_util.tree_map(lambda a: np.broadcast_to(np.asarray(a), (num_dev,) + a.shape),
+                               data))
     states, train_idx, test_idx = init_fn(dev_keys, dev_params, data.y)
     history = np.zeros((2, num_runs, 0), np.float64)
     n_train = data.y.shape[0] - config.num_test
@@ -213,7 +217,7 @@ def make_train(config: Config, num_devices: Optional[int] = None) -> Callable:
       states = jax.tree_util.tree_map(to_devices, flat_states)
     for epoch in range(history.shape[2], config.num_epochs):
       states, train_correct, test_correct = epoch_fn(states, dev_params, train_idx,
-                                                     test_idx, data)
+                                                     test_idx, dev_data)
       accs = np.stack([100.0 * from_devices(train_correct) / n_train,
                        100.0 * from_devices(test_correct) / config.num_test])
       history = np.concatenate([history, accs[..., None]], axis=2)

@@ -44,9 +44,19 @@ _LEARNING_RATE = flags.DEFINE_float('learning_rate', None,
 _WORKDIR = flags.DEFINE_string('workdir', None,
                                'Output folder (default runs/<method>-<dataset>-<layers>).')
 _SMOKE = flags.DEFINE_bool('smoke', False, 'Tiny data set slice, 2 epochs, 2 seeds.')
+_DATA_DIR = flags.DEFINE_string(
+    'data_dir', None, 'Data folder (default $BNNJAX_DATA_DIR, else $TFDS_DATA_DIR, else '
+    '~/tensorflow_datasets).')
+_DOWNLOAD = flags.DEFINE_bool('download', False,
+                              'Allow tfds / UCI downloads (needs network; tfds needs '
+                              'TensorFlow: pip install "bnnjax[tfds-prepare]").')
+_OFFICIAL_SPLIT = flags.DEFINE_bool(
+    'official_split', False, 'Use the official test split instead of the paper\'s seeded '
+    'split of the training pool (a deviation from the paper).')
 
 
 def _fail(msg: str) -> None:
+  msg = ' '.join(line.strip() for line in str(msg).splitlines())  # one line
   print(f'error: {msg}', file=sys.stderr)
   sys.exit(2)
 
@@ -61,15 +71,21 @@ def _int_list(flag: str, text: str):
   return vals
 
 
-def build_spec():
-  """RunSpec from flags; exits with a one-line error on a bad value."""
+def build_spec(default_batch_size=None):
+  """RunSpec from flags; exits with a one-line error on a bad value.
+
+  default_batch_size: the data set's paper batch size (32 for UCI), used when
+  --batch_size is not given on the command line."""
   from bnnjax import methods
+  batch_size = _BATCH_SIZE.value
+  if default_batch_size and not flags.FLAGS['batch_size'].present:
+    batch_size = default_batch_size
   spec = methods.RunSpec(
       method=_METHOD.value, layers=_int_list('layers', _LAYERS.value),
       group_size=(None if _GROUP_SIZE.value is None
                   else _int_list('group_size', _GROUP_SIZE.value)),
       robustness=_ROBUSTNESS.value, p_reinforce=_P_REINFORCE.value,
-      weight_clip=_WEIGHT_CLIP.value, batch_size=_BATCH_SIZE.value,
+      weight_clip=_WEIGHT_CLIP.value, batch_size=batch_size,
       num_epochs=_EPOCHS.value, num_seeds=_NUM_SEEDS.value, seed=_SEED.value,
       semantics=_SEMANTICS.value, backend=_BACKEND.value, seed_chunk=_SEED_CHUNK.value,
       input_mode=_INPUT_MODE.value, learning_rate=_LEARNING_RATE.value)
@@ -103,7 +119,8 @@ def tidy_rows(spec, dataset: str, result):
   return rows
 
 
-def write_results(workdir: str, spec, dataset: str, result, argv, cost_columns=None) -> dict:
+def write_results(workdir: str, spec, dataset: str, result, argv, cost_columns=None,
+                  data_notes: str = '') -> dict:
   """Writes results.csv and summary.json atomically; returns the summary."""
   import jax
   import numpy as np
@@ -121,6 +138,7 @@ def write_results(workdir: str, spec, dataset: str, result, argv, cost_columns=N
   import dataclasses
   summary = {
       'dataset': dataset,
+      'data_notes': data_notes,
       'method': spec.method,
       'test_acc_mean': float(np.mean(final_test)),
       'test_acc_std': float(np.std(final_test)),
@@ -165,10 +183,12 @@ def main(argv):
     _fail(str(e))
   t0 = time.time()
   try:
-    ds = data_lib.load(_DATASET.value, smoke=_SMOKE.value)
+    ds = data_lib.load(_DATASET.value, smoke=_SMOKE.value, data_dir=_DATA_DIR.value,
+                       download=_DOWNLOAD.value, official_split=_OFFICIAL_SPLIT.value)
+    spec = build_spec(ds.batch_size)
     method.validate_fn(spec, ds)
-  except (ValueError, FileNotFoundError) as e:
-    _fail(str(e))
+  except (ValueError, OSError, ImportError) as e:
+    _fail(str(e) or repr(e))
   workdir = _WORKDIR.value or os.path.join(
       'runs', f'{spec.method}-{ds.name.replace("/", "_")}-'
       f'{"_".join(map(str, spec.layers))}-{spec.semantics}')
@@ -176,6 +196,8 @@ def main(argv):
         f'{ds.num_features} features, {ds.num_classes} classes, test {ds.num_test}); '
         f'layers {spec.layers}; {spec.num_seeds} seeds x {spec.num_epochs} epochs; '
         f'data ready in {time.time() - t0:.1f}s; workdir {workdir}', flush=True)
+  if ds.notes:
+    print(f'data: {ds.notes}', flush=True)
   start = time.time()
 
   def progress(epoch, train_acc, test_acc):
@@ -186,7 +208,7 @@ def main(argv):
   result = method.run_fn(spec, ds, progress, os.path.join(workdir, 'checkpoint.npz'))
   from bnnjax import cost
   summary = write_results(workdir, spec, ds.name, result, sys.argv,
-                          cost.run_columns(spec, ds))
+                          cost.run_columns(spec, ds), ds.notes)
   print(f'final test accuracy {summary["test_acc_mean"]:.2f} ± '
         f'{summary["test_acc_std"]:.2f} (train {summary["train_acc_mean"]:.2f}) over '
         f'{summary["num_seeds"]} seeds, {summary["wall_seconds"]:.1f}s; wrote '

@@ -81,12 +81,14 @@ def _pack_bool(bits: jax.Array) -> jax.Array:
   bits = bits.reshape((WORD_BITS, w) + bits.shape[1:]).astype(jnp.uint32)
   # An unrolled OR of 32 shifted slices is one elementwise fusion, vectorised along the
   # trailing axes; a reduce over the leading axis ran ~3x slower on CPU.
-  shifts = jnp.arange(WORD_BITS, dtype=jnp.uint32).reshape(
-      (WORD_BITS,) + (1,) * (bits.ndim - 1))
-  # A reduction, not an unrolled chain of ORs: XLA on CPU fuses elementwise chains into
-  # every consumer (an outer product would recompute each word once per output row;
-  # measured 10x slower), while a reduce is materialised once.
-  return lax.reduce(bits << shifts, jnp.uint32(0), lax.bitwise_or, (0,))
+  # An unrolled chain of ORs is one elementwise fusion, vectorised along the trailing
+  # axes (a reduce over the leading axis ran ~3x slower on CPU). `packed_dot` reads its
+  # operands inside a loop, so XLA cannot fuse this chain into the product and
+  # recompute it per output element.
+  words = bits[0]
+  for i in range(1, WORD_BITS):
+    words = words | (bits[i] << i)
+  return words
 
 
 def pack(values: jax.Array, ternary: bool = True) -> Packed:
@@ -183,20 +185,26 @@ def packed_dot(a: Packed, b: Packed, n: int, word_chunk: int = WORD_CHUNK) -> ja
   both = a.nz is not None and b.nz is not None
   zero = jnp.zeros((m, k), jnp.int32)
   acc = (zero if both else None, zero)
-  num_chunks = w // word_chunk if w > word_chunk else 0
-  if num_chunks:
+  if w == 1:
+    count, diff = _word_terms(a, b, 0, 1, acc)
+  else:
+    # Always at least two loop iterations (XLA inlines single-trip loops): operands
+    # read inside a loop body are materialised once, never fused into the product.
+    num_chunks = max(2, -(-w // word_chunk))
+    chunk = -(-w // num_chunks)
+    pad = num_chunks * chunk - w  # zero words: sign 0 on both sides, nz 0
+
     def chunks(x):
       if x is None:
         return None
-      return x[:num_chunks * word_chunk].reshape((num_chunks, word_chunk) + x.shape[1:])
+      x = jnp.pad(x, [(0, pad)] + [(0, 0)] * (x.ndim - 1)) if pad else x
+      return x.reshape((num_chunks, chunk) + x.shape[1:])
 
     def body(carry, xs):
-      return _word_terms(Packed(xs[0], xs[1]), Packed(xs[2], xs[3]), 0, word_chunk,
-                         carry), None
+      return _word_terms(Packed(xs[0], xs[1]), Packed(xs[2], xs[3]), 0, chunk, carry), None
 
-    acc, _ = lax.scan(body, acc,
-                      (chunks(a.sign), chunks(a.nz), chunks(b.sign), chunks(b.nz)))
-  count, diff = _word_terms(a, b, num_chunks * word_chunk, w, acc)
+    (count, diff), _ = lax.scan(
+        body, acc, (chunks(a.sign), chunks(a.nz), chunks(b.sign), chunks(b.nz)))
   if both:
     pass
   elif a.nz is not None:

@@ -260,27 +260,40 @@ def test_vmap_step_over_seeds_equals_loop(name):
   assert not np.array_equal(np.asarray(leaves[0][0]), np.asarray(leaves[0][1]))
 
 
-def test_whole_cp_r_runs_vmapped_over_seeds_equal_a_loop():
-  """runner: 3 seeds in lax.map chunks of 2, vmapped, pmapped over the test devices,
-  equal each seed run alone (exact: integer states and accuracies)."""
+def test_whole_cp_r_runs_over_seeds(tmp_path):
+  """Through the method entry (the CLI's path): 3 seeds in lax.map chunks of 2, vmapped,
+  pmapped over the test devices; exact (integer) results; a finished run's checkpoint
+  is resumed as is."""
   x, y = _pool()
+  ds = from_signs('pool', x, y, C, 20)
   # dense: the packed product is checked against it (and the reference) above.
-  config = cp_r.CPConfig(blocks=((9, 3),), num_inputs=D, num_classes=C, batch_size=16,
-                         num_epochs=2, num_test=20, seed_chunk=2, backend='dense')
-  train = cp_r.make_train(config)
-  data = run_lib.Data(bits.pack_numpy(x), y)
-  keys = run_lib.seed_keys(7, 3)
-  together = train(keys, HParams(), data)
+  spec = methods.RunSpec(method='cp_r', layers_text='9-3', batch_size=16, num_epochs=2,
+                         num_seeds=3, seed=7, seed_chunk=2, backend='dense')
+  method = methods.get('cp_r')
+  method.validate_fn(spec, None)
+  method.validate_fn(spec, ds)
+  ckpt = str(tmp_path / 'checkpoint.npz')
+  seen = []
+  together = method.run_fn(spec, ds, lambda *a: seen.append([v.shape for v in a[1:]]),
+                           ckpt)
   assert together.test_acc.shape == together.train_acc.shape == (3, 2)
-  for k in range(3):
-    alone = train(keys[k:k + 1], HParams(), data)
-    np.testing.assert_array_equal(alone.test_acc, together.test_acc[k:k + 1])
-    np.testing.assert_array_equal(alone.train_acc, together.train_acc[k:k + 1])
-    chex.assert_trees_all_equal(
-        alone.states, jax.tree_util.tree_map(lambda a: a[k:k + 1], together.states))
-  assert not np.array_equal(together.test_acc[0], together.test_acc[1]) or (
-      not np.array_equal(np.asarray(together.states.hidden[0][0]),
-                         np.asarray(together.states.hidden[0][1])))
+  assert seen == [[(3,), (3,)]] * 2
+  assert together.config['blocks'] == ((9, 3),)
+  resumed = method.run_fn(spec, ds, lambda *a: pytest.fail('ran an epoch'), ckpt)
+  np.testing.assert_array_equal(resumed.test_acc, together.test_acc)
+  # No cross-talk between vmapped runs: the same seeds in reverse order (other chunk
+  # partners, other devices; the same compiled program) give the same runs. The literal
+  # vmap-equals-loop check is `test_vmap_step_over_seeds_equals_loop`.
+  train = cp_r.make_train(methods.cp_r_config(spec, ds))
+  keys = run_lib.seed_keys(7, 3)
+  again = train(keys, methods.ours_params(spec), run_lib.Data(ds.x, ds.y))
+  backwards = train(keys[::-1], methods.ours_params(spec), run_lib.Data(ds.x, ds.y))
+  np.testing.assert_array_equal(again.test_acc, together.test_acc)
+  np.testing.assert_array_equal(backwards.test_acc, together.test_acc[::-1])
+  np.testing.assert_array_equal(backwards.train_acc, together.train_acc[::-1])
+  chex.assert_trees_all_equal(
+      backwards.states, jax.tree_util.tree_map(lambda a: a[::-1], again.states))
+  assert not np.array_equal(together.train_acc[0], together.train_acc[1])
 
 
 def test_runner_split_matches_ours_and_fp_subset_is_per_seed():
@@ -335,7 +348,7 @@ def test_fp_input_without_float_features_is_a_clear_error():
 
 
 @pytest.mark.parametrize('name,layers_text,input_mode', [
-    ('cp_r', '9-3', 'bin'), ('adam', '5', 'fp')])
+    ('sgd', '5', 'bin'), ('adam', '5', 'fp')])
 def test_methods_run_end_to_end(name, layers_text, input_mode):
   x, y = _pool(n=120)
   ds = from_signs('prototypes', x, y, C, 20)  # a ±1-native name: fp = the signs

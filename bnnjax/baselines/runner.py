@@ -102,7 +102,8 @@ def make_train(net: Model, config: RunConfig, fingerprint_config: Any = None,
   uint32 bits or float features: the model's functions read it). progress_fn(epoch,
   train_acc[S], test_acc[S]) in percent after every epoch. fingerprint_config: any
   object whose repr identifies the program (stored in checkpoints).
-  Returns `bnnjax.run.Results` with [S, E] accuracies in percent.
+  Returns `bnnjax.run.Results` with float64[S, E] accuracies in percent (exact counts
+  divided on the host, as `bnnjax.run` does).
   """
 
   def init_run(key, params, n):
@@ -125,10 +126,11 @@ def make_train(net: Model, config: RunConfig, fingerprint_config: Any = None,
       return net.step_fn(st, model.Batch(data.x[idx], data.y[idx], ok), params)
 
     state, correct = lax.scan(body, state._replace(key=key), (order, valid))
-    train_acc = jnp.sum(correct) / jnp.float32(n_train)
-    state = state._replace(prev_acc=train_acc.astype(jnp.float32), epoch=state.epoch + 1)
+    train_correct = jnp.sum(correct)
+    prev_acc = train_correct.astype(jnp.float32) / jnp.float32(n_train)
+    state = state._replace(prev_acc=prev_acc, epoch=state.epoch + 1)
     test_correct = net.evaluate_fn(state, data.x[test_idx], data.y[test_idx])
-    return state, train_acc, test_correct / jnp.float32(test_idx.shape[0])
+    return state, train_correct, test_correct  # counts; percentages on the host
 
   # Leading axes inside: [device, run]; each device maps over its runs in vmapped chunks.
   def init_device(keys, params, y):
@@ -141,6 +143,15 @@ def make_train(net: Model, config: RunConfig, fingerprint_config: Any = None,
                    batch_size=min(config.seed_chunk, train_idx.shape[0]))
 
   all_devices = jax.local_devices()[:num_devices] if num_devices else jax.local_devices()
+  pmapped = {}  # num_dev -> (init_fn, epoch_fn): compiled once per device count
+
+  def pmapped_fns(num_dev):
+    if num_dev not in pmapped:
+      devices = all_devices[:num_dev]
+      pmapped[num_dev] = (
+          jax.pmap(init_device, in_axes=(0, None, None), devices=devices),
+          jax.pmap(epoch_device, in_axes=(0, None, 0, 0, None), devices=devices))
+    return pmapped[num_dev]
 
   def train(keys, params, data: run_lib.Data, progress_fn: Optional[Callable] = None,
             checkpoint_path: Optional[str] = None) -> run_lib.Results:
@@ -170,19 +181,20 @@ def make_train(net: Model, config: RunConfig, fingerprint_config: Any = None,
       a = np.asarray(a)
       return a.reshape((total,) + a.shape[2:])[:num_runs]
 
-    devices = all_devices[:num_dev]
-    init_fn = jax.pmap(init_device, in_axes=(0, None, None), devices=devices)
-    epoch_fn = jax.pmap(epoch_device, in_axes=(0, None, 0, 0, None), devices=devices)
+    init_fn, epoch_fn = pmapped_fns(num_dev)
     states, train_idx, test_idx = init_fn(to_devices(keys), params, data.y)
-    history = np.zeros((2, num_runs, 0), np.float32)
+    history = np.zeros((2, num_runs, 0), np.float64)
+    n_train, n_test = train_idx.shape[-1], test_idx.shape[-1]
     if checkpoint_path and os.path.exists(checkpoint_path):
       flat, history = run_lib._load_checkpoint(  # pylint: disable=protected-access
           checkpoint_path, fingerprint, jax.tree_util.tree_map(from_devices, states))
       states = jax.tree_util.tree_map(to_devices, flat)
     for epoch in range(history.shape[2], config.num_epochs):
-      states, train_acc, test_acc = epoch_fn(states, params, train_idx, test_idx, data)
-      accs = np.stack([from_devices(train_acc), from_devices(test_acc)])[..., None] * 100
-      history = np.concatenate([history, accs.astype(np.float32)], axis=2)
+      states, train_correct, test_correct = epoch_fn(states, params, train_idx,
+                                                     test_idx, data)
+      accs = np.stack([100.0 * from_devices(train_correct) / n_train,
+                       100.0 * from_devices(test_correct) / n_test])
+      history = np.concatenate([history, accs[..., None]], axis=2)
       if checkpoint_path:
         run_lib._save_checkpoint(  # pylint: disable=protected-access
             checkpoint_path, fingerprint, jax.tree_util.tree_map(from_devices, states),

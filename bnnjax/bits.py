@@ -79,16 +79,15 @@ def _pack_bool(bits: jax.Array) -> jax.Array:
   if pad:
     bits = jnp.pad(bits, [(0, pad)] + [(0, 0)] * (bits.ndim - 1))
   bits = bits.reshape((WORD_BITS, w) + bits.shape[1:]).astype(jnp.uint32)
-  # An unrolled OR of 32 shifted slices is one elementwise fusion, vectorised along the
-  # trailing axes; a reduce over the leading axis ran ~3x slower on CPU.
-  # An unrolled chain of ORs is one elementwise fusion, vectorised along the trailing
-  # axes (a reduce over the leading axis ran ~3x slower on CPU). `packed_dot` reads its
-  # operands inside a loop, so XLA cannot fuse this chain into the product and
-  # recompute it per output element.
-  words = bits[0]
-  for i in range(1, WORD_BITS):
-    words = words | (bits[i] << i)
-  return words
+  # Fold halves: after the fold of width h, entry i holds bits i, i + h, i + 2h, ...
+  # already shifted to their places. Five folds give sum_i bit_i << i. This is one
+  # elementwise fusion (a reduce over the bit axis ran 1.3-3x slower on CPU) with few
+  # HLO ops (fast to trace and compile).
+  half = WORD_BITS // 2
+  while half >= 1:
+    bits = bits[:half] | (bits[half:] << half)
+    half //= 2
+  return bits[0]
 
 
 def pack(values: jax.Array, ternary: bool = True) -> Packed:

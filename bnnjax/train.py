@@ -80,8 +80,12 @@ def build_spec(default_batch_size=None):
   batch_size = _BATCH_SIZE.value
   if default_batch_size and not flags.FLAGS['batch_size'].present:
     batch_size = default_batch_size
+  if _METHOD.value == 'ours':
+    layers = _int_list('layers', _LAYERS.value)
+  else:  # e.g. cp_r '330-30' or '880-80,880-80'; the method validates the structure
+    layers = _int_list('layers', _LAYERS.value.replace('-', ','))
   spec = methods.RunSpec(
-      method=_METHOD.value, layers=_int_list('layers', _LAYERS.value),
+      method=_METHOD.value, layers=layers, layers_text=_LAYERS.value,
       group_size=(None if _GROUP_SIZE.value is None
                   else _int_list('group_size', _GROUP_SIZE.value)),
       robustness=_ROBUSTNESS.value, p_reinforce=_P_REINFORCE.value,
@@ -105,8 +109,11 @@ def tidy_rows(spec, dataset: str, result):
   base = {'dataset': dataset}
   base.update({k: (','.join(map(str, v)) if isinstance(v, tuple) else v)
                for k, v in dataclasses.asdict(spec).items()})
-  base['group_size'] = ','.join(map(str, spec.resolved_group_size())) if (
-      spec.method == 'ours') else base['group_size']
+  if spec.method == 'ours':
+    base['group_size'] = ','.join(map(str, spec.resolved_group_size()))
+  elif 'committee_size' in result.extra:  # cp_r: K1 / K2 acts as γ
+    size = result.extra['committee_size']
+    base['group_size'] = ','.join(map(str, size)) if isinstance(size, (list, tuple)) else size
   rows = []
   num_seeds, num_epochs = result.test_acc.shape
   for s in range(num_seeds):

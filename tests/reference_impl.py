@@ -52,28 +52,32 @@ def clip_value(weight_clip, semantics):
 
 
 def init(key, layers, num_inputs, num_classes, semantics, weight_clip=0):
-  """Returns dict(hidden=[int64 (N_{l-1}, N_l)], classifiers=[int64 (N_l, C)], key)."""
-  keys = jax.random.split(key, 2 * len(layers) + 1)
-  key, layer_keys = keys[0], keys[1:]
+  """Returns dict(hidden=[int64 (N_{l-1}, N_l)], classifiers=[int64 (N_l, C)], key).
+
+  Key schedule as documented in bnnjax.model.init: one draw for all H, one for all P."""
+  key, k_h, k_p = jax.random.split(key, 3)
   widths = (num_inputs,) + tuple(layers)
+  shapes_h = [(widths[l], widths[l + 1]) for l in range(len(layers))]
+  shapes_p = [(widths[l + 1], num_classes) for l in range(len(layers))]
+  size_h = sum(a * b for a, b in shapes_h)
+  size_p = sum(a * b for a, b in shapes_p)
   c = clip_value(weight_clip, semantics)
+  g = np.asarray(jnp.float32(64.0) * jax.random.normal(k_h, (size_h,), jnp.float32))
+  if semantics == 'reference':
+    h_all = np.trunc(g).astype(np.int64)  # truncation toward zero
+    gp = np.asarray(jnp.float32(64.0) * jax.random.normal(k_p, (size_p,), jnp.float32))
+    p_all = np.sign(np.trunc(gp)).astype(np.int64)
+  else:
+    h_all = (2 * np.floor(g / np.float32(2)) + 1).astype(np.int64)
+    p_all = np.where(np.asarray(jax.random.bernoulli(k_p, 0.5, (size_p,))), 1,
+                     -1).astype(np.int64)
   hidden, classifiers = [], []
-  for l in range(len(layers)):
-    shape_h = (widths[l], widths[l + 1])
-    shape_p = (widths[l + 1], num_classes)
-    g = np.asarray(jnp.float32(64.0) * jax.random.normal(layer_keys[2 * l], shape_h,
-                                                          jnp.float32))
-    if semantics == 'reference':
-      h = np.trunc(g).astype(np.int64)  # truncation toward zero
-      gp = np.asarray(jnp.float32(64.0) * jax.random.normal(layer_keys[2 * l + 1], shape_p,
-                                                             jnp.float32))
-      p = np.sign(np.trunc(gp)).astype(np.int64)
-    else:
-      h = (2 * np.floor(g / np.float32(2)) + 1).astype(np.int64)
-      p = np.where(np.asarray(jax.random.bernoulli(layer_keys[2 * l + 1], 0.5, shape_p)),
-                   1, -1).astype(np.int64)
-    hidden.append(np.clip(h, -c, c))
-    classifiers.append(p)
+  oh = op = 0
+  for sh, sp in zip(shapes_h, shapes_p):
+    hidden.append(np.clip(h_all[oh:oh + sh[0] * sh[1]].reshape(sh), -c, c))
+    classifiers.append(p_all[op:op + sp[0] * sp[1]].reshape(sp))
+    oh += sh[0] * sh[1]
+    op += sp[0] * sp[1]
   return dict(hidden=hidden, classifiers=classifiers, key=key, prev_acc=np.float32(0))
 
 

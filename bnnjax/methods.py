@@ -146,8 +146,7 @@ def validate_cp_r(spec: RunSpec, ds: Optional[DataSet] = None) -> None:
   cp_r_config(spec, ds)
   config_lib.validate_hparams(ours_params(spec))
   if ds is not None:
-    from bnnjax.baselines import runner
-    runner.check_data(np.asarray(ds.x), np.asarray(ds.y), ds.num_test)
+    run_lib.check_pool(np.asarray(ds.x), np.asarray(ds.y), ds.num_test)
 
 
 def run_cp_r(spec: RunSpec, ds: DataSet, progress_fn=None,
@@ -242,8 +241,7 @@ def validate_mlp(spec: RunSpec, ds: Optional[DataSet] = None) -> None:
     if spec.input_mode == 'fp' and getattr(ds, 'x_float', None) is None and (
         ds.name not in SIGN_NATIVE):
       mlp_inputs(spec, ds)  # raises the ValueError naming --input_mode
-    from bnnjax.baselines import runner
-    runner.check_data(np.asarray(ds.x), np.asarray(ds.y), ds.num_test,
+    run_lib.check_pool(np.asarray(ds.x), np.asarray(ds.y), ds.num_test,
                       mlp_config(spec, ds).run_config().train_divisor)
 
 

@@ -12,6 +12,7 @@ a split key (the per-run shuffle of the pool, algorithm.md "Data protocol") and 
 key; the state then carries its own key for shuffling and reinforcement.
 """
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -76,18 +77,84 @@ def check_data(data: Data, config: Config) -> None:
       raise ValueError('data.x has padding bits set (bits beyond num_inputs must be 0)')
 
 
-def _broadcast_params(params: HParams, num_runs_per_point: int):
-  """Returns (flat params float/int arrays [R], grid shape ())."""
+def _broadcast_params(params, num_runs_per_point: int):
+  """Flattens a NamedTuple of scalars or 1-D grids to per-run arrays [P * S].
+
+  Returns (params of the same type with leaves [R], grid shape: () or (P,)). Floats
+  become float32 and integers int32 (the traced dtypes)."""
   leaves = [np.asarray(v) for v in params]
   grid = np.broadcast_shapes(*[v.shape for v in leaves])
   if len(grid) > 1:
     raise ValueError(f'hyper-parameter grids must be 1-D, got shape {grid}')
   num_points = grid[0] if grid else 1
   out = []
-  for v, dtype in zip(leaves, (np.float32, np.float32, np.int32)):
+  for v in leaves:
+    dtype = np.float32 if np.issubdtype(v.dtype, np.floating) else (
+        np.int32 if np.issubdtype(v.dtype, np.integer) else v.dtype)
     v = np.broadcast_to(v, (num_points,)).astype(dtype)
     out.append(np.repeat(v, num_runs_per_point))
-  return HParams(*out), grid
+  return type(params)(*out), grid
+
+
+class Model(NamedTuple):
+  """A trainable model as three pure functions, the interface of `make_runner`.
+
+  init_fn(key, params) -> state; step_fn(state, batch: model.Batch, params) ->
+  (state, correct int32[]) with `correct` the pre-update correct predictions of the
+  valid rows; evaluate_fn(state, x, y) -> int32[] number of correct predictions.
+  A state is a NamedTuple of arrays with at least `key` (uint32[2]), `prev_acc`
+  (float32[], running train accuracy of the previous epoch) and `epoch` (int32[]).
+  """
+  init_fn: Callable
+  step_fn: Callable
+  evaluate_fn: Callable
+
+
+@dataclasses.dataclass(frozen=True)
+class Protocol:
+  """The run protocol shared by every method (algorithm.md, "Schedule of a run").
+
+  batch_size: B. num_epochs: E. num_test: size of the test split. shuffle_split: shuffle
+  the pool with the run's key before splitting (else the last num_test samples are the
+  test set). seed_chunk: runs vmapped together. train_divisor: keep a random
+  1/train_divisor of the training split, drawn per run (the float baselines' "FP input").
+  """
+  batch_size: int = 100
+  num_epochs: int = 50
+  num_test: int = 2000
+  shuffle_split: bool = True
+  seed_chunk: int = 5
+  train_divisor: int = 1
+
+
+def split_indices(key: jax.Array, n: int, protocol: Protocol):
+  """(train_idx int32[n_train], test_idx int32[num_test]) of one run.
+
+  The last num_test samples of the run's permutation of the pool are the test set; the
+  1/train_divisor subset is drawn with a key folded from the split key."""
+  perm = jax.random.permutation(key, n) if protocol.shuffle_split else jnp.arange(n)
+  train_idx, test_idx = perm[:n - protocol.num_test], perm[n - protocol.num_test:]
+  if protocol.train_divisor > 1:
+    keep = train_idx.shape[0] // protocol.train_divisor
+    train_idx = jax.random.permutation(jax.random.fold_in(key, 1), train_idx)[:keep]
+  return train_idx, test_idx
+
+
+def check_pool(x: np.ndarray, y: np.ndarray, num_test: int,
+               train_divisor: int = 1) -> None:
+  """Host-side validation of any pool (x: [n, ...] features, y: int[n] labels)."""
+  if x.ndim != 2:
+    raise ValueError(f'data.x must be 2-D [n, features], got shape {list(x.shape)}')
+  if y.shape != (x.shape[0],):
+    raise ValueError(f'data.y must have shape [{x.shape[0]}], got {list(y.shape)}')
+  if y.size and y.min() < 0:
+    raise ValueError(f'labels must be >= 0, got {y.min()}')
+  if not 1 <= num_test < x.shape[0]:
+    raise ValueError(f'num_test must be in [1, {x.shape[0] - 1}] for a pool of '
+                     f'{x.shape[0]} samples, got {num_test}')
+  if (x.shape[0] - num_test) // train_divisor < 1:
+    raise ValueError(f'a 1/{train_divisor} subset of {x.shape[0] - num_test} training '
+                     f'samples is empty')
 
 
 def use_cpu_cores(num_devices: Optional[int] = None) -> None:
@@ -103,35 +170,59 @@ def use_cpu_cores(num_devices: Optional[int] = None) -> None:
 
 
 def make_train(config: Config, num_devices: Optional[int] = None) -> Callable:
+  """Whole runs of the local-error rule (`bnnjax.model`); see `make_runner`.
+
+  Returns `train(keys, params: HParams, data: Data, progress_fn=None,
+  checkpoint_path=None) -> Results`. params may hold 1-D grids (runs = P x S)."""
+  protocol = Protocol(batch_size=config.batch_size, num_epochs=config.num_epochs,
+                      num_test=config.num_test, shuffle_split=config.shuffle_split,
+                      seed_chunk=config.seed_chunk)
+
+  def step_fn(state, batch, params):
+    state, metrics = model.step(state, batch, params, config)
+    return state, metrics.correct
+
+  net = Model(init_fn=lambda key, params: model.init(key, config, params),
+              step_fn=step_fn,
+              evaluate_fn=lambda state, x, y: model.evaluate(state, x, y, config))
+
+  def check_fn(params, data):
+    validate_hparams(params)
+    check_data(data, config)
+
+  return make_runner(net, protocol, fingerprint_config=config, num_devices=num_devices,
+                     check_fn=check_fn)
+
+
+def make_runner(net: Model, protocol: Protocol, fingerprint_config=None,
+                num_devices: Optional[int] = None,
+                check_fn: Optional[Callable] = None) -> Callable:
   """Returns `train(keys, params, data, progress_fn=None, checkpoint_path=None)`.
 
+  Every method of bnnjax runs through this one engine, so all see the same protocol.
   keys: uint32[S, 2] (see `seed_keys`) or a single uint32[2] key.
-  params: HParams of scalars, or of 1-D arrays (a grid of P points; runs = P x S).
-  data: `Data` pool; the per-run split is made inside.
+  params: a NamedTuple of traced hyper-parameters: scalars, or 1-D arrays (a grid of P
+    points; runs = P x S, results get a leading [P] axis).
+  data: `Data` pool; the per-run split is made inside (`split_indices`).
   progress_fn: called after every epoch as progress_fn(epoch, train_acc, test_acc) with
     float arrays [R] (percent) — e.g. to print.
   checkpoint_path: if given, the state after every epoch is written there atomically and
     a matching checkpoint is resumed.
+  fingerprint_config: any object whose repr identifies the program (in checkpoints).
   num_devices: devices the runs are spread over (`pmap`); default all local devices of
     the default backend (see `use_cpu_cores`). Results do not depend on it.
-  Returns `Results`.
+  check_fn(params, data): host-side validation run before anything is compiled.
+  Returns `Results` (accuracies are exact counts divided on the host).
   """
-
-  def split_indices(key, n):
-    if config.shuffle_split:
-      perm = jax.random.permutation(key, n)
-    else:
-      perm = jnp.arange(n)
-    return perm[:n - config.num_test], perm[n - config.num_test:]
 
   def init_run(key, params, n):
     split_key, init_key = jax.random.split(key)
-    train_idx, test_idx = split_indices(split_key, n)
-    return model.init(init_key, config, params), train_idx, test_idx
+    train_idx, test_idx = split_indices(split_key, n, protocol)
+    return net.init_fn(init_key, params), train_idx, test_idx
 
   def epoch_run(state, params, train_idx, test_idx, data):
     n_train = train_idx.shape[0]
-    bsz = config.batch_size
+    bsz = protocol.batch_size
     num_batches = -(-n_train // bsz)
     pad = num_batches * bsz - n_train
     key, perm_key = jax.random.split(state.key)
@@ -141,50 +232,55 @@ def make_train(config: Config, num_devices: Optional[int] = None) -> Callable:
 
     def body(st, inp):
       idx, ok = inp
-      batch = model.Batch(data.x[idx], data.y[idx], ok)
-      st, metrics = model.step(st, batch, params, config)
-      return st, metrics.correct
+      return net.step_fn(st, model.Batch(data.x[idx], data.y[idx], ok), params)
 
     state, correct = lax.scan(body, state._replace(key=key), (order, valid))
     train_correct = jnp.sum(correct)
     prev_acc = train_correct.astype(jnp.float32) / jnp.float32(n_train)
     state = state._replace(prev_acc=prev_acc, epoch=state.epoch + 1)
-    test_correct = model.evaluate(state, data.x[test_idx], data.y[test_idx], config)
+    test_correct = net.evaluate_fn(state, data.x[test_idx], data.y[test_idx])
     return state, train_correct, test_correct  # counts; percentages on the host
 
   # Leading axes inside: [device, run]; each device maps over its runs in vmapped chunks.
   def init_device(keys, params, y):
-    n = y.shape[0]
-    return lax.map(lambda a: init_run(a[0], a[1], n), (keys, params),
-                   batch_size=min(config.seed_chunk, keys.shape[0]))
+    return lax.map(lambda a: init_run(a[0], a[1], y.shape[0]), (keys, params),
+                   batch_size=min(protocol.seed_chunk, keys.shape[0]))
 
   def epoch_device(states, params, train_idx, test_idx, data):
     return lax.map(lambda a: epoch_run(*a, data), (states, params, train_idx, test_idx),
-                   batch_size=min(config.seed_chunk, train_idx.shape[0]))
+                   batch_size=min(protocol.seed_chunk, train_idx.shape[0]))
 
-  devices = jax.local_devices()[:num_devices] if num_devices else jax.local_devices()
-  init_all = jax.pmap(init_device, in_axes=(0, 0, None), devices=devices)
-  epoch_all = jax.pmap(epoch_device, in_axes=(0, 0, 0, 0, 0), devices=devices)
+  all_devices = jax.local_devices()[:num_devices] if num_devices else jax.local_devices()
+  pmapped = {}  # device count -> (init_fn, epoch_fn), each compiled once
 
-  def train(keys, params: HParams, data: Data,
-            progress_fn: Optional[Callable] = None,
+  def pmapped_fns(num_dev):
+    if num_dev not in pmapped:
+      devices = all_devices[:num_dev]
+      pmapped[num_dev] = (
+          jax.pmap(init_device, in_axes=(0, 0, None), devices=devices),
+          jax.pmap(epoch_device, in_axes=(0, 0, 0, 0, 0), devices=devices))
+    return pmapped[num_dev]
+
+  def train(keys, params, data: Data, progress_fn: Optional[Callable] = None,
             checkpoint_path: Optional[str] = None) -> Results:
     start = time.time()
-    validate_hparams(params)
-    check_data(data, config)
-    keys = jnp.asarray(keys, jnp.uint32)
+    if check_fn is not None:
+      check_fn(params, data)
+    x, y = np.asarray(data.x), np.asarray(data.y)
+    check_pool(x, y, protocol.num_test, protocol.train_divisor)
+    keys = np.asarray(keys, np.uint32)
     single = keys.ndim == 1
     if single:
       keys = keys[None]
     num_seeds = keys.shape[0]
     flat_params, grid = _broadcast_params(params, num_seeds)
-    num_runs = flat_params.robustness.shape[0]
-    run_keys = np.tile(np.asarray(keys), (num_runs // num_seeds, 1))
-    data = Data(jnp.asarray(data.x, jnp.uint32), jnp.asarray(data.y, jnp.int32))
-    fingerprint = _fingerprint(config, flat_params, run_keys, data)
+    num_runs = flat_params[0].shape[0]
+    run_keys = np.tile(keys, (num_runs // num_seeds, 1))
+    data = Data(jnp.asarray(x), jnp.asarray(y, jnp.int32))
+    fingerprint = _fingerprint(fingerprint_config, flat_params, run_keys, data)
 
     # Spread runs over devices; pad with copies of run 0 (dropped at the end).
-    num_dev = min(len(devices), num_runs)
+    num_dev = min(len(all_devices), num_runs)
     per_dev = -(-num_runs // num_dev)
     total = per_dev * num_dev
 
@@ -197,29 +293,24 @@ def make_train(config: Config, num_devices: Optional[int] = None) -> Callable:
       a = np.asarray(a)
       return a.reshape((total,) + a.shape[2:])[:num_runs]
 
-    dev_keys = to_devices(run_keys)
-    dev_params = HParams(*[to_devices(v) for v in flat_params])
-    run_devices = devices[:num_dev]
-    init_fn = init_all if num_dev == len(devices) else jax.pmap(
-        init_device, in_axes=(0, 0, None), devices=run_devices)
-    epoch_fn = epoch_all if num_dev == len(devices) else jax.pmap(
-        epoch_device, in_axes=(0, 0, 0, 0, 0), devices=run_devices)
+    init_fn, epoch_fn = pmapped_fns(num_dev)
+    dev_params = type(flat_params)(*[to_devices(v) for v in flat_params])
     # The pool is copied to every device once, not at every epoch call.
-    dev_data = jax.pmap(lambda d: d, devices=run_devices)(
-        jax.tree_util.tree_map(lambda a: np.broadcast_to(np.asarray(a), (num_dev,) + a.shape),
-                               data))
-    states, train_idx, test_idx = init_fn(dev_keys, dev_params, data.y)
+    dev_data = jax.pmap(lambda d: d, devices=all_devices[:num_dev])(
+        jax.tree_util.tree_map(
+            lambda a: np.broadcast_to(np.asarray(a), (num_dev,) + a.shape), data))
+    states, train_idx, test_idx = init_fn(to_devices(run_keys), dev_params, data.y)
+    n_train, n_test = train_idx.shape[-1], test_idx.shape[-1]
     history = np.zeros((2, num_runs, 0), np.float64)
-    n_train = data.y.shape[0] - config.num_test
     if checkpoint_path and os.path.exists(checkpoint_path):
       flat_states, history = _load_checkpoint(checkpoint_path, fingerprint,
                                               jax.tree_util.tree_map(from_devices, states))
       states = jax.tree_util.tree_map(to_devices, flat_states)
-    for epoch in range(history.shape[2], config.num_epochs):
+    for epoch in range(history.shape[2], protocol.num_epochs):
       states, train_correct, test_correct = epoch_fn(states, dev_params, train_idx,
                                                      test_idx, dev_data)
       accs = np.stack([100.0 * from_devices(train_correct) / n_train,
-                       100.0 * from_devices(test_correct) / config.num_test])
+                       100.0 * from_devices(test_correct) / n_test])
       history = np.concatenate([history, accs[..., None]], axis=2)
       if checkpoint_path:
         _save_checkpoint(checkpoint_path, fingerprint,
@@ -227,9 +318,7 @@ def make_train(config: Config, num_devices: Optional[int] = None) -> Callable:
       if progress_fn is not None:
         progress_fn(epoch, history[0, :, -1], history[1, :, -1])
 
-    lead = tuple(grid) + (num_seeds,)
-    if single and not grid:
-      lead = ()
+    lead = () if (single and not grid) else tuple(grid) + (num_seeds,)
     reshape = lambda a: np.asarray(a).reshape(lead + np.asarray(a).shape[1:])
     flat_states = jax.tree_util.tree_map(from_devices, states)
     return Results(train_acc=reshape(history[0]), test_acc=reshape(history[1]),
@@ -245,6 +334,7 @@ def make_train(config: Config, num_devices: Optional[int] = None) -> Callable:
 
 
 def _fingerprint(config, params, keys, data) -> str:
+  """Identifies a run's program, hyper-parameters, seeds and data (for checkpoints)."""
   h = hashlib.sha256()
   h.update(repr(config).encode())
   for a in list(params) + [keys, data.x, data.y]:

@@ -16,7 +16,7 @@ from bnnjax import model
 from bnnjax import run as run_lib
 from bnnjax.baselines import cp_r
 from bnnjax.baselines import mlp
-from bnnjax.baselines import runner
+from bnnjax import run as run_lib
 from bnnjax.config import HParams
 from bnnjax.data import from_signs
 
@@ -298,16 +298,16 @@ def test_whole_cp_r_runs_over_seeds(tmp_path):
 
 def test_runner_split_matches_ours_and_fp_subset_is_per_seed():
   key = jax.random.PRNGKey(3)
-  full = runner.RunConfig(num_test=20)
-  tr, te = runner.split_indices(key, 100, full)
+  full = run_lib.Protocol(num_test=20)
+  tr, te = run_lib.split_indices(key, 100, full)
   perm = np.asarray(jax.random.permutation(key, 100))  # bnnjax.run's split
   np.testing.assert_array_equal(tr, perm[:80])
   np.testing.assert_array_equal(te, perm[80:])
   sub = dataclasses.replace(full, train_divisor=8)
-  subsets = [np.asarray(runner.split_indices(k, 100, sub)[0])
+  subsets = [np.asarray(run_lib.split_indices(k, 100, sub)[0])
              for k in jax.random.split(key, 2)]
   assert all(s.shape == (10,) and len(set(s)) == 10 for s in subsets)
-  tr2 = np.asarray(runner.split_indices(jax.random.split(key, 2)[0], 100, full)[0])
+  tr2 = np.asarray(run_lib.split_indices(jax.random.split(key, 2)[0], 100, full)[0])
   assert set(subsets[0]) <= set(tr2)
   assert set(subsets[0]) != set(subsets[1])
 

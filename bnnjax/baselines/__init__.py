@@ -5,5 +5,5 @@
   of the paper").
 * `mlp` — float MLPs with optax (`sgd`, `adam`) and, beyond the paper, `ste`: a binary
   MLP trained with the straight-through estimator and Adam.
-* `runner` — whole runs for any of them (the structure of `bnnjax.run.make_train`).
+* whole runs go through `bnnjax.run.make_runner`, the engine of every method.
 """

@@ -37,7 +37,7 @@ from jax import lax
 from bnnjax import bits
 from bnnjax import model
 from bnnjax import rng
-from bnnjax.baselines import runner
+from bnnjax import run as run_lib
 from bnnjax.config import HParams, MAX_BATCH_SIZE
 
 
@@ -107,8 +107,8 @@ class CPConfig:
     """(N_in per block): D, then the K1 of the previous block."""
     return (self.num_inputs,) + self.perceptrons[:-1]
 
-  def run_config(self) -> runner.RunConfig:
-    return runner.RunConfig(batch_size=self.batch_size, num_epochs=self.num_epochs,
+  def run_config(self) -> run_lib.Protocol:
+    return run_lib.Protocol(batch_size=self.batch_size, num_epochs=self.num_epochs,
                             num_test=self.num_test, shuffle_split=self.shuffle_split,
                             seed_chunk=self.seed_chunk)
 
@@ -267,20 +267,20 @@ def step(state: model.State, batch: model.Batch, params: HParams,
   return new_state, model.StepMetrics(correct, jnp.stack(errors))
 
 
-def make_model(config: CPConfig) -> runner.Model:
-  """The three functions `runner.make_train` needs."""
+def make_model(config: CPConfig) -> run_lib.Model:
+  """The three functions `bnnjax.run.make_runner` needs."""
 
   def step_fn(state, batch, params):
     state, metrics = step(state, batch, params, config)
     return state, metrics.correct
 
-  return runner.Model(init_fn=lambda key, params: init(key, config, params),
+  return run_lib.Model(init_fn=lambda key, params: init(key, config, params),
                       step_fn=step_fn,
                       evaluate_fn=lambda state, x, y: evaluate(state, x, y, config))
 
 
 def make_train(config: CPConfig, num_devices: Optional[int] = None):
   """`train(keys, params: HParams, data, progress_fn=None, checkpoint_path=None)` ->
-  `bnnjax.run.Results` (see `runner.make_train`)."""
-  return runner.make_train(make_model(config), config.run_config(),
-                           fingerprint_config=config, num_devices=num_devices)
+  `bnnjax.run.Results` (see `bnnjax.run.make_runner`)."""
+  return run_lib.make_runner(make_model(config), config.run_config(),
+                             fingerprint_config=config, num_devices=num_devices)

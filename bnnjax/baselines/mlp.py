@@ -14,7 +14,7 @@ clipped-identity window |v| <= 1 covers its typical range (a positive scale: the
 and so the binary network, is unchanged). sign(0) = +1.
 
 Inputs (`input_mode`): 'bin' feeds the ±1 pool as packed bits (unpacked per batch),
-'fp' feeds float features on a random 1/32 of the training split (the runner's
+'fp' feeds float features on a random 1/32 of the training split (bnnjax.run's
 `train_divisor`). Dimensions: B batch, D inputs, N hidden, C classes.
 """
 
@@ -28,7 +28,7 @@ from jax import lax
 import optax
 
 from bnnjax import bits
-from bnnjax.baselines import runner
+from bnnjax import run as run_lib
 from bnnjax.config import MAX_BATCH_SIZE
 
 KINDS = ('sgd', 'adam', 'ste')
@@ -66,8 +66,8 @@ class MLPConfig:
     """(D, N_1, ..., N_L, C): fan-ins and fan-outs of every weight matrix."""
     return (self.num_inputs,) + self.layers + (self.num_classes,)
 
-  def run_config(self) -> runner.RunConfig:
-    return runner.RunConfig(
+  def run_config(self) -> run_lib.Protocol:
+    return run_lib.Protocol(
         batch_size=self.batch_size, num_epochs=self.num_epochs, num_test=self.num_test,
         shuffle_split=self.shuffle_split, seed_chunk=self.seed_chunk,
         train_divisor=FP_TRAIN_DIVISOR if self.input_mode == 'fp' else 1)
@@ -222,9 +222,9 @@ def evaluate(state: State, x: jax.Array, y: jax.Array, config: MLPConfig) -> jax
   return jnp.sum(lax.map(chunk, (xs, ys)))
 
 
-def make_model(config: MLPConfig) -> runner.Model:
-  """The three functions `runner.make_train` needs."""
-  return runner.Model(
+def make_model(config: MLPConfig) -> run_lib.Model:
+  """The three functions `bnnjax.run.make_runner` needs."""
+  return run_lib.Model(
       init_fn=lambda key, params: init(key, config),
       step_fn=lambda state, batch, params: step(state, batch, params, config),
       evaluate_fn=lambda state, x, y: evaluate(state, x, y, config))
@@ -234,5 +234,5 @@ def make_train(config: MLPConfig, num_devices: Optional[int] = None):
   """`train(keys, params: MLPParams, data, progress_fn=None, checkpoint_path=None)` ->
   `bnnjax.run.Results`. data.x: uint32[n, W] packed ±1 ('bin') or float32[n, D]
   ('fp')."""
-  return runner.make_train(make_model(config), config.run_config(),
-                           fingerprint_config=config, num_devices=num_devices)
+  return run_lib.make_runner(make_model(config), config.run_config(),
+                             fingerprint_config=config, num_devices=num_devices)

@@ -30,7 +30,6 @@ run_lib.use_cpu_cores()
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 from jax import lax  # noqa: E402
-import numpy as np  # noqa: E402
 
 from bnnjax import data as data_lib  # noqa: E402
 from bnnjax import model  # noqa: E402

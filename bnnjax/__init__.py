@@ -9,3 +9,7 @@ from bnnjax.model import Batch, State, evaluate, forward, init, predict, step
 from bnnjax.run import Data, Results, make_train, seed_keys, use_cpu_cores
 
 __version__ = '0.1.0'
+
+__all__ = ['Batch', 'Config', 'Data', 'HParams', 'Results', 'State', 'evaluate', 'forward',
+           'init', 'make_train', 'paper_group_size', 'predict', 'seed_keys', 'step',
+           'use_cpu_cores']

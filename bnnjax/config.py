@@ -10,7 +10,6 @@ that name the command-line flag and the valid range.
 """
 
 import dataclasses
-import math
 from typing import NamedTuple, Tuple, Union
 
 SEMANTICS = ('reference', 'binary')
@@ -155,8 +154,3 @@ def validate_hparams(p: HParams) -> None:
   _check(np.all((wc == 0) | ((wc >= 1) & (wc <= MAX_WEIGHT))),
          f'weight_clip (--weight_clip) must be 0 (unbounded) or in [1, {MAX_WEIGHT}], '
          f'got {wc.tolist()}')
-
-
-def margin(robustness, width: int):
-  """τ = floor(r * N) (float32 product, as computed inside jit)."""
-  return math.floor(float(robustness) * width)

@@ -17,7 +17,7 @@ accumulation). Their results are identical, bit for bit.
 """
 
 import math
-from typing import NamedTuple, Tuple, Union
+from typing import NamedTuple, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -174,22 +174,25 @@ def predict(state: State, x: jax.Array, config: Config) -> jax.Array:
   return jnp.argmax(forward(state, x, config).scores[-1], axis=-1).astype(jnp.int32)
 
 
-def evaluate(state: State, x: jax.Array, y: jax.Array, config: Config) -> jax.Array:
-  """Number of correct predictions (int32[]) on x: uint32[n, W], y: int32[n].
-
-  Runs in chunks of `config.eval_batch_size` samples to bound memory."""
+def count_correct(predict_fn, x: jax.Array, y: jax.Array, chunk_size: int) -> jax.Array:
+  """int32[] number of samples with predict_fn(x_chunk) == y, over chunks of at most
+  `chunk_size` rows (padding rows get label -1, which no prediction matches)."""
   n = x.shape[0]
-  bsz = min(config.eval_batch_size, n)
+  bsz = min(chunk_size, n)
   num_chunks = -(-n // bsz)
   pad = num_chunks * bsz - n
-  xs = jnp.pad(x, ((0, pad), (0, 0))).reshape(num_chunks, bsz, x.shape[1])
+  xs = jnp.pad(x, [(0, pad)] + [(0, 0)] * (x.ndim - 1)).reshape(
+      (num_chunks, bsz) + x.shape[1:])
   ys = jnp.pad(y, (0, pad), constant_values=-1).reshape(num_chunks, bsz)
+  return jnp.sum(lax.map(
+      lambda a: jnp.sum(predict_fn(a[0]) == a[1], dtype=jnp.int32), (xs, ys)))
 
-  def chunk(args):
-    xc, yc = args
-    return jnp.sum(predict(state, xc, config) == yc, dtype=jnp.int32)
 
-  return jnp.sum(lax.map(chunk, (xs, ys)))
+def evaluate(state: State, x: jax.Array, y: jax.Array, config: Config) -> jax.Array:
+  """Number of correct predictions (int32[]) on x: uint32[n, W], y: int32[n], in chunks
+  of `config.eval_batch_size` samples to bound memory."""
+  return count_correct(lambda xc: predict(state, xc, config), x, y,
+                       config.eval_batch_size)
 
 
 # ----------------------------------------------------------------------------------

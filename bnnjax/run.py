@@ -27,7 +27,7 @@ import numpy as np
 
 from bnnjax import bits
 from bnnjax import model
-from bnnjax.config import Config, HParams, validate_hparams
+from bnnjax.config import Config, validate_hparams
 
 
 class Data(NamedTuple):

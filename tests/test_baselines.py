@@ -16,7 +16,6 @@ from bnnjax import model
 from bnnjax import run as run_lib
 from bnnjax.baselines import cp_r
 from bnnjax.baselines import mlp
-from bnnjax import run as run_lib
 from bnnjax.config import HParams
 from bnnjax.data import from_signs
 

@@ -32,7 +32,6 @@ from typing import NamedTuple, Optional, Tuple
 
 import jax
 import jax.numpy as jnp
-from jax import lax
 
 from bnnjax import bits
 from bnnjax import model
@@ -211,14 +210,8 @@ def predict(state: model.State, x: jax.Array, config: CPConfig) -> jax.Array:
 def evaluate(state: model.State, x: jax.Array, y: jax.Array,
              config: CPConfig) -> jax.Array:
   """Number of correct predictions (int32[]), in chunks of `config.eval_batch_size`."""
-  n = x.shape[0]
-  bsz = min(config.eval_batch_size, n)
-  num_chunks = -(-n // bsz)
-  pad = num_chunks * bsz - n
-  xs = jnp.pad(x, ((0, pad), (0, 0))).reshape(num_chunks, bsz, x.shape[1])
-  ys = jnp.pad(y, (0, pad), constant_values=-1).reshape(num_chunks, bsz)
-  return jnp.sum(lax.map(
-      lambda a: jnp.sum(predict(state, a[0], config) == a[1], dtype=jnp.int32), (xs, ys)))
+  return model.count_correct(lambda xc: predict(state, xc, config), x, y,
+                             config.eval_batch_size)
 
 
 def step(state: model.State, batch: model.Batch, params: HParams,

@@ -24,10 +24,10 @@ from typing import Any, NamedTuple, Optional, Tuple
 
 import jax
 import jax.numpy as jnp
-from jax import lax
 import optax
 
 from bnnjax import bits
+from bnnjax import model
 from bnnjax import run as run_lib
 from bnnjax.config import MAX_BATCH_SIZE
 
@@ -208,18 +208,9 @@ def step(state: State, batch, params: MLPParams, config: MLPConfig):
 
 def evaluate(state: State, x: jax.Array, y: jax.Array, config: MLPConfig) -> jax.Array:
   """Number of correct predictions (int32[]), in chunks of `config.eval_batch_size`."""
-  n = x.shape[0]
-  bsz = min(config.eval_batch_size, n)
-  num_chunks = -(-n // bsz)
-  pad = num_chunks * bsz - n
-  xs = jnp.pad(x, ((0, pad), (0, 0))).reshape((num_chunks, bsz) + x.shape[1:])
-  ys = jnp.pad(y, (0, pad), constant_values=-1).reshape(num_chunks, bsz)
-
-  def chunk(a):
-    pred = jnp.argmax(logits(state.weights, features(a[0], config), config), axis=-1)
-    return jnp.sum(pred == a[1], dtype=jnp.int32)
-
-  return jnp.sum(lax.map(chunk, (xs, ys)))
+  return model.count_correct(
+      lambda xc: jnp.argmax(logits(state.weights, features(xc, config), config), axis=-1),
+      x, y, config.eval_batch_size)
 
 
 def make_model(config: MLPConfig) -> run_lib.Model:

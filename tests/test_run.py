@@ -128,3 +128,29 @@ def test_bad_data_raises():
   bad[0, -1] |= np.uint32(1 << 31)
   with pytest.raises(ValueError, match='padding'):
     train(keys, PARAMS, run.Data(bad, y))
+
+
+def test_new_hyper_parameters_do_not_recompile():
+  """r, p_r and the clip are traced: a second call with other values reuses the program."""
+  from bnnjax import model
+  traces = []
+
+  def step_fn(state, batch, params):
+    traces.append(1)  # runs only while tracing
+    state, metrics = model.step(state, batch, params, CONFIG)
+    return state, metrics.correct
+
+  net = run.Model(init_fn=lambda k, p: model.init(k, CONFIG, p), step_fn=step_fn,
+                  evaluate_fn=lambda s, x, y: model.evaluate(s, x, y, CONFIG))
+  protocol = run.Protocol(batch_size=CONFIG.batch_size, num_epochs=2,
+                          num_test=CONFIG.num_test, seed_chunk=2)
+  train = run.make_runner(net, protocol, fingerprint_config=CONFIG)
+  x, y = _pool(4)
+  data = run.Data(bits.pack_numpy(x), y)
+  first = train(run.seed_keys(0, 2), PARAMS, data)
+  num_traces = len(traces)
+  assert num_traces >= 1
+  second = train(run.seed_keys(0, 2), HParams(robustness=0.1, p_reinforce=0.2,
+                                              weight_clip=9), data)
+  assert len(traces) == num_traces
+  assert not np.array_equal(first.states.hidden[0], second.states.hidden[0])

@@ -14,7 +14,6 @@ key; the state then carries its own key for shuffling and reinforcement.
 
 import dataclasses
 import hashlib
-import json
 import os
 import tempfile
 import time
@@ -377,7 +376,3 @@ def _load_checkpoint(path, fingerprint, like_states):
     new = [jnp.asarray(z[f'leaf_{i}']) for i in range(len(leaves))]
     history = z['history']
   return jax.tree_util.tree_unflatten(treedef, new), history
-
-
-def summary_json(obj) -> str:
-  return json.dumps(obj, indent=2, sort_keys=True, default=str)

@@ -108,21 +108,32 @@ def validate_config(c: Config) -> None:
     _check(1 <= g <= n and n % g == 0,
            f'group_size (--group_size) must divide every width: {g} does not divide {n} '
            f'(valid: divisors of {n})')
-  _check(c.num_inputs >= 1, f'num_inputs must be >= 1, got {c.num_inputs}')
   for fan_in, g in zip(c.widths[:-1], c.group_size):
     # Selection packs |a| * γ + index into an int32 (model.select).
     _check((fan_in + 1) * g < 2**31, f'fan-in {fan_in} times group_size {g} too large')
+  validate_common(c)
+  validate_arithmetic(c)
+
+
+def validate_common(c) -> None:
+  """Checks the fields every method's config shares (num_inputs, num_classes,
+  batch_size, num_epochs, num_test, seed_chunk, eval_batch_size)."""
+  _check(c.num_inputs >= 1, f'num_inputs must be >= 1, got {c.num_inputs}')
   _check(c.num_classes >= 2, f'num_classes must be >= 2, got {c.num_classes}')
   _check(1 <= c.batch_size <= MAX_BATCH_SIZE,
          f'batch_size (--batch_size) must be in [1, {MAX_BATCH_SIZE}], got {c.batch_size}')
   _check(c.num_epochs >= 1, f'epochs (--epochs) must be >= 1, got {c.num_epochs}')
   _check(c.num_test >= 1, f'num_test must be >= 1, got {c.num_test}')
+  _check(c.seed_chunk >= 1, f'seed_chunk (--seed_chunk) must be >= 1, got {c.seed_chunk}')
+  _check(c.eval_batch_size >= 1, f'eval_batch_size must be >= 1, got {c.eval_batch_size}')
+
+
+def validate_arithmetic(c) -> None:
+  """Checks the fields of the binary arithmetic (semantics, backend, word_chunk)."""
   _check(c.semantics in SEMANTICS,
          f'semantics (--semantics) must be one of {list(SEMANTICS)}, got {c.semantics!r}')
   _check(c.backend in BACKENDS,
          f'backend (--backend) must be one of {list(BACKENDS)}, got {c.backend!r}')
-  _check(c.seed_chunk >= 1, f'seed_chunk (--seed_chunk) must be >= 1, got {c.seed_chunk}')
-  _check(c.eval_batch_size >= 1, f'eval_batch_size must be >= 1, got {c.eval_batch_size}')
   _check(c.word_chunk >= 1, f'word_chunk must be >= 1, got {c.word_chunk}')
 
 

@@ -37,7 +37,8 @@ from bnnjax import bits
 from bnnjax import model
 from bnnjax import rng
 from bnnjax import run as run_lib
-from bnnjax.config import HParams, MAX_BATCH_SIZE
+from bnnjax import config as config_lib
+from bnnjax.config import HParams
 
 
 def parse_layers(text: str) -> Tuple[Tuple[int, int], ...]:
@@ -114,7 +115,6 @@ class CPConfig:
 
 def validate(c: CPConfig) -> None:
   """Raises ValueError naming the flag of the first bad field; warns on an even g."""
-  from bnnjax.config import BACKENDS, SEMANTICS
   if not c.blocks:
     raise ValueError('layers (--layers) for cp_r must list at least one K1-K2 block')
   for k1, k2 in c.blocks:
@@ -129,24 +129,8 @@ def validate(c: CPConfig) -> None:
   if even:
     warnings.warn(f'cp_r: even committee size in block(s) {", ".join(even)}: tied votes '
                   f'give a committee output of sign(0)', stacklevel=3)
-  checks = [
-      (c.num_inputs >= 1, f'num_inputs must be >= 1, got {c.num_inputs}'),
-      (c.num_classes >= 2, f'num_classes must be >= 2, got {c.num_classes}'),
-      (1 <= c.batch_size <= MAX_BATCH_SIZE,
-       f'batch_size (--batch_size) must be in [1, {MAX_BATCH_SIZE}], got {c.batch_size}'),
-      (c.num_epochs >= 1, f'epochs (--epochs) must be >= 1, got {c.num_epochs}'),
-      (c.num_test >= 1, f'num_test must be >= 1, got {c.num_test}'),
-      (c.semantics in SEMANTICS,
-       f'semantics (--semantics) must be one of {list(SEMANTICS)}, got {c.semantics!r}'),
-      (c.backend in BACKENDS,
-       f'backend (--backend) must be one of {list(BACKENDS)}, got {c.backend!r}'),
-      (c.seed_chunk >= 1, f'seed_chunk (--seed_chunk) must be >= 1, got {c.seed_chunk}'),
-      (c.eval_batch_size >= 1, f'eval_batch_size must be >= 1, got {c.eval_batch_size}'),
-      (c.word_chunk >= 1, f'word_chunk must be >= 1, got {c.word_chunk}'),
-  ]
-  for ok, msg in checks:
-    if not ok:
-      raise ValueError(msg)
+  config_lib.validate_common(c)
+  config_lib.validate_arithmetic(c)
 
 
 class Forward(NamedTuple):

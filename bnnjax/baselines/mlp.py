@@ -29,7 +29,7 @@ import optax
 from bnnjax import bits
 from bnnjax import model
 from bnnjax import run as run_lib
-from bnnjax.config import MAX_BATCH_SIZE
+from bnnjax import config as config_lib
 
 KINDS = ('sgd', 'adam', 'ste')
 INPUT_MODES = ('fp', 'bin')
@@ -82,18 +82,11 @@ def validate(c: MLPConfig) -> None:
       (c.input_mode in INPUT_MODES,
        f'input_mode (--input_mode) must be one of {list(INPUT_MODES)}, got '
        f'{c.input_mode!r}'),
-      (c.num_inputs >= 1, f'num_inputs must be >= 1, got {c.num_inputs}'),
-      (c.num_classes >= 2, f'num_classes must be >= 2, got {c.num_classes}'),
-      (1 <= c.batch_size <= MAX_BATCH_SIZE,
-       f'batch_size (--batch_size) must be in [1, {MAX_BATCH_SIZE}], got {c.batch_size}'),
-      (c.num_epochs >= 1, f'epochs (--epochs) must be >= 1, got {c.num_epochs}'),
-      (c.num_test >= 1, f'num_test must be >= 1, got {c.num_test}'),
-      (c.seed_chunk >= 1, f'seed_chunk (--seed_chunk) must be >= 1, got {c.seed_chunk}'),
-      (c.eval_batch_size >= 1, f'eval_batch_size must be >= 1, got {c.eval_batch_size}'),
   ]
   for ok, msg in checks:
     if not ok:
       raise ValueError(msg)
+  config_lib.validate_common(c)
 
 
 class MLPParams(NamedTuple):

@@ -14,6 +14,18 @@ from typing import NamedTuple, Tuple, Union
 
 SEMANTICS = ('reference', 'binary')
 BACKENDS = ('packed', 'dense')
+# Output heads (algorithm.md step 3): 'argmax' has one classifier column per class and
+# predicts the argmax; 'sign' (two-class tasks, the authors' code) has a single ±1
+# output column and predicts sign(z), class 1 for +1 and class 0 for -1. 'auto' picks
+# 'sign' for two classes and 'argmax' otherwise.
+HEADS = ('auto', 'argmax', 'sign')
+
+
+def resolve_head(head: str, num_classes: int) -> str:
+  """'auto' -> 'sign' for two classes (as the authors' code), else 'argmax'."""
+  if head == 'auto':
+    return 'sign' if num_classes == 2 else 'argmax'
+  return head
 
 # Saturation bound of the integer hidden weights when no clip is set: |H| <= 2^30 - 1
 # (odd, so `binary` parity is kept). A step changes H by at most 2 * batch_size + 2, so
@@ -59,6 +71,10 @@ class Config:
       with `lax.map`, which keeps the CPU working set in cache.
     eval_batch_size: samples per forward chunk when evaluating.
     word_chunk: uint32 words per scan iteration of the packed product.
+    train_classifiers: train the local classifiers too (algorithm.md, "Variant: trained
+      local classifiers"; the paper's "train-out"). Off: classifiers are fixed.
+    head: 'argmax', 'sign' (one output column, two classes only) or 'auto' (resolved
+      at construction: 'sign' for two classes, else 'argmax').
   """
   layers: Tuple[int, ...] = (135, 135)
   group_size: Union[int, Tuple[int, ...]] = 45
@@ -73,8 +89,11 @@ class Config:
   seed_chunk: int = 5
   eval_batch_size: int = 1000
   word_chunk: int = 4
+  train_classifiers: bool = False
+  head: str = 'auto'
 
   def __post_init__(self):
+    object.__setattr__(self, 'head', resolve_head(self.head, self.num_classes))
     layers = self.layers
     if isinstance(layers, int):
       layers = (layers,)
@@ -89,6 +108,16 @@ class Config:
   def widths(self) -> Tuple[int, ...]:
     """(N_0 = D, N_1, ..., N_L)."""
     return (self.num_inputs,) + self.layers
+
+  @property
+  def num_outputs(self) -> int:
+    """Columns of every local classifier: 1 for the 'sign' head, else C."""
+    return num_outputs(self)
+
+
+def num_outputs(c) -> int:
+  """Classifier columns of any config with `head` and `num_classes`."""
+  return 1 if c.head == 'sign' else c.num_classes
 
 
 def _check(ok: bool, msg: str):
@@ -111,8 +140,21 @@ def validate_config(c: Config) -> None:
   for fan_in, g in zip(c.widths[:-1], c.group_size):
     # Selection packs |a| * γ + index into an int32 (model.select).
     _check((fan_in + 1) * g < 2**31, f'fan-in {fan_in} times group_size {g} too large')
+  _check(isinstance(c.train_classifiers, bool),
+         f'train_classifiers (--train_classifiers) must be a bool, got '
+         f'{c.train_classifiers!r}')
   validate_common(c)
   validate_arithmetic(c)
+  validate_head(c)
+
+
+def validate_head(c) -> None:
+  """Checks `head` against `num_classes` (after 'auto' was resolved)."""
+  _check(c.head in HEADS[1:],
+         f'head (--head) must be one of {list(HEADS)}, got {c.head!r}')
+  _check(c.head != 'sign' or c.num_classes == 2,
+         f'head (--head) sign (one output column) needs exactly 2 classes, got '
+         f'{c.num_classes}')
 
 
 def validate_common(c) -> None:

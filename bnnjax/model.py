@@ -34,16 +34,20 @@ class State(NamedTuple):
   """Training state of one run; arrays only.
 
   hidden:      tuple of int32[N_{l-1}, N_l] — integer ("metaplastic") hidden weights H_l.
-  classifiers: tuple of int8[N_l, C] — fixed random local classifiers P_l, in {-1,0,+1}.
+  classifiers: tuple of int8[N_l, C_out] — local classifiers P_l, in {-1,0,+1}
+               (C_out = `Config.num_outputs`: C, or 1 for the two-class 'sign' head).
   key:         uint32[2] — PRNG key; consumed by every step and every epoch's shuffle.
   prev_acc:    float32[] — running train accuracy (fraction) of the previous epoch.
   epoch:       int32[] — epochs completed.
+  classifier_hidden: tuple of int32[N_l, C_out] — integer weights Q_l behind trained
+               classifiers (P_l = sign(Q_l)); () when classifiers are fixed (default).
   """
   hidden: Tuple[jax.Array, ...]
   classifiers: Tuple[jax.Array, ...]
   key: jax.Array
   prev_acc: jax.Array
   epoch: jax.Array
+  classifier_hidden: Tuple[jax.Array, ...] = ()
 
 
 class Batch(NamedTuple):
@@ -114,39 +118,58 @@ def init(key: jax.Array, config: Config, params: HParams = HParams()) -> State:
   'reference': H = trunc(G), P = sign(trunc(G')), G, G' ~ Normal(0, 64^2).
   'binary':    H = 2 * floor(G / 2) + 1 (odd), P uniform ±1.
   H is then clipped to the weight clip of `params` (step 8).
+  With `config.train_classifiers`, each classifier has integer weights Q initialised and
+  clipped like H (from the G' draw: Q = trunc(G') or 2 * floor(G' / 2) + 1), and
+  P = sign(Q); under 'reference' that P equals the fixed classifier of the same key.
 
   Key schedule: key -> (state key, k_h, k_p). One Normal draw from k_h, of all layers'
   H entries in order (each layer row-major), gives every H; one draw from k_p gives every
-  P (Normal under 'reference', fair coins under 'binary'). One draw per kind keeps the
-  compiled program small (each threefry draw costs ~0.4 s of compilation).
+  P (Normal under 'reference' or for trained classifiers, fair coins under 'binary').
+  One draw per kind keeps the compiled program small (each threefry draw costs ~0.4 s of
+  compilation).
   """
   key, k_h, k_p = jax.random.split(key, 3)
   widths = config.widths
   num_layers = len(config.layers)
   shapes_h = [(widths[l], widths[l + 1]) for l in range(num_layers)]
-  shapes_p = [(widths[l + 1], config.num_classes) for l in range(num_layers)]
+  shapes_p = [(widths[l + 1], config.num_outputs) for l in range(num_layers)]
   clip = effective_clip(params, config.semantics)
   g_h = INIT_SCALE * jax.random.normal(k_h, (sum(math.prod(s) for s in shapes_h),),
                                        jnp.float32)
   size_p = sum(math.prod(s) for s in shapes_p)
-  if config.semantics == 'reference':
-    h_all = jnp.trunc(g_h).astype(jnp.int32)
+  h_all = integer_init(g_h, config.semantics)
+  if config.train_classifiers:
+    q_all = integer_init(INIT_SCALE * jax.random.normal(k_p, (size_p,), jnp.float32),
+                         config.semantics)
+    q_all = jnp.clip(q_all, -clip, clip)
+    p_all = weight_signs(q_all)
+  elif config.semantics == 'reference':
     p_all = jnp.sign(jnp.trunc(INIT_SCALE * jax.random.normal(k_p, (size_p,),
                                                               jnp.float32)))
   else:
-    h_all = (2 * jnp.floor(g_h / 2) + 1).astype(jnp.int32)
     p_all = jnp.where(jax.random.bernoulli(k_p, 0.5, (size_p,)), 1, -1)
-  hidden, classifiers = [], []
+  hidden, classifiers, classifier_hidden = [], [], []
   off_h = off_p = 0
   for shape_h, shape_p in zip(shapes_h, shapes_p):
     h = h_all[off_h:off_h + math.prod(shape_h)].reshape(shape_h)
     p = p_all[off_p:off_p + math.prod(shape_p)].reshape(shape_p)
+    if config.train_classifiers:
+      classifier_hidden.append(q_all[off_p:off_p + math.prod(shape_p)].reshape(shape_p))
     off_h += math.prod(shape_h)
     off_p += math.prod(shape_p)
     hidden.append(jnp.clip(h, -clip, clip))
     classifiers.append(p.astype(jnp.int8))
   return State(hidden=tuple(hidden), classifiers=tuple(classifiers), key=key,
-               prev_acc=jnp.zeros((), jnp.float32), epoch=jnp.zeros((), jnp.int32))
+               prev_acc=jnp.zeros((), jnp.float32), epoch=jnp.zeros((), jnp.int32),
+               classifier_hidden=tuple(classifier_hidden))
+
+
+def integer_init(g: jax.Array, semantics: str) -> jax.Array:
+  """int32 integer weights from Normal draws g: trunc(g) under 'reference' (may be 0),
+  2 * floor(g / 2) + 1 (odd, never 0) under 'binary'."""
+  if semantics == 'reference':
+    return jnp.trunc(g).astype(jnp.int32)
+  return (2 * jnp.floor(g / 2) + 1).astype(jnp.int32)
 
 
 def forward(state: State, x: jax.Array, config: Config) -> Forward:
@@ -170,8 +193,9 @@ def forward(state: State, x: jax.Array, config: Config) -> Forward:
 
 
 def predict(state: State, x: jax.Array, config: Config) -> jax.Array:
-  """Step 2: int32[B] argmax of the last layer's scores (lowest index wins ties)."""
-  return jnp.argmax(forward(state, x, config).scores[-1], axis=-1).astype(jnp.int32)
+  """Step 2: int32[B] predicted class from the last layer's scores (`head_predict`)."""
+  return head_predict(forward(state, x, config).scores[-1], config.head,
+                      config.semantics)
 
 
 def count_correct(predict_fn, x: jax.Array, y: jax.Array, chunk_size: int) -> jax.Array:
@@ -210,14 +234,76 @@ def _is_first_argmax(z: jax.Array, y: jax.Array) -> jax.Array:
   return hit_y & ~before_y
 
 
-def error_set(z: jax.Array, y: jax.Array, valid: jax.Array, tau: jax.Array) -> jax.Array:
-  """Step 3: bool[B], argmax z != y or top-1 minus top-2 score below τ."""
+# ----------------------------------------------------------------------------------
+# Output heads: what a score vector z means (steps 2-4). 'argmax': C columns, the
+# prediction is argmax z. 'sign' (two classes): one column, labels y in {0, 1} read as
+# y± = 2y - 1 (the authors' code: class 0 -> -1), the prediction is sign(z).
+# ----------------------------------------------------------------------------------
+
+
+def signed_labels(y: jax.Array) -> jax.Array:
+  """int32[B] y± = 2y - 1 for labels y in {0, 1} (the 'sign' head)."""
+  return 2 * y.astype(jnp.int32) - 1
+
+
+def head_predict(z: jax.Array, head: str, semantics: str) -> jax.Array:
+  """int32[B] predicted class from scores z: int32[B, C_out].
+
+  'argmax': lowest index wins ties. 'sign': 1 where sign(z) = +1, 0 where -1; under
+  'reference' sign(0) = 0 predicts no class (-1, never correct), as the authors' code
+  compares sign(z) with the ±1 label; under 'binary' sign(0) = +1."""
+  if head == 'argmax':
+    return jnp.argmax(z, axis=-1).astype(jnp.int32)
+  s = sign(z[:, 0], semantics).astype(jnp.int32)
+  return jnp.where(s == 0, -1, (s + 1) // 2).astype(jnp.int32)
+
+
+def head_correct(z: jax.Array, y: jax.Array, head: str, semantics: str) -> jax.Array:
+  """bool[B]: the prediction from z equals y."""
+  if head == 'argmax':
+    return _is_first_argmax(z, y)
+  return sign(z[:, 0], semantics).astype(jnp.int32) == signed_labels(y)
+
+
+def error_set(z: jax.Array, y: jax.Array, valid: jax.Array, tau: jax.Array,
+              head: str = 'argmax', semantics: str = 'reference') -> jax.Array:
+  """Step 3: bool[B]. 'argmax': argmax z != y or top-1 minus top-2 score below τ.
+  'sign': sign(z) != y± or |z| < τ."""
+  if head == 'sign':
+    z0 = z[:, 0]
+    wrong = sign(z0, semantics).astype(jnp.int32) != signed_labels(y)
+    return (wrong | (jnp.abs(z0) < tau)) & valid
   top1 = jnp.max(z, axis=-1)
   at_max = z == top1[:, None]
   # top-2 counts multiplicity: a tie for the maximum gives top1 - top2 = 0.
   below = jnp.max(jnp.where(at_max, jnp.iinfo(jnp.int32).min, z), axis=-1)
   top2 = jnp.where(jnp.sum(at_max, axis=-1) > 1, top1, below)
   return (~_is_first_argmax(z, y) | (top1 - top2 < tau)) & valid
+
+
+def head_targets(p: jax.Array, y: jax.Array, head: str) -> jax.Array:
+  """Step 4: int8[B, N] target signs from a classifier p: int8[N, C_out]:
+  'argmax': t = P[:, y]; 'sign': t = y± · P[:, 0]."""
+  if head == 'sign':
+    return (signed_labels(y)[:, None] * p[:, 0][None, :].astype(jnp.int32)).astype(
+        jnp.int8)
+  return p.T[y]
+
+
+def classifier_moves(z: jax.Array, y: jax.Array, err: jax.Array, head: str,
+                     semantics: str) -> jax.Array:
+  """int8[B, C_out] of the trained-classifier update (algorithm.md, "Variant: trained
+  local classifiers"): for μ in M, 'argmax' moves the true-class column by +1 where its
+  score z_y < 0; 'sign' moves the single column by y± where sign(z)·y± < 0 (a zero
+  score is never wrong under 'reference', as in the authors' code). Q += 2 S^T G."""
+  if head == 'sign':
+    y_pm = signed_labels(y)
+    move = err & (sign(z[:, 0], semantics).astype(jnp.int32) * y_pm < 0)
+    return jnp.where(move, y_pm, 0).astype(jnp.int8)[:, None]
+  onehot = jnp.arange(z.shape[-1])[None, :] == y[:, None]
+  z_true = jnp.sum(jnp.where(onehot, z, 0), axis=-1)
+  move = err & (z_true < 0)
+  return (onehot & move[:, None]).astype(jnp.int8)
 
 
 def select(pre: jax.Array, target: jax.Array, err: jax.Array, group_size: int) -> jax.Array:
@@ -250,6 +336,15 @@ class StepMetrics(NamedTuple):
   errors: jax.Array
 
 
+def reinforce_and_clip(h_new: jax.Array, key: jax.Array, params: HParams,
+                       prev_acc: jax.Array, clip: jax.Array) -> jax.Array:
+  """Steps 7-8 on updated integer weights h_new: int32[fan_in, fan_out]."""
+  prob = reinforce_prob(params, prev_acc, h_new.shape[0])
+  grow = rng.bernoulli_mask(key, prob, h_new.shape)
+  h_new = h_new + 2 * jnp.sign(h_new) * grow.astype(jnp.int32)
+  return jnp.clip(h_new, -clip, clip)
+
+
 def step(state: State, batch: Batch, params: HParams,
          config: Config) -> Tuple[State, StepMetrics]:
   """One training step on a mini-batch (steps 1-8), all layers updated in parallel."""
@@ -258,7 +353,8 @@ def step(state: State, batch: Batch, params: HParams,
   layer_keys = jax.random.split(step_key, len(config.layers))
   fwd = forward(state, batch.x, config)
   y = batch.y.astype(jnp.int32)
-  correct = jnp.sum(_is_first_argmax(fwd.scores[-1], y) & batch.valid, dtype=jnp.int32)
+  correct = jnp.sum(head_correct(fwd.scores[-1], y, config.head, config.semantics)
+                    & batch.valid, dtype=jnp.int32)
   clip = effective_clip(params, config.semantics)
   b = batch.x.shape[0]
 
@@ -267,28 +363,40 @@ def step(state: State, batch: Batch, params: HParams,
   inputs = (x_vals,) + fwd.post[:-1]
   input_ternary = (False,) + (ternary,) * (len(config.layers) - 1)
 
-  new_hidden, errors = [], []
+  new_hidden, new_classifiers, new_q, errors = [], [], [], []
   for l, (h, p) in enumerate(zip(state.hidden, state.classifiers)):
     width = config.layers[l]
     # --- Step 3: error set M_l.
     tau = jnp.floor(jnp.asarray(params.robustness, jnp.float32) * width).astype(jnp.int32)
-    err = error_set(fwd.scores[l], y, batch.valid, tau)
-    # --- Steps 4-5: targets t = P_l[:, y] and the group selection mask.
-    target = p.T[y]  # int8[B, N]
+    err = error_set(fwd.scores[l], y, batch.valid, tau, config.head, config.semantics)
+    any_err = jnp.any(err)
+    if config.train_classifiers:
+      # --- Trained classifier: Q += 2 S_l^T G, reinforcement (fan-in N_l), clip; the
+      # targets below read the updated P = sign(Q).
+      q = state.classifier_hidden[l]
+      moves = classifier_moves(fwd.scores[l], y, err, config.head, config.semantics)
+      q_new = q + 2 * product(fwd.post[l], moves, b, config, ternary, True)
+      q_new = reinforce_and_clip(q_new, jax.random.fold_in(layer_keys[l], 1), params,
+                                 state.prev_acc, clip)
+      q_new = jnp.where(any_err, q_new, q)
+      p = weight_signs(q_new)
+      new_q.append(q_new)
+    new_classifiers.append(p)
+    # --- Steps 4-5: targets from P_l and the group selection mask.
+    target = head_targets(p, y, config.head)  # int8[B, N]
     mask = select(fwd.pre[l], target, err, config.group_size[l])
     g = jnp.where(mask, target, 0).astype(jnp.int8)  # m * t, int8[B, N]
     # --- Step 6: H += 2 * S^T G (sum over the batch).
     delta = product(inputs[l], g, b, config, input_ternary[l], True)  # [N_{l-1}, N]
-    h_new = h + 2 * delta
-    # --- Step 7: reinforcement, away from zero, with probability p_l per entry.
-    prob = reinforce_prob(params, state.prev_acc, h.shape[0])
-    grow = rng.bernoulli_mask(layer_keys[l], prob, h.shape)
-    h_new = h_new + 2 * jnp.sign(h_new) * grow.astype(jnp.int32)
-    # --- Step 8: clip (saturation at MAX_WEIGHT when unbounded; never wraps).
-    h_new = jnp.clip(h_new, -clip, clip)
-    any_err = jnp.any(err)
+    # --- Steps 7-8: reinforcement away from zero with probability p_l per entry, then
+    # the clip (saturation at MAX_WEIGHT when unbounded; never wraps).
+    h_new = reinforce_and_clip(h + 2 * delta, layer_keys[l], params, state.prev_acc,
+                               clip)
     new_hidden.append(jnp.where(any_err, h_new, h))
     errors.append(jnp.sum(err, dtype=jnp.int32))
 
   new_state = state._replace(hidden=tuple(new_hidden), key=key)
+  if config.train_classifiers:
+    new_state = new_state._replace(classifiers=tuple(new_classifiers),
+                                   classifier_hidden=tuple(new_q))
   return new_state, StepMetrics(correct, jnp.stack(errors))

@@ -51,34 +51,50 @@ def clip_value(weight_clip, semantics):
   return c
 
 
-def init(key, layers, num_inputs, num_classes, semantics, weight_clip=0):
-  """Returns dict(hidden=[int64 (N_{l-1}, N_l)], classifiers=[int64 (N_l, C)], key).
+def integer_init(g, semantics):
+  if semantics == 'reference':
+    return np.trunc(g).astype(np.int64)  # truncation toward zero
+  return (2 * np.floor(g / np.float32(2)) + 1).astype(np.int64)
+
+
+def init(key, layers, num_inputs, num_classes, semantics, weight_clip=0,
+         train_classifiers=False, num_outputs=None):
+  """Returns dict(hidden=[int64 (N_{l-1}, N_l)], classifiers=[int64 (N_l, C_out)],
+  classifier_hidden=[int64 (N_l, C_out)] (empty unless train_classifiers), key).
 
   Key schedule as documented in bnnjax.model.init: one draw for all H, one for all P."""
+  num_outputs = num_classes if num_outputs is None else num_outputs
   key, k_h, k_p = jax.random.split(key, 3)
   widths = (num_inputs,) + tuple(layers)
   shapes_h = [(widths[l], widths[l + 1]) for l in range(len(layers))]
-  shapes_p = [(widths[l + 1], num_classes) for l in range(len(layers))]
+  shapes_p = [(widths[l + 1], num_outputs) for l in range(len(layers))]
   size_h = sum(a * b for a, b in shapes_h)
   size_p = sum(a * b for a, b in shapes_p)
   c = clip_value(weight_clip, semantics)
   g = np.asarray(jnp.float32(64.0) * jax.random.normal(k_h, (size_h,), jnp.float32))
-  if semantics == 'reference':
-    h_all = np.trunc(g).astype(np.int64)  # truncation toward zero
+  h_all = integer_init(g, semantics)
+  q_all = None
+  if train_classifiers:
+    gp = np.asarray(jnp.float32(64.0) * jax.random.normal(k_p, (size_p,), jnp.float32))
+    q_all = np.clip(integer_init(gp, semantics), -c, c)
+    p_all = np.sign(q_all)
+  elif semantics == 'reference':
     gp = np.asarray(jnp.float32(64.0) * jax.random.normal(k_p, (size_p,), jnp.float32))
     p_all = np.sign(np.trunc(gp)).astype(np.int64)
   else:
-    h_all = (2 * np.floor(g / np.float32(2)) + 1).astype(np.int64)
     p_all = np.where(np.asarray(jax.random.bernoulli(k_p, 0.5, (size_p,))), 1,
                      -1).astype(np.int64)
-  hidden, classifiers = [], []
+  hidden, classifiers, classifier_hidden = [], [], []
   oh = op = 0
   for sh, sp in zip(shapes_h, shapes_p):
     hidden.append(np.clip(h_all[oh:oh + sh[0] * sh[1]].reshape(sh), -c, c))
     classifiers.append(p_all[op:op + sp[0] * sp[1]].reshape(sp))
+    if train_classifiers:
+      classifier_hidden.append(q_all[op:op + sp[0] * sp[1]].reshape(sp))
     oh += sh[0] * sh[1]
     op += sp[0] * sp[1]
-  return dict(hidden=hidden, classifiers=classifiers, key=key, prev_acc=np.float32(0))
+  return dict(hidden=hidden, classifiers=classifiers, classifier_hidden=classifier_hidden,
+              key=key, prev_acc=np.float32(0))
 
 
 def forward(state, x, semantics):
@@ -96,17 +112,37 @@ def forward(state, x, semantics):
   return pre, post, scores
 
 
-def step(state, x, y, valid, params, semantics, group_sizes):
+def predict_one(z_mu, semantics, head):
+  """Class predicted from one score vector; -1 when a 'sign' head scores 0 under
+  'reference' (no class, as the authors' code compares sign(z) with the ±1 label)."""
+  if head == 'argmax':
+    return int(np.argmax(z_mu))
+  s = int(sign(np.array([z_mu[0]]), semantics)[0])
+  return {1: 1, -1: 0, 0: -1}[s]
+
+
+def reinforce(h_new, key, p_r, prev_acc):
+  """Step 7 (float32 arithmetic as in bnnjax)."""
+  const = np.float32(math.sqrt(2.0 / (math.pi * h_new.shape[0])))
+  one_minus = np.float32(max(np.float32(1.0) - np.float32(prev_acc), 0.0))
+  prob = np.float32(np.float32(p_r) * np.sqrt(one_minus)) * const
+  grow = bernoulli_mask(key, prob, h_new.shape)
+  return h_new + 2 * np.sign(h_new) * grow
+
+
+def step(state, x, y, valid, params, semantics, group_sizes, head='argmax',
+         train_classifiers=False):
   """One literal training step; returns (new_state, num_correct)."""
   r, p_r, weight_clip = params
   key, step_key = jax.random.split(state['key'])
   layer_keys = jax.random.split(step_key, len(state['hidden']))
   pre, post, scores = forward(state, x, semantics)
   b = x.shape[0]
-  correct = int(np.sum((np.argmax(scores[-1], axis=1) == y) & valid))
+  correct = sum(1 for mu in range(b)
+                if valid[mu] and predict_one(scores[-1][mu], semantics, head) == y[mu])
   inputs = [x.astype(np.int64)] + post[:-1]
   c = clip_value(weight_clip, semantics)
-  new_hidden = []
+  new_hidden, new_classifiers, new_q = [], [], []
   for l, (h, p) in enumerate(zip(state['hidden'], state['classifiers'])):
     n = h.shape[1]
     gamma = group_sizes[l]
@@ -117,11 +153,40 @@ def step(state, x, y, valid, params, semantics, group_sizes):
     for mu in range(b):
       if not valid[mu]:
         continue
-      order = np.sort(z[mu])[::-1]
-      err[mu] = np.argmax(z[mu]) != y[mu] or (order[0] - order[1]) < tau
+      if head == 'argmax':
+        order = np.sort(z[mu])[::-1]
+        err[mu] = np.argmax(z[mu]) != y[mu] or (order[0] - order[1]) < tau
+      else:
+        y_pm = 2 * int(y[mu]) - 1
+        err[mu] = (int(sign(np.array([z[mu, 0]]), semantics)[0]) != y_pm
+                   or abs(z[mu, 0]) < tau)
+    if train_classifiers and err.any():
+      # Trained classifier: for μ in M, move the true column (argmax: +s where
+      # z_y < 0; sign: y±·s where sign(z)·y± < 0), reinforce (fan-in N_l), clip.
+      q = state['classifier_hidden'][l].copy()
+      for mu in range(b):
+        if not err[mu]:
+          continue
+        if head == 'argmax':
+          if z[mu, y[mu]] < 0:
+            q[:, y[mu]] += 2 * post[l][mu]
+        else:
+          y_pm = 2 * int(y[mu]) - 1
+          if int(sign(np.array([z[mu, 0]]), semantics)[0]) * y_pm < 0:
+            q[:, 0] += 2 * y_pm * post[l][mu]
+      q_key = jax.random.fold_in(layer_keys[l], 1)
+      q = np.clip(reinforce(q, q_key, p_r, state['prev_acc']), -c, c)
+      p = np.sign(q)
+      new_q.append(q)
+    elif train_classifiers:
+      new_q.append(state['classifier_hidden'][l])
+    new_classifiers.append(p)
     # Steps 4-5: targets and group selection (explicit loops).
     m = np.zeros((b, n), np.int64)
-    t = p[:, y].T  # (B, N)
+    if head == 'argmax':
+      t = p[:, y].T  # (B, N)
+    else:
+      t = (2 * y.astype(np.int64) - 1)[:, None] * p[:, 0][None, :]
     for mu in range(b):
       if not err[mu]:
         continue
@@ -138,33 +203,31 @@ def step(state, x, y, valid, params, semantics, group_sizes):
     delta = np.zeros_like(h)
     for mu in range(b):
       delta += 2 * np.outer(s_prev[mu], t[mu] * m[mu])
-    h_new = h + delta
-    # Step 7: reinforcement (float32 arithmetic as in bnnjax).
-    const = np.float32(math.sqrt(2.0 / (math.pi * h.shape[0])))
-    one_minus = np.float32(max(np.float32(1.0) - np.float32(state['prev_acc']), 0.0))
-    prob = np.float32(np.float32(p_r) * np.sqrt(one_minus)) * const
-    grow = bernoulli_mask(layer_keys[l], prob, h.shape)
-    h_new = h_new + 2 * np.sign(h_new) * grow
-    # Step 8: clip.
-    h_new = np.clip(h_new, -c, c)
+    # Steps 7-8: reinforcement, clip.
+    h_new = np.clip(reinforce(h + delta, layer_keys[l], p_r, state['prev_acc']), -c, c)
     new_hidden.append(h_new if err.any() else h)
-  new_state = dict(state, hidden=new_hidden, key=key)
+  new_state = dict(state, hidden=new_hidden, key=key, classifiers=new_classifiers,
+                   classifier_hidden=new_q)
   return new_state, correct
 
 
-def evaluate(state, x, y, semantics):
-  return int(np.sum(np.argmax(forward(state, x, semantics)[2][-1], axis=1) == y))
+def evaluate(state, x, y, semantics, head='argmax'):
+  scores = forward(state, x, semantics)[2][-1]
+  return sum(1 for mu in range(x.shape[0])
+             if predict_one(scores[mu], semantics, head) == y[mu])
 
 
 def train(key, x_pool, y_pool, layers, group_sizes, num_classes, batch_size, num_epochs,
-          num_test, params, semantics, shuffle_split=True):
+          num_test, params, semantics, shuffle_split=True, head='argmax',
+          train_classifiers=False):
   """Whole run as bnnjax.run documents it; returns (state, train %[E], test %[E])."""
   n = x_pool.shape[0]
   split_key, init_key = jax.random.split(key)
   perm = (np.asarray(jax.random.permutation(split_key, n)) if shuffle_split
           else np.arange(n))
   train_idx, test_idx = perm[:n - num_test], perm[n - num_test:]
-  state = init(init_key, layers, x_pool.shape[1], num_classes, semantics, params[2])
+  state = init(init_key, layers, x_pool.shape[1], num_classes, semantics, params[2],
+               train_classifiers, 1 if head == 'sign' else num_classes)
   train_accs, test_accs = [], []
   for _ in range(num_epochs):
     k, perm_key = jax.random.split(state['key'])
@@ -174,11 +237,11 @@ def train(key, x_pool, y_pool, layers, group_sizes, num_classes, batch_size, num
     for start in range(0, len(order), batch_size):
       idx = order[start:start + batch_size]
       state, c = step(state, x_pool[idx], y_pool[idx], np.ones(len(idx), bool), params,
-                      semantics, group_sizes)
+                      semantics, group_sizes, head, train_classifiers)
       correct += c
     acc = np.float32(correct) / np.float32(len(train_idx))
     state['prev_acc'] = acc
     train_accs.append(100.0 * correct / len(train_idx))
-    test_accs.append(100.0 * evaluate(state, x_pool[test_idx], y_pool[test_idx], semantics)
-                     / len(test_idx))
+    test_accs.append(100.0 * evaluate(state, x_pool[test_idx], y_pool[test_idx], semantics,
+                                      head) / len(test_idx))
   return state, np.array(train_accs), np.array(test_accs)

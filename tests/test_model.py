@@ -96,6 +96,138 @@ def test_steps_match_reference_bit_for_bit(semantics, backend, weight_clip):
   assert num_changed > 0  # the test exercised real updates
 
 
+def _assert_variant_state_equal(state, r):
+  _assert_state_equal(state, r)
+  assert len(state.classifier_hidden) == len(r['classifier_hidden'])
+  for q, rq in zip(state.classifier_hidden, r['classifier_hidden']):
+    assert q.dtype == jnp.int32
+    np.testing.assert_array_equal(np.asarray(q), rq)
+
+
+# The variants of issue 8: trained local classifiers (argmax and one-output heads) and
+# the two-class one-output ('sign') head with fixed classifiers, every semantics x backend.
+VARIANTS = [(sem, be, train, head) for sem in SEMANTICS for be in BACKENDS
+            for train, head in ((True, 'argmax'), (True, 'sign'), (False, 'sign'))]
+
+
+@pytest.mark.parametrize('semantics,backend,train_classifiers,head', VARIANTS)
+def test_variant_steps_match_reference_bit_for_bit(semantics, backend, train_classifiers,
+                                                   head):
+  num_classes = 2 if head == 'sign' else 3
+  config = dataclasses.replace(BASE, semantics=semantics, backend=backend,
+                               num_classes=num_classes, head=head,
+                               train_classifiers=train_classifiers)
+  assert config.num_outputs == (1 if head == 'sign' else 3)
+  weight_clip = 40 if backend == 'dense' else 0
+  params = HParams(robustness=0.5, p_reinforce=0.9, weight_clip=weight_clip)
+  x, y = _data(7, 9 * 5, config.num_inputs, num_classes)
+  key = jax.random.PRNGKey(12)
+  state = model.init(key, config, params)
+  r = ref.init(key, config.layers, config.num_inputs, num_classes, semantics,
+               weight_clip, train_classifiers, config.num_outputs)
+  _assert_variant_state_equal(state, r)
+  state = state._replace(prev_acc=jnp.float32(0.3))
+  if semantics == 'reference':  # zeros in H, and in Q / P, exercise the ternary paths
+    hidden = list(state.hidden)
+    hidden[1] = hidden[1].at[::3].set(0)
+    state = state._replace(hidden=tuple(hidden))
+    if train_classifiers:
+      qs = list(state.classifier_hidden)
+      qs[0] = qs[0].at[1].set(0)
+      state = state._replace(classifier_hidden=tuple(qs),
+                             classifiers=tuple(model.weight_signs(q) for q in qs))
+  r = _to_np(state)
+  r['classifier_hidden'] = [np.asarray(q).astype(np.int64)
+                            for q in state.classifier_hidden]
+  step = jax.jit(lambda s, b: model.step(s, b, params, config))
+  xp = bits.pack_numpy(x)
+  q_changed = h_changed = 0
+  for i in range(5):
+    sl = slice(9 * i, 9 * (i + 1))
+    valid = np.ones(9, bool)
+    if i == 4:
+      valid[5:] = False  # a padded partial batch
+    before_q = [np.asarray(q) for q in state.classifier_hidden]
+    before_h = [np.asarray(h) for h in state.hidden]
+    state, metrics = step(state, model.Batch(jnp.asarray(xp[sl]), jnp.asarray(y[sl]),
+                                             jnp.asarray(valid)))
+    r, correct = ref.step(r, x[sl][valid].astype(np.int64), y[sl][valid], valid[valid],
+                          params, semantics, config.group_size, head, train_classifiers)
+    _assert_variant_state_equal(state, r)
+    assert int(metrics.correct) == correct
+    q_changed += sum(int(np.any(b != np.asarray(q)))
+                     for b, q in zip(before_q, state.classifier_hidden))
+    h_changed += sum(int(np.any(b != np.asarray(h))) for b, h in zip(before_h,
+                                                                      state.hidden))
+  assert h_changed > 0
+  assert (q_changed > 0) == train_classifiers  # the classifier update really ran
+  # Evaluation and prediction through the head agree with the reference.
+  xe, ye = _data(8, 13, config.num_inputs, num_classes)
+  xpe = jnp.asarray(bits.pack_numpy(xe))
+  assert int(model.evaluate(state, xpe, jnp.asarray(ye), config)) == ref.evaluate(
+      r, xe.astype(np.int64), ye, semantics, head)
+  _, _, scores = ref.forward(r, xe.astype(np.int64), semantics)
+  np.testing.assert_array_equal(
+      np.asarray(model.predict(state, xpe, config)),
+      [ref.predict_one(z, semantics, head) for z in scores[-1]])
+
+
+@pytest.mark.parametrize('semantics', SEMANTICS)
+def test_trained_classifiers_keep_invariants(semantics):
+  """Trained classifiers stay inside the clip; under 'binary' Q stays odd and P ±1;
+  with a weight clip of 1 Q is ±1 (pure binary classifiers)."""
+  for clip in (0, 1, 6):
+    config = dataclasses.replace(BASE, semantics=semantics, train_classifiers=True)
+    params = HParams(p_reinforce=1.0, weight_clip=clip)
+    state = model.init(jax.random.PRNGKey(2), config, params)
+    x, y = _data(9, 9, config.num_inputs, config.num_classes)
+    batch = model.Batch(jnp.asarray(bits.pack_numpy(x)), jnp.asarray(y), jnp.ones(9, bool))
+    for _ in range(3):
+      state, _ = model.step(state, batch, params, config)
+    c = ref.clip_value(clip, semantics)
+    for q, p in zip(state.classifier_hidden, state.classifiers):
+      q, p = np.asarray(q), np.asarray(p)
+      assert np.abs(q).max() <= c
+      np.testing.assert_array_equal(p, np.sign(q))
+      if semantics == 'binary':
+        assert np.all(q % 2 == 1) and np.all(np.abs(p) == 1)
+
+
+def test_fixed_classifier_default_has_no_classifier_weights():
+  state = model.init(jax.random.PRNGKey(0), BASE)
+  assert state.classifier_hidden == ()
+  # The reference-semantics trained classifiers start from the same P as fixed ones.
+  trained = model.init(jax.random.PRNGKey(0), dataclasses.replace(BASE,
+                                                                   train_classifiers=True))
+  for p, q in zip(state.classifiers, trained.classifiers):
+    np.testing.assert_array_equal(np.asarray(p), np.asarray(q))
+
+
+def test_sign_head_error_set_prediction_and_targets():
+  z = jnp.array([[5], [-3], [0], [1], [-9]], jnp.int32)
+  y = jnp.array([1, 1, 0, 1, 0])
+  valid = jnp.ones(5, bool)
+  # sign(z) != y± or |z| < τ; a zero score is wrong under 'reference', +1 under 'binary'.
+  err = model.error_set(z, y, valid, jnp.int32(2), 'sign', 'reference')
+  assert np.asarray(err).tolist() == [False, True, True, True, False]
+  err_b = model.error_set(z, y, valid, jnp.int32(0), 'sign', 'binary')
+  assert np.asarray(err_b).tolist() == [False, True, True, False, False]
+  assert np.asarray(model.head_predict(z, 'sign', 'reference')).tolist() == [1, 0, -1, 1, 0]
+  assert np.asarray(model.head_predict(z, 'sign', 'binary')).tolist() == [1, 0, 1, 1, 0]
+  p = jnp.array([[1], [-1], [0]], jnp.int8)
+  t = model.head_targets(p, jnp.array([1, 0]), 'sign')
+  assert np.asarray(t).tolist() == [[1, -1, 0], [-1, 1, 0]]
+
+
+def test_head_validation():
+  assert Config(num_classes=2).head == 'sign' and Config(num_classes=3).head == 'argmax'
+  assert Config(num_classes=2, head='argmax').num_outputs == 2
+  with pytest.raises(ValueError, match='head'):
+    Config(num_classes=3, head='sign')
+  with pytest.raises(ValueError, match='head'):
+    Config(num_classes=3, head='softmax')
+
+
 @pytest.mark.parametrize('semantics', SEMANTICS)
 def test_packed_equals_dense_and_jit_equals_nojit(semantics):
   params = HParams()

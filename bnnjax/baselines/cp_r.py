@@ -72,7 +72,8 @@ class CPConfig:
   """Static configuration of a committee machine and its run (hashable).
 
   blocks: ((K1, K2), ...) per block. The other fields mean what they mean in
-  `bnnjax.config.Config` (backend and word_chunk are read by `bnnjax.model.product`).
+  `bnnjax.config.Config` (backend and word_chunk are read by `bnnjax.model.product`;
+  head 'auto' gives one ±1 output column for two classes, as for `ours`).
   """
   blocks: Tuple[Tuple[int, int], ...] = ((330, 30),)
   num_inputs: int = 1000
@@ -86,8 +87,11 @@ class CPConfig:
   seed_chunk: int = 5
   eval_batch_size: int = 1000
   word_chunk: int = 4
+  head: str = 'auto'
 
   def __post_init__(self):
+    object.__setattr__(self, 'head', config_lib.resolve_head(self.head,
+                                                             self.num_classes))
     object.__setattr__(self, 'blocks',
                        tuple((int(k1), int(k2)) for k1, k2 in self.blocks))
     validate(self)
@@ -96,6 +100,11 @@ class CPConfig:
   def perceptrons(self) -> Tuple[int, ...]:
     """(K1 per block)."""
     return tuple(k1 for k1, _ in self.blocks)
+
+  @property
+  def num_outputs(self) -> int:
+    """Columns of each block's classifier: 1 for the 'sign' head, else C."""
+    return config_lib.num_outputs(self)
 
   @property
   def committee_sizes(self) -> Tuple[int, ...]:
@@ -131,6 +140,7 @@ def validate(c: CPConfig) -> None:
                   f'give a committee output of sign(0)', stacklevel=3)
   config_lib.validate_common(c)
   config_lib.validate_arithmetic(c)
+  config_lib.validate_head(c)
 
 
 class Forward(NamedTuple):
@@ -157,10 +167,10 @@ def init(key: jax.Array, config: CPConfig, params: HParams = HParams()) -> model
     if config.semantics == 'reference':
       h = jnp.trunc(g).astype(jnp.int32)
       p = jnp.sign(jnp.trunc(model.INIT_SCALE * jax.random.normal(
-          kp, (k2, config.num_classes), jnp.float32)))
+          kp, (k2, config.num_outputs), jnp.float32)))
     else:
       h = (2 * jnp.floor(g / 2) + 1).astype(jnp.int32)
-      p = jnp.where(jax.random.bernoulli(kp, 0.5, (k2, config.num_classes)), 1, -1)
+      p = jnp.where(jax.random.bernoulli(kp, 0.5, (k2, config.num_outputs)), 1, -1)
     hidden.append(jnp.clip(h, -clip, clip))
     classifiers.append(p.astype(jnp.int8))
   return model.State(hidden=tuple(hidden), classifiers=tuple(classifiers), key=key,
@@ -187,8 +197,9 @@ def forward(state: model.State, x: jax.Array, config: CPConfig) -> Forward:
 
 
 def predict(state: model.State, x: jax.Array, config: CPConfig) -> jax.Array:
-  """int32[B]: argmax of the last block's scores (lowest index wins ties)."""
-  return jnp.argmax(forward(state, x, config).scores[-1], axis=-1).astype(jnp.int32)
+  """int32[B]: the class the last block's scores predict (`model.head_predict`)."""
+  return model.head_predict(forward(state, x, config).scores[-1], config.head,
+                            config.semantics)
 
 
 def evaluate(state: model.State, x: jax.Array, y: jax.Array,
@@ -206,8 +217,8 @@ def step(state: model.State, batch: model.Batch, params: HParams,
   block_keys = jax.random.split(step_key, len(config.blocks))
   fwd = forward(state, batch.x, config)
   y = batch.y.astype(jnp.int32)
-  correct = jnp.sum((jnp.argmax(fwd.scores[-1], axis=-1) == y) & batch.valid,
-                    dtype=jnp.int32)
+  pred = model.head_predict(fwd.scores[-1], config.head, config.semantics)
+  correct = jnp.sum((pred == y) & batch.valid, dtype=jnp.int32)
   clip = model.effective_clip(params, config.semantics)
   b = batch.x.shape[0]
   inputs = (bits.unpack_rows(batch.x, config.num_inputs),) + fwd.post[:-1]
@@ -219,9 +230,10 @@ def step(state: model.State, batch: model.Batch, params: HParams,
     g = config.committee_sizes[l]
     # --- Step 3: error set on the committee scores, τ = floor(r * K2).
     tau = jnp.floor(jnp.asarray(params.robustness, jnp.float32) * k2).astype(jnp.int32)
-    err = model.error_set(fwd.scores[l], y, batch.valid, tau)
+    err = model.error_set(fwd.scores[l], y, batch.valid, tau, config.head,
+                          config.semantics)
     # --- Step 4: committee targets; a committee is wrong when c * t < 0.
-    target = p.T[y]  # int8[B, K2]
+    target = model.head_targets(p, y, config.head)  # int8[B, K2]
     wrong = fwd.votes[l] * target.astype(jnp.int32) < 0
     # --- Step 5: a wrong committee passes its target to its members; the wrong member
     # with the smallest |a| is selected (select's groups are the committees).

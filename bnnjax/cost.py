@@ -2,9 +2,15 @@ r"""Cost accounting: the paper's memory and Boolean-gate model beside bnnjax's r
 
 Model side (algorithm.md, "Cost model of the paper"; the x-axes of the paper's plots):
 memory demand in bits, bytes and KB (1 KB = 1,000 bytes, as in the paper) and Boolean
-gates per training step of B samples, for `ours`, `cp_r`, `sgd` and `adam` (float inputs
-'fp' or ±1 inputs 'bin'), plus gates per epoch and per run. Dimensions: D inputs,
-N_l hidden widths, C classes, B batch, n training samples.
+gates per training step of B samples, for `ours`, `ours_train_out` (ours with trained
+local classifiers, the paper's name), `cp_r`, `sgd` and `adam` (float inputs 'fp' or ±1
+inputs 'bin'), plus gates per epoch and per run. Dimensions: D inputs, N_l hidden
+widths, C classes, B batch, n training samples.
+
+For `ours`, `ours_train_out` and `cp_r`, `num_classes` is the number of classifier
+columns C_out: C, or 1 for a two-class task with the one-output ('sign') head
+(`bnnjax.config.Config.num_outputs`), so every formula counts the classifiers the
+network really has. The float MLPs keep C logits (two for a two-class task).
 
 Conventions (the ones under which the paper's check values come out; tests/test_cost.py):
 * A network is a chain of layers (a, b) = (fan-in, fan-out): the hidden layers
@@ -20,6 +26,9 @@ Conventions (the ones under which the paper's check values come out; tests/test_
   so their data cost ≈ D·n bits like the 1-bit set.
 * Memory (bits); W = Σ a·b over all layers (classifier included), Act = B·Σ b:
     ours:  D·n + 8·W + max_l(N_l·C) + 8·Act
+    ours_train_out (bnnjax's extension; the paper gives no check value): every local
+           classifier is trained, so each holds 8-bit integer weights: D·n + 8·W +
+           8·Σ_{l<L} N_l·C + 8·Act (the last classifier N_L·C is already in W)
     cp_r:  D·n + 8·W_trainable + 1·W_grouping + 8·Act  (W_trainable: perceptrons and the
            fixed classifier, stored like `ours` stores its classifier; W_grouping = K1·K2)
     sgd:   bits_in·D·n + 32·W + 32·Act + 32·max over layers of a·b (one gradient buffer)
@@ -31,6 +40,9 @@ Conventions (the ones under which the paper's check values come out; tests/test_
                                           XNOR B·b·C + popcount B·b·C
     trainable binary layers (not the last): selection XNOR 9·B·b; update XNOR 2·a·b +
                                           popcount a·b + increment 4·a·b
+    ours_train_out, also for the local classifier (a, b) = (N_l, C) of every hidden
+      layer (the last one's is the output layer): selection XNOR 9·B·C and the same
+      update terms (bnnjax's extension, counted like a trained layer)
     float: forward mult B·a·b + add B·(a−1)·b; weight gradient the same again; input
       gradient (every layer after the first) mult B·a·b + add B·(b−1)·a; update SGD mult
       a·b + add a·b, Adam mult 10·a·b + add 4·a·b.
@@ -62,7 +74,8 @@ BYTES_PER_KB = 1000  # the paper's KB
 GATE_WEIGHTS = {'xnor': 1, 'popcount': 10, 'increment': 10, 'fmul': 10_000,
                 'fadd': 10_000}
 
-METHODS = ('ours', 'cp_r', 'sgd', 'adam')
+METHODS = ('ours', 'ours_train_out', 'cp_r', 'sgd', 'adam')
+RULE_METHODS = ('ours', 'ours_train_out', 'cp_r')  # classifiers may have one column
 INPUT_MODES = ('bin', 'fp')
 FLOAT_BITS = 32
 FP_SUBSET = 32  # FP-input runs keep 1/32 of the training split
@@ -135,8 +148,10 @@ def cost_layers(method: str, layers: Sequence[int], num_inputs: int,
   layers = tuple(int(n) for n in layers)
   _check(len(layers) >= 1 and all(n >= 1 for n in layers),
          f'layers (--layers) must be positive widths, got {list(layers)}')
-  _check(num_inputs >= 1 and num_classes >= 2,
-         f'need num_inputs >= 1 and num_classes >= 2, got {num_inputs}, {num_classes}')
+  min_classes = 1 if method in RULE_METHODS else 2
+  _check(num_inputs >= 1 and num_classes >= min_classes,
+         f'need num_inputs >= 1 and num_classes >= {min_classes}, got {num_inputs}, '
+         f'{num_classes}')
   out, fan_in = [], int(num_inputs)
   if method == 'cp_r':
     _check(len(layers) % 2 == 0,
@@ -201,6 +216,11 @@ def memory_bits_breakdown(method: str, layers: Sequence[int], num_inputs: int,
     parts['weights'] = 8 * w_all
     parts['classifiers'] = max(l.fan_out * num_classes for l in net if l.kind == 'hidden')
     parts['activations'] = 8 * act
+  elif method == 'ours_train_out':
+    parts['weights'] = 8 * w_all
+    hidden = [l for l in net if l.kind == 'hidden']
+    parts['classifiers'] = 8 * sum(l.fan_out * num_classes for l in hidden[:-1])
+    parts['activations'] = 8 * act
   elif method == 'cp_r':
     w_group = sum(l.fan_in * l.fan_out for l in net if l.kind == 'grouping')
     parts['weights'] = 8 * (w_all - w_group) + 1 * w_group
@@ -239,17 +259,20 @@ def op_counts(method: str, layers: Sequence[int], num_inputs: int, num_classes: 
   ops = dict.fromkeys(GATE_WEIGHTS, 0)
   for i, layer in enumerate(cost_layers(method, layers, num_inputs, num_classes)):
     a, b = layer.fan_in, layer.fan_out
-    if method in ('ours', 'cp_r'):
+    if method in RULE_METHODS:
       ops['xnor'] += b_ * a * b  # forward
       ops['popcount'] += b_ * a * b
-      if method == 'ours':  # local classifier of every layer, the last included
+      if method != 'cp_r':  # local classifier of every layer, the last included
         ops['xnor'] += b_ * b * c
         ops['popcount'] += b_ * b * c
-      if layer.kind == 'hidden':  # trained, not the last layer
-        ops['xnor'] += 9 * b_ * b  # selection
-        ops['xnor'] += 2 * a * b  # update
-        ops['popcount'] += a * b
-        ops['increment'] += 4 * a * b
+      trained = [(a, b)] if layer.kind == 'hidden' else []  # not the last layer
+      if method == 'ours_train_out' and layer.kind == 'hidden':
+        trained.append((b, c))  # its local classifier N_l -> C is trained too
+      for fan_in, fan_out in trained:
+        ops['xnor'] += 9 * b_ * fan_out  # selection
+        ops['xnor'] += 2 * fan_in * fan_out  # update
+        ops['popcount'] += fan_in * fan_out
+        ops['increment'] += 4 * fan_in * fan_out
     else:
       ops['fmul'] += 2 * b_ * a * b  # forward and weight gradient
       ops['fadd'] += 2 * b_ * (a - 1) * b
@@ -362,7 +385,7 @@ def measured_ours(config, dataset=None, params=None, xla: bool = True) -> Dict:
   xla: also lower and compile the jitted `model.step` and read its memory analysis.
 
   Returns a flat dict of byte counts: state_bytes (all of `model.State`), hidden_bytes
-  (int32 H), classifier_bytes (int8 P), data_x_bytes (packed pool, test included),
+  (int32 H), classifier_bytes (int8 P, plus int32 Q of trained classifiers), data_x_bytes (packed pool, test included),
   data_train_x_bytes (its training part), data_y_bytes, split_index_bytes (the int32
   train/test indices a run keeps), batch_bytes, activation_bytes (one step's forward:
   int32 a_l, int8 s_l, int32 z_l), and xla (dict or None).
@@ -385,7 +408,7 @@ def measured_ours(config, dataset=None, params=None, xla: bool = True) -> Dict:
   out = {
       'state_bytes': _nbytes(state),
       'hidden_bytes': _nbytes(state.hidden),
-      'classifier_bytes': _nbytes(state.classifiers),
+      'classifier_bytes': _nbytes(state.classifiers) + _nbytes(state.classifier_hidden),
       'batch_bytes': _nbytes(batch),
       'activation_bytes': _nbytes(fwd),
       'data_x_bytes': None, 'data_train_x_bytes': None, 'data_y_bytes': None,
@@ -416,25 +439,39 @@ def measured_columns(config, dataset=None, params=None, xla: bool = False) -> Di
   return cols
 
 
+def cost_method(spec) -> str:
+  """The cost model's method name of a RunSpec ('ours_train_out' for ours with trained
+  classifiers)."""
+  if spec.method == 'ours' and getattr(spec, 'train_classifiers', False):
+    return 'ours_train_out'
+  return spec.method
+
+
 def run_columns(spec, dataset, measured: bool = True) -> Dict:
   """All cost columns of one run for a summary file: `summary_columns` from a
-  `methods.RunSpec` and a `DataSet` (n = pool minus test), plus `measured_columns`
-  (without compiling) when the method is 'ours' and `measured` is set. Methods without
-  a cost model in the paper (e.g. 'ste') give {}."""
-  if spec.method not in METHODS:
+  `methods.RunSpec` and a `DataSet` (n = pool minus test; classifier columns C_out of
+  the run's head for the rule's methods), plus `measured_columns` (without compiling)
+  when the method is 'ours' and `measured` is set. Methods without a cost model in the
+  paper (e.g. 'ste') give {}."""
+  method = cost_method(spec)
+  if method not in METHODS:
     return {}
+  from bnnjax import methods
   d, c = dataset.num_features, dataset.num_classes
   n_split = dataset.num_samples - dataset.num_test
   layers = tuple(spec.layers)
-  if spec.method == 'cp_r':
-    from bnnjax import methods
+  if method == 'cp_r':
     layers = tuple(k for block in methods.cp_r_blocks(spec) for k in block)
-  cols = summary_columns(spec.method, layers, d, c, spec.batch_size, n_split,
+    c = methods.cp_r_config(spec, dataset).num_outputs
+  elif method in RULE_METHODS:
+    c = methods.ours_config(spec, dataset).num_outputs
+  cols = summary_columns(method, layers, d, c, spec.batch_size, n_split,
                          spec.num_epochs, getattr(spec, 'input_mode', 'bin'))
+  cols['model_method'] = method
+  cols['model_classifier_columns'] = c
   if measured and spec.method == 'ours':
-    from bnnjax import methods
     cols.update(measured_columns(methods.ours_config(spec, dataset), dataset,
-                                 methods.ours_params(spec), xla=False))
+                                 methods.scalar_params(spec), xla=False))
   return cols
 
 
@@ -479,6 +516,8 @@ def report(method: str, layers: Sequence[int], dataset, batch_size: int = 100,
            synthetic: bool = False, xla: bool = True) -> str:
   """Text table: the paper's cost model beside bnnjax's measured bytes (ours only)."""
   d, c = dataset.num_features, dataset.num_classes
+  if method in RULE_METHODS and c == 2:
+    c = 1  # the one-output ('sign') head of two-class tasks (Config head 'auto')
   n_split = dataset.num_samples - dataset.num_test
   cols = summary_columns(method, layers, d, c, batch_size, n_split, num_epochs,
                          input_mode)
@@ -486,30 +525,34 @@ def report(method: str, layers: Sequence[int], dataset, batch_size: int = 100,
            ('data', 'weights', 'classifiers', 'activations', 'gradients')}
   ops = op_counts(method, layers, d, c, batch_size)
   layer_text = '-'.join(map(str, layers))
-  label = method if method in ('ours', 'cp_r') else f'{method} {input_mode}'
+  label = method if method in RULE_METHODS else f'{method} {input_mode}'
   lines = [f'bnnjax.cost: {label}'
            f' on {dataset.name} ({dataset.num_samples:,} samples x {d:,} features, '
-           f'{c} classes, test {dataset.num_test:,}), layers {layer_text}, '
+           f'{dataset.num_classes} classes, {c} classifier columns, test '
+           f'{dataset.num_test:,}), layers {layer_text}, '
            f'B {batch_size}, n {cols["model_num_train"]:,}, {num_epochs} epochs']
   if synthetic:
     lines.append('  (data not available offline: an all-zero pool of the paper\'s shape '
                  'stands in for the measured side)')
   m = None
-  if method == 'ours':
+  if method in ('ours', 'ours_train_out'):
     from bnnjax.config import Config
     gs = group_size
     if gs is None:
       gs = tuple(_group_size_for(n) for n in layers)
     elif len(gs) == 1:
       gs = tuple(gs) * len(layers)
-    config = Config(layers=tuple(layers), group_size=gs, num_inputs=d, num_classes=c,
-                    batch_size=batch_size, num_epochs=num_epochs,
-                    num_test=dataset.num_test, semantics=semantics, backend=backend)
+    config = Config(layers=tuple(layers), group_size=gs, num_inputs=d,
+                    num_classes=dataset.num_classes, batch_size=batch_size,
+                    num_epochs=num_epochs, num_test=dataset.num_test,
+                    semantics=semantics, backend=backend,
+                    train_classifiers=method == 'ours_train_out')
     m = measured_ours(config, dataset, xla=xla)
   w = 30
   row = lambda name, model_v, meas: f'  {name:<{w}}{model_v:>22}   {meas}'
   lines.append(row('memory', 'paper model', 'bnnjax measured (one run)'))
-  model_bits_label = {'ours': '8-bit', 'cp_r': '8-bit', 'sgd': '32-bit',
+  model_bits_label = {'ours': '8-bit', 'ours_train_out': '8-bit', 'cp_r': '8-bit',
+                      'sgd': '32-bit',
                       'adam': '32-bit'}[method]
   lines.append(row('', f'({model_bits_label} weights)', ''))
   na = 'n/a (measured side of baselines not yet implemented)' if m is None else None
@@ -518,7 +561,8 @@ def report(method: str, layers: Sequence[int], dataset, batch_size: int = 100,
                  f'({m["data_train_x_bytes"] // max(1, m["data_num_train"])} B/sample); '
                  f'pool with test {_fmt_bytes(m["data_x_bytes"])}')
     meas_w = (f'{_fmt_bytes(m["hidden_bytes"])} int32 H + '
-              f'{_fmt_bytes(m["classifier_bytes"])} int8 P (all layers)')
+              f'{_fmt_bytes(m["classifier_bytes"])} int8 P (+ int32 Q if trained; all '
+              f'layers)')
     meas_cls = 'in the line above'
     meas_act = (f'{_fmt_bytes(m["activation_bytes"])} forward (int32 a, int8 s, int32 z)'
                 f' + {_fmt_bytes(m["batch_bytes"])} batch')
@@ -536,6 +580,8 @@ def report(method: str, layers: Sequence[int], dataset, batch_size: int = 100,
   lines.append(row('weights', by(parts['weights']), meas_w))
   if method == 'ours':
     lines.append(row('local classifiers (max N_l*C)', by(parts['classifiers']), meas_cls))
+  elif method == 'ours_train_out':
+    lines.append(row('trained classifiers (8-bit)', by(parts['classifiers']), meas_cls))
   lines.append(row('activations (one step)', by(parts['activations']), meas_act))
   if method in ('sgd', 'adam'):
     lines.append(row('gradient buffer', by(parts['gradients']), na))

@@ -9,7 +9,8 @@ pool, per-seed split, seeds and outputs.
 """
 
 import dataclasses
-from typing import Callable, Dict, Optional, Tuple
+import itertools
+from typing import Callable, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
@@ -18,15 +19,26 @@ from bnnjax import run as run_lib
 from bnnjax.data import DataSet
 
 
+# Hyper-parameters of the rule that may be swept in one compiled call (HParams fields).
+GRID_FIELDS = ('robustness', 'p_reinforce', 'weight_clip')
+
+
 @dataclasses.dataclass(frozen=True)
 class RunSpec:
-  """Everything a method needs besides the data; mirrors the command-line flags."""
+  """Everything a method needs besides the data; mirrors the command-line flags.
+
+  robustness, p_reinforce, weight_clip: a value, or a tuple of values to sweep (ours and
+  cp_r): the grid is the Cartesian product of the tuples, run in one compiled call, and
+  results get a leading grid axis (`grid_points`).
+  train_classifiers: train the local classifiers too (ours; the paper's "train-out").
+  head: 'auto' (one ±1 output for two classes, else argmax), 'argmax' or 'sign'.
+  """
   method: str = 'ours'
   layers: Tuple[int, ...] = (135, 135)
   group_size: Optional[Tuple[int, ...]] = None  # None: the paper's γ for each width
-  robustness: float = 0.25
-  p_reinforce: float = 0.5
-  weight_clip: int = 0
+  robustness: Union[float, Tuple[float, ...]] = 0.25
+  p_reinforce: Union[float, Tuple[float, ...]] = 0.5
+  weight_clip: Union[int, Tuple[int, ...]] = 0
   batch_size: int = 100
   num_epochs: int = 50
   num_seeds: int = 10
@@ -39,6 +51,8 @@ class RunSpec:
   # The raw --layers text ('' = use `layers`): cp_r reads K1-K2 blocks from it
   # ('330-30', '880-80,880-80').
   layers_text: str = ''
+  train_classifiers: bool = False
+  head: str = 'auto'
 
   def resolved_group_size(self) -> Tuple[int, ...]:
     if self.group_size is None:
@@ -49,12 +63,34 @@ class RunSpec:
 
 @dataclasses.dataclass
 class MethodResult:
-  """train_acc, test_acc: float[S, E] percent. extra: method-specific summary fields."""
+  """train_acc, test_acc: float[S, E] percent, or float[P, S, E] for a hyper-parameter
+  grid of P points. grid: {field: [P values]} of the grid points ({} without a grid).
+  extra: method-specific summary fields."""
   train_acc: np.ndarray
   test_acc: np.ndarray
   wall_seconds: float
   config: dict
   extra: dict = dataclasses.field(default_factory=dict)
+  grid: Dict[str, list] = dataclasses.field(default_factory=dict)
+
+
+def _as_tuple(v) -> tuple:
+  return tuple(v) if isinstance(v, (tuple, list, np.ndarray)) else (v,)
+
+
+def grid_points(spec: RunSpec) -> Dict[str, List]:
+  """{field: [P values]} for the GRID_FIELDS when any of them is a tuple: the Cartesian
+  product of the tuples (fields in GRID_FIELDS order, the last varying fastest), scalars
+  repeated. {} when every field is a scalar (no grid axis). Raises ValueError on an
+  empty tuple."""
+  values = {f: _as_tuple(getattr(spec, f)) for f in GRID_FIELDS}
+  if not any(isinstance(getattr(spec, f), (tuple, list, np.ndarray)) for f in GRID_FIELDS):
+    return {}
+  for f, v in values.items():
+    if not v:
+      raise ValueError(f'{f} (--{f}) lists no value')
+  points = list(itertools.product(*values.values()))
+  return {f: [p[i] for p in points] for i, f in enumerate(GRID_FIELDS)}
 
 
 def ours_config(spec: RunSpec, ds: DataSet) -> config_lib.Config:
@@ -63,23 +99,40 @@ def ours_config(spec: RunSpec, ds: DataSet) -> config_lib.Config:
       num_inputs=ds.num_features, num_classes=ds.num_classes,
       batch_size=spec.batch_size, num_epochs=spec.num_epochs, num_test=ds.num_test,
       shuffle_split=ds.shuffle_split, semantics=spec.semantics, backend=spec.backend,
-      seed_chunk=spec.seed_chunk)
+      seed_chunk=spec.seed_chunk, train_classifiers=spec.train_classifiers,
+      head=spec.head)
 
 
 def ours_params(spec: RunSpec) -> config_lib.HParams:
+  """HParams of the rule: scalars, or 1-D arrays of the grid points (`grid_points`)."""
+  grid = grid_points(spec)
+  if grid:
+    return config_lib.HParams(robustness=np.asarray(grid['robustness'], np.float64),
+                              p_reinforce=np.asarray(grid['p_reinforce'], np.float64),
+                              weight_clip=np.asarray(grid['weight_clip']))
   return config_lib.HParams(robustness=spec.robustness, p_reinforce=spec.p_reinforce,
                             weight_clip=spec.weight_clip)
+
+
+def scalar_params(spec: RunSpec) -> config_lib.HParams:
+  """HParams of the first grid point (or the scalars): for shape-only uses (cost)."""
+  grid = grid_points(spec)
+  if grid:
+    return config_lib.HParams(*(grid[f][0] for f in GRID_FIELDS))
+  return ours_params(spec)
 
 
 def validate_ours(spec: RunSpec, ds: Optional[DataSet] = None) -> None:
   """Raises ValueError before any compile."""
   num_inputs = ds.num_features if ds is not None else 1
-  num_classes = ds.num_classes if ds is not None else 2
+  # Without data the head cannot be checked against the classes: 'sign' needs two.
+  num_classes = ds.num_classes if ds is not None else (2 if spec.head == 'sign' else 3)
   config_lib.Config(layers=tuple(spec.layers), group_size=spec.resolved_group_size(),
                     num_inputs=num_inputs, num_classes=num_classes,
                     batch_size=spec.batch_size, num_epochs=spec.num_epochs,
                     semantics=spec.semantics, backend=spec.backend,
-                    seed_chunk=spec.seed_chunk)
+                    seed_chunk=spec.seed_chunk, train_classifiers=spec.train_classifiers,
+                    head=spec.head)
   config_lib.validate_hparams(ours_params(spec))
 
 
@@ -92,7 +145,9 @@ def run_ours(spec: RunSpec, ds: DataSet, progress_fn=None,
               checkpoint_path=checkpoint_path)
   return MethodResult(train_acc=res.train_acc, test_acc=res.test_acc,
                       wall_seconds=res.wall_seconds,
-                      config=dataclasses.asdict(config))
+                      config=dataclasses.asdict(config), grid=grid_points(spec),
+                      extra={'head': config.head, 'num_outputs': config.num_outputs,
+                             'train_classifiers': config.train_classifiers})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,6 +169,9 @@ def _reject_rule_only_flags(spec: RunSpec) -> None:
             else '')
     raise ValueError(f'group_size (--group_size) does not apply to --method='
                      f'{spec.method}{hint}')
+  if spec.train_classifiers:
+    raise ValueError(f'train_classifiers (--train_classifiers) applies to --method=ours '
+                     f'only, not {spec.method}')
 
 
 def cp_r_blocks(spec: RunSpec) -> Tuple[Tuple[int, int], ...]:
@@ -132,7 +190,8 @@ def cp_r_config(spec: RunSpec, ds: Optional[DataSet] = None):
       batch_size=spec.batch_size, num_epochs=spec.num_epochs,
       num_test=ds.num_test if ds is not None else 1,
       shuffle_split=ds.shuffle_split if ds is not None else True,
-      semantics=spec.semantics, backend=spec.backend, seed_chunk=spec.seed_chunk)
+      semantics=spec.semantics, backend=spec.backend, seed_chunk=spec.seed_chunk,
+      head=spec.head if ds is not None else 'auto')
 
 
 def validate_cp_r(spec: RunSpec, ds: Optional[DataSet] = None) -> None:
@@ -159,9 +218,10 @@ def run_cp_r(spec: RunSpec, ds: DataSet, progress_fn=None,
               checkpoint_path=checkpoint_path)
   return MethodResult(
       train_acc=res.train_acc, test_acc=res.test_acc, wall_seconds=res.wall_seconds,
-      config=dataclasses.asdict(config),
+      config=dataclasses.asdict(config), grid=grid_points(spec),
       extra={'blocks': '_'.join(f'{k1}_{k2}' for k1, k2 in config.blocks),
-             'committee_size': list(config.committee_sizes)})
+             'committee_size': list(config.committee_sizes), 'head': config.head,
+             'num_outputs': config.num_outputs})
 
 
 # Float features for --input_mode=fp: the normalisation the paper applies to raw
@@ -235,6 +295,12 @@ def validate_mlp(spec: RunSpec, ds: Optional[DataSet] = None) -> None:
   """Raises ValueError naming the flag, before any data load (ds None) or compile."""
   from bnnjax.baselines import mlp
   _reject_rule_only_flags(spec)
+  if grid_points(spec):
+    raise ValueError(f'hyper-parameter grids over {list(GRID_FIELDS)} apply to ours and '
+                     f'cp_r, not --method={spec.method}')
+  if spec.head != 'auto':
+    raise ValueError(f'head (--head) applies to ours and cp_r; --method={spec.method} '
+                     f'has one logit per class')
   mlp_config(spec, ds)
   mlp.validate_params(mlp_params(spec))
   if ds is not None:

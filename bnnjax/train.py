@@ -2,6 +2,12 @@ r"""Main job: train on a data set with several seeds in one call, write tidy res
 
   python -m bnnjax.train                      # Random Prototypes 135-135, γ 45, 10 seeds
   python -m bnnjax.train --layers=35,35 --group_size=35 --semantics=binary
+  python -m bnnjax.train --layers=35,35 --group_size=35 --train_classifiers
+  python -m bnnjax.train --robustness=0,0.25,0.5 --p_reinforce=0,0.5   # a 3 x 2 grid
+
+--robustness, --p_reinforce and --weight_clip take one value or a comma-separated list;
+lists are swept as their Cartesian product in one compiled call (ours and cp_r), and the
+results get one row per grid point, seed and epoch.
 
 Writes <workdir>/results.csv (one row per seed x epoch, every config field a column) and
 <workdir>/summary.json (final test/train accuracy mean and std, wall time, versions, the
@@ -10,11 +16,7 @@ written; a bad value exits with a one-line error naming the flag and its valid r
 An interrupted run resumes from <workdir>/checkpoint.npz and reaches the same bits.
 """
 
-import csv
-import io
-import json
 import os
-import platform
 import sys
 import time
 
@@ -28,9 +30,18 @@ _LAYERS = flags.DEFINE_string('layers', '135,135', 'Hidden widths, comma-separat
 _GROUP_SIZE = flags.DEFINE_string(
     'group_size', None, 'γ: one value or one per layer (default: the paper\'s γ for '
     'each width).')
-_ROBUSTNESS = flags.DEFINE_float('robustness', 0.25, 'r: margin τ = floor(r * N).')
-_P_REINFORCE = flags.DEFINE_float('p_reinforce', 0.5, 'p_r of the reinforcement.')
-_WEIGHT_CLIP = flags.DEFINE_integer('weight_clip', 0, 'c: H in [-c, c]; 0 = unbounded.')
+_ROBUSTNESS = flags.DEFINE_string(
+    'robustness', '0.25', 'r: margin τ = floor(r * N); a comma-separated list sweeps.')
+_P_REINFORCE = flags.DEFINE_string(
+    'p_reinforce', '0.5', 'p_r of the reinforcement; a comma-separated list sweeps.')
+_WEIGHT_CLIP = flags.DEFINE_string(
+    'weight_clip', '0', 'c: H in [-c, c]; 0 = unbounded; a comma-separated list sweeps.')
+_TRAIN_CLASSIFIERS = flags.DEFINE_bool(
+    'train_classifiers', False, 'ours: train the local classifiers too (the paper\'s '
+    '"train-out" appendix).')
+_HEAD = flags.DEFINE_string(
+    'head', 'auto', 'ours, cp_r: auto (one ±1 output for two classes, else argmax), '
+    'argmax or sign.')
 _BATCH_SIZE = flags.DEFINE_integer('batch_size', 100, 'Mini-batch size.')
 _EPOCHS = flags.DEFINE_integer('epochs', 50, 'Epochs per run.')
 _NUM_SEEDS = flags.DEFINE_integer('num_seeds', 10, 'Seeds, run in one vmapped call.')
@@ -71,6 +82,20 @@ def _int_list(flag: str, text: str):
   return vals
 
 
+def _number_list(flag: str, text: str, kind):
+  """One value, or a tuple of values for a comma-separated list (a grid axis)."""
+  parts = [v.strip() for v in text.split(',')]
+  try:
+    if kind is int:
+      vals = tuple(int(v) for v in parts)
+    else:
+      vals = tuple(float(v) for v in parts)
+  except ValueError:
+    _fail(f'{flag} (--{flag}) must be {"an integer" if kind is int else "a number"} '
+          f'or a comma-separated list of them, got {text!r}')
+  return vals[0] if len(vals) == 1 else vals
+
+
 def build_spec(default_batch_size=None):
   """RunSpec from flags; exits with a one-line error on a bad value.
 
@@ -88,8 +113,11 @@ def build_spec(default_batch_size=None):
       method=_METHOD.value, layers=layers, layers_text=_LAYERS.value,
       group_size=(None if _GROUP_SIZE.value is None
                   else _int_list('group_size', _GROUP_SIZE.value)),
-      robustness=_ROBUSTNESS.value, p_reinforce=_P_REINFORCE.value,
-      weight_clip=_WEIGHT_CLIP.value, batch_size=batch_size,
+      robustness=_number_list('robustness', _ROBUSTNESS.value, float),
+      p_reinforce=_number_list('p_reinforce', _P_REINFORCE.value, float),
+      weight_clip=_number_list('weight_clip', _WEIGHT_CLIP.value, int),
+      train_classifiers=_TRAIN_CLASSIFIERS.value, head=_HEAD.value,
+      batch_size=batch_size,
       num_epochs=_EPOCHS.value, num_seeds=_NUM_SEEDS.value, seed=_SEED.value,
       semantics=_SEMANTICS.value, backend=_BACKEND.value, seed_chunk=_SEED_CHUNK.value,
       input_mode=_INPUT_MODE.value, learning_rate=_LEARNING_RATE.value)
@@ -101,75 +129,6 @@ def build_spec(default_batch_size=None):
   if spec.num_seeds < 1:
     _fail(f'num_seeds (--num_seeds) must be >= 1, got {spec.num_seeds}')
   return spec
-
-
-def tidy_rows(spec, dataset: str, result):
-  """One dict per seed x epoch with every config field as a column."""
-  import dataclasses
-  base = {'dataset': dataset}
-  base.update({k: (','.join(map(str, v)) if isinstance(v, tuple) else v)
-               for k, v in dataclasses.asdict(spec).items()})
-  if spec.method == 'ours':
-    base['group_size'] = ','.join(map(str, spec.resolved_group_size()))
-  elif 'committee_size' in result.extra:  # cp_r: K1 / K2 acts as γ
-    size = result.extra['committee_size']
-    base['group_size'] = ','.join(map(str, size)) if isinstance(size, (list, tuple)) else size
-  rows = []
-  num_seeds, num_epochs = result.test_acc.shape
-  for s in range(num_seeds):
-    for e in range(num_epochs):
-      row = dict(base)
-      row.update(run=s, run_seed=spec.seed + s, epoch=e + 1,
-                 train_acc=round(float(result.train_acc[s, e]), 4),
-                 test_acc=round(float(result.test_acc[s, e]), 4))
-      rows.append(row)
-  return rows
-
-
-def write_results(workdir: str, spec, dataset: str, result, argv, cost_columns=None,
-                  data_notes: str = '') -> dict:
-  """Writes results.csv and summary.json atomically; returns the summary."""
-  import jax
-  import numpy as np
-  import bnnjax
-  from bnnjax import run as run_lib
-  rows = tidy_rows(spec, dataset, result)
-  buf = io.StringIO()
-  writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
-  writer.writeheader()
-  writer.writerows(rows)
-  run_lib.atomic_write(os.path.join(workdir, 'results.csv'),
-                       lambda f: f.write(buf.getvalue().encode()))
-  final_test = result.test_acc[:, -1]
-  final_train = result.train_acc[:, -1]
-  import dataclasses
-  summary = {
-      'dataset': dataset,
-      'data_notes': data_notes,
-      'method': spec.method,
-      'test_acc_mean': float(np.mean(final_test)),
-      'test_acc_std': float(np.std(final_test)),
-      'train_acc_mean': float(np.mean(final_train)),
-      'train_acc_std': float(np.std(final_train)),
-      'test_acc_per_seed': [float(v) for v in final_test],
-      'num_seeds': int(final_test.shape[0]),
-      'num_epochs': int(result.test_acc.shape[1]),
-      'wall_seconds': float(result.wall_seconds),
-      'spec': dataclasses.asdict(spec),
-      'config': result.config,
-      'extra': result.extra,
-      'cost': cost_columns or {},
-      'command': ' '.join(['python -m bnnjax.train'] + list(argv[1:])),
-      'versions': {'bnnjax': bnnjax.__version__, 'jax': jax.__version__,
-                   'numpy': np.__version__, 'python': platform.python_version()},
-      'machine': {'platform': platform.platform(), 'devices': [str(d) for d in
-                                                               jax.devices()],
-                  'cpu_count': os.cpu_count()},
-  }
-  text = json.dumps(summary, indent=2, sort_keys=True, default=str)
-  run_lib.atomic_write(os.path.join(workdir, 'summary.json'),
-                       lambda f: f.write(text.encode()))
-  return summary
 
 
 def main(argv):
@@ -196,9 +155,11 @@ def main(argv):
     method.validate_fn(spec, ds)
   except (ValueError, OSError, ImportError) as e:
     _fail(str(e) or repr(e))
+  variant = ('-train_out' if spec.train_classifiers else '') + (
+      '-grid' if methods.grid_points(spec) else '')
   workdir = _WORKDIR.value or os.path.join(
       'runs', f'{spec.method}-{ds.name.replace("/", "_")}-'
-      f'{"_".join(map(str, spec.layers))}-{spec.semantics}')
+      f'{"_".join(map(str, spec.layers))}-{spec.semantics}{variant}')
   print(f'bnnjax: {spec.method} on {ds.name} ({ds.num_samples} samples, '
         f'{ds.num_features} features, {ds.num_classes} classes, test {ds.num_test}); '
         f'layers {spec.layers}; {spec.num_seeds} seeds x {spec.num_epochs} epochs; '
@@ -214,12 +175,17 @@ def main(argv):
 
   result = method.run_fn(spec, ds, progress, os.path.join(workdir, 'checkpoint.npz'))
   from bnnjax import cost
-  summary = write_results(workdir, spec, ds.name, result, sys.argv,
-                          cost.run_columns(spec, ds), ds.notes)
-  print(f'final test accuracy {summary["test_acc_mean"]:.2f} ± '
-        f'{summary["test_acc_std"]:.2f} (train {summary["train_acc_mean"]:.2f}) over '
-        f'{summary["num_seeds"]} seeds, {summary["wall_seconds"]:.1f}s; wrote '
-        f'{workdir}/results.csv and summary.json', flush=True)
+  from bnnjax import results
+  command = ' '.join(['python -m bnnjax.train'] + list(sys.argv[1:]))
+  summary = results.write_results(workdir, spec, ds.name, result, command,
+                                  cost.run_columns(spec, ds), ds.notes)
+  for point in summary['points']:
+    label = ', '.join(f'{k} {point[k]}' for k in summary['grid'])
+    print(f'final test accuracy {point["test_acc_mean"]:.2f} ± '
+          f'{point["test_acc_std"]:.2f} (train {point["train_acc_mean"]:.2f}) over '
+          f'{summary["num_seeds"]} seeds{"; " + label if label else ""}', flush=True)
+  print(f'{summary["wall_seconds"]:.1f}s; wrote {workdir}/results.csv and summary.json',
+        flush=True)
 
 
 def run():

@@ -24,9 +24,11 @@ from bnnjax.data import from_signs
 # ----------------------------------------------------------------------------------
 
 
-def ref_cp_r_step(state, x, y, valid, params, semantics, blocks):
+def ref_cp_r_step(state, x, y, valid, params, semantics, blocks, head='argmax'):
   """One CP+R step with explicit loops; state holds int64 hidden (N_in, K1) and
-  classifiers (K2, C). Returns (new_hidden list, num_correct)."""
+  classifiers (K2, C_out). head 'sign': one output, y± = 2y - 1, prediction sign(z),
+  error sign(z) != y± or |z| < τ, committee target y±·P[k, 0].
+  Returns (new_hidden list, num_correct)."""
   r, p_r, weight_clip = params
   key, step_key = jax.random.split(state['key'])
   block_keys = jax.random.split(step_key, len(blocks))
@@ -48,7 +50,8 @@ def ref_cp_r_step(state, x, y, valid, params, semantics, blocks):
     votes.append(c)
     scores.append(z)
     s_in = s
-  correct = int(np.sum((np.argmax(scores[-1], axis=1) == y) & valid))
+  correct = sum(1 for mu in range(b)
+                if valid[mu] and ref.predict_one(scores[-1][mu], semantics, head) == y[mu])
   c_max = ref.clip_value(weight_clip, semantics)
   new_hidden = []
   for l, ((k1, k2), h, p) in enumerate(zip(blocks, state['hidden'],
@@ -57,15 +60,18 @@ def ref_cp_r_step(state, x, y, valid, params, semantics, blocks):
     tau = int(np.floor(np.float32(r) * np.float32(k2)))
     err = np.zeros(b, bool)
     for mu in range(b):
-      if valid[mu]:
+      if valid[mu] and head == 'argmax':
         order = np.sort(scores[l][mu])[::-1]
         err[mu] = (np.argmax(scores[l][mu]) != y[mu]) or (order[0] - order[1] < tau)
+      elif valid[mu]:
+        z0 = scores[l][mu, 0]
+        err[mu] = ref.sign(np.array([z0]), semantics)[0] != 2 * y[mu] - 1 or abs(z0) < tau
     delta = np.zeros_like(h)
     for mu in range(b):
       if not err[mu]:
         continue
       for k in range(k2):
-        t = p[k, y[mu]]
+        t = p[k, y[mu]] if head == 'argmax' else (2 * y[mu] - 1) * p[k, 0]
         if votes[l][mu, k] * t >= 0:  # the committee is right (or tied, or t = 0)
           continue
         best = None
@@ -88,27 +94,32 @@ def ref_cp_r_step(state, x, y, valid, params, semantics, blocks):
 D, C, B = 70, 4, 24  # 70 inputs: 3 words with padding bits
 
 
-def _batch(seed, num_inputs=D, num_valid=B - 3):
+def _batch(seed, num_inputs=D, num_valid=B - 3, num_classes=C):
   rs = np.random.RandomState(seed)
   x = np.where(rs.rand(B, num_inputs) < 0.5, 1, -1).astype(np.int8)
-  y = rs.randint(0, C, B).astype(np.int32)
+  y = rs.randint(0, num_classes, B).astype(np.int32)
   valid = np.arange(B) < num_valid  # a partial batch
   return x, y, valid
 
 
-@pytest.mark.parametrize('semantics,backend,blocks,weight_clip', [
-    ('reference', 'packed', ((15, 3),), 0),
-    ('binary', 'packed', ((15, 3),), 0),
-    ('binary', 'dense', ((12, 4), (10, 2)), 3),  # stacked: block 2 reads 12 signs
-    ('reference', 'packed', ((12, 4), (10, 2)), 7),
+@pytest.mark.parametrize('semantics,backend,blocks,weight_clip,num_classes', [
+    ('reference', 'packed', ((15, 3),), 0, C),
+    ('binary', 'packed', ((15, 3),), 0, C),
+    ('binary', 'dense', ((12, 4), (10, 2)), 3, C),  # stacked: block 2 reads 12 signs
+    ('reference', 'packed', ((12, 4), (10, 2)), 7, C),
+    ('reference', 'packed', ((15, 3),), 0, 2),  # two classes: one ±1 output ('sign')
+    ('binary', 'dense', ((15, 3),), 5, 2),
 ])
-def test_cp_r_step_equals_numpy_reference(semantics, backend, blocks, weight_clip):
-  config = cp_r.CPConfig(blocks=blocks, num_inputs=D, num_classes=C, batch_size=B,
-                         semantics=semantics, backend=backend)
+def test_cp_r_step_equals_numpy_reference(semantics, backend, blocks, weight_clip,
+                                          num_classes):
+  config = cp_r.CPConfig(blocks=blocks, num_inputs=D, num_classes=num_classes,
+                         batch_size=B, semantics=semantics, backend=backend)
+  head = config.head
+  assert head == ('sign' if num_classes == 2 else 'argmax')
   params = HParams(robustness=0.5, p_reinforce=0.5, weight_clip=weight_clip)
   state = cp_r.init(jax.random.PRNGKey(3), config, params)
   state = state._replace(prev_acc=jnp.float32(0.3))
-  x, y, valid = _batch(0)
+  x, y, valid = _batch(0, num_classes=num_classes)
   step = jax.jit(lambda s, b: cp_r.step(s, b, params, config))
   changed = 0
   for t in range(2):  # two steps: the second starts from an updated state
@@ -117,7 +128,7 @@ def test_cp_r_step_equals_numpy_reference(semantics, backend, blocks, weight_cli
                     classifiers=[np.asarray(p, np.int64) for p in state.classifiers],
                     key=state.key, prev_acc=np.float32(state.prev_acc))
     want_hidden, want_correct = ref_cp_r_step(np_state, x, y, valid, params, semantics,
-                                              blocks)
+                                              blocks, head)
     new_state, metrics = step(state, batch)
     assert int(metrics.correct) == want_correct
     for got, want, old in zip(new_state.hidden, want_hidden, np_state['hidden']):
@@ -127,7 +138,7 @@ def test_cp_r_step_equals_numpy_reference(semantics, backend, blocks, weight_cli
     for got, old in zip(new_state.classifiers, state.classifiers):  # never trained
       np.testing.assert_array_equal(np.asarray(got), np.asarray(old))
     state = new_state
-    x, y, valid = _batch(t + 1)
+    x, y, valid = _batch(t + 1, num_classes=num_classes)
   assert changed > 0  # the steps really updated weights
 
 

@@ -1,0 +1,163 @@
+"""Results I/O: tidy rows and summaries of a method's run, written atomically.
+
+One writer for the command line (`bnnjax.train`), the experiments and the notebooks, so
+every result on disk has the same columns. It imports no absl flags and no plotting.
+
+* `tidy_rows`: one dict per (grid point,) seed and epoch, with every RunSpec field as a
+  column; for a hyper-parameter grid ([P, S, E] results) the swept fields hold the
+  point's values and `grid_point` its index.
+* `summarize`: final-epoch mean and standard deviation over seeds, per grid point.
+* `write_results`: `<workdir>/results.csv` and `<workdir>/summary.json`, each written to
+  a temporary file and renamed over the old one, so an interrupted write never leaves a
+  half-written result; a failing write leaves the previous file intact.
+"""
+
+import csv
+import dataclasses
+import io
+import json
+import os
+import platform
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+
+from bnnjax import run as run_lib
+
+RESULTS_CSV = 'results.csv'
+SUMMARY_JSON = 'summary.json'
+
+
+def _column(v):
+  if isinstance(v, (tuple, list)):
+    return ','.join(map(str, v))
+  return v
+
+
+def _as_grid(result):
+  """(train [P, S, E], test [P, S, E], grid {field: [P]}) from a MethodResult."""
+  test = np.asarray(result.test_acc, np.float64)
+  train = np.asarray(result.train_acc, np.float64)
+  grid = dict(getattr(result, 'grid', None) or {})
+  if test.ndim == 2:
+    if grid:
+      raise ValueError('result has a grid but [S, E] accuracies')
+    return train[None], test[None], grid
+  if test.ndim != 3:
+    raise ValueError(f'accuracies must be [S, E] or [P, S, E], got shape {test.shape}')
+  num_points = test.shape[0]
+  for k, v in grid.items():
+    if len(v) != num_points:
+      raise ValueError(f'grid field {k} has {len(v)} values for {num_points} points')
+  return train, test, grid
+
+
+def base_columns(spec, dataset: str, result) -> Dict:
+  """The columns every row of one run shares: data set and every RunSpec field."""
+  base = {'dataset': dataset}
+  base.update({k: _column(v) for k, v in dataclasses.asdict(spec).items()})
+  if spec.method == 'ours':
+    base['group_size'] = _column(spec.resolved_group_size())
+  elif 'committee_size' in result.extra:  # cp_r: K1 / K2 acts as γ
+    base['group_size'] = _column(result.extra['committee_size'])
+  for k in ('head', 'num_outputs'):
+    if k in result.extra:
+      base[k] = result.extra[k]
+  return base
+
+
+def tidy_rows(spec, dataset: str, result) -> List[Dict]:
+  """One dict per (grid point,) seed and epoch, every config field a column.
+
+  result: a `methods.MethodResult` with [S, E] or [P, S, E] accuracies."""
+  train, test, grid = _as_grid(result)
+  base = base_columns(spec, dataset, result)
+  rows = []
+  num_points, num_seeds, num_epochs = test.shape
+  for p in range(num_points):
+    point = dict(base)
+    if grid:
+      point['grid_point'] = p
+      point.update({k: v[p] for k, v in grid.items()})
+    for s in range(num_seeds):
+      for e in range(num_epochs):
+        row = dict(point)
+        row.update(run=s, run_seed=spec.seed + s, epoch=e + 1,
+                   train_acc=round(float(train[p, s, e]), 4),
+                   test_acc=round(float(test[p, s, e]), 4))
+        rows.append(row)
+  return rows
+
+
+def summarize(result) -> List[Dict]:
+  """Per grid point (one entry without a grid): final test/train accuracy mean and std
+  over seeds (percent), the per-seed final test accuracies, and the point's values."""
+  train, test, grid = _as_grid(result)
+  out = []
+  for p in range(test.shape[0]):
+    final_test, final_train = test[p, :, -1], train[p, :, -1]
+    entry = {k: v[p] for k, v in grid.items()}
+    entry.update(test_acc_mean=float(np.mean(final_test)),
+                 test_acc_std=float(np.std(final_test)),
+                 train_acc_mean=float(np.mean(final_train)),
+                 train_acc_std=float(np.std(final_train)),
+                 test_acc_per_seed=[float(v) for v in final_test])
+    out.append(entry)
+  return out
+
+
+def csv_text(rows: Sequence[Dict]) -> str:
+  if not rows:
+    raise ValueError('no result rows to write')
+  buf = io.StringIO()
+  fields = list(rows[0])
+  for r in rows[1:]:
+    fields += [k for k in r if k not in fields]
+  writer = csv.DictWriter(buf, fieldnames=fields)
+  writer.writeheader()
+  writer.writerows(rows)
+  return buf.getvalue()
+
+
+def environment() -> Dict:
+  """Versions and machine of the writing process."""
+  import jax
+  import bnnjax
+  return {'versions': {'bnnjax': bnnjax.__version__, 'jax': jax.__version__,
+                       'numpy': np.__version__, 'python': platform.python_version()},
+          'machine': {'platform': platform.platform(),
+                      'devices': [str(d) for d in jax.devices()],
+                      'cpu_count': os.cpu_count()}}
+
+
+def write_results(workdir: str, spec, dataset: str, result, command: str = '',
+                  cost_columns: Optional[Dict] = None, data_notes: str = '') -> Dict:
+  """Writes <workdir>/results.csv and <workdir>/summary.json atomically; returns the
+  summary dict. Without a grid the summary's top-level test/train mean and std are the
+  run's; with a grid they are absent and `points` lists one summary per grid point."""
+  rows = tidy_rows(spec, dataset, result)
+  points = summarize(result)
+  summary = {
+      'dataset': dataset,
+      'data_notes': data_notes,
+      'method': spec.method,
+      'num_seeds': int(np.asarray(result.test_acc).shape[-2]),
+      'num_epochs': int(np.asarray(result.test_acc).shape[-1]),
+      'wall_seconds': float(result.wall_seconds),
+      'spec': dataclasses.asdict(spec),
+      'config': result.config,
+      'extra': result.extra,
+      'grid': dict(getattr(result, 'grid', None) or {}),
+      'points': points,
+      'cost': cost_columns or {},
+      'command': command,
+  }
+  if len(points) == 1 and not summary['grid']:
+    summary.update({k: v for k, v in points[0].items()})
+  summary.update(environment())
+  text = json.dumps(summary, indent=2, sort_keys=True, default=str)
+  run_lib.atomic_write(os.path.join(workdir, RESULTS_CSV),
+                       lambda f: f.write(csv_text(rows).encode()))
+  run_lib.atomic_write(os.path.join(workdir, SUMMARY_JSON),
+                       lambda f: f.write(text.encode()))
+  return summary

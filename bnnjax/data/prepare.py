@@ -5,7 +5,7 @@ r"""Prepares data that needs the network, once; training then runs offline.
   python -m bnnjax.data.prepare --dataset=uci                              # all 30 UCI sets
   python -m bnnjax.data.prepare --dataset=cifar10_features                 # needs torch too
 
-Bundled or generated sets (prototypes, digits, mnist5k) need nothing.
+Bundled or generated sets (prototypes, digits, mnist5k, breast_cancer) need nothing.
 """
 
 import sys
@@ -20,7 +20,7 @@ def prepare(name: str, data_dir=None) -> str:
   if name not in data.DATASETS:
     raise ValueError(f'unknown dataset {name!r} (--dataset); valid: '
                      f'{sorted(data.DATASETS) + ["uci"]}')
-  if name in ('prototypes', 'digits', 'mnist5k'):
+  if name in ('prototypes', 'digits', 'mnist5k', 'breast_cancer'):
     return f'{name}: bundled or generated; nothing to prepare'
   if name == 'fashion_mnist':
     from bnnjax.data import tfds_data

@@ -1,22 +1,27 @@
 """The paper's 30 UCI tables: fetched once with ucimlrepo, cached as CSV, encoded to ±1.
 
-Encoding (algorithm.md, "Data protocol"), on the whole table before the split:
+Encoding (algorithm.md, "Data protocol"), on the whole table before the split, as the
+paper's code (its src/dataset/uci.py) does:
 
-1. Columns with role 'Feature' are used in the order of the UCI metadata; the target is
-   the first column with role 'Target' (see `TARGETS` for overrides); ID/Other columns are
-   dropped. Rows whose target is missing are dropped.
+1. Columns with role 'Feature' are used; the target is the first column with role
+   'Target' (see `TARGETS` for overrides); ID/Other columns are dropped. Rows whose target
+   is missing are dropped.
 2. Missing values ('', '?', 'nan', 'NaN') are replaced by the column's mode (the most
    frequent present value; ties -> the smallest). A column with no present value is
    dropped.
 3. Numeric columns (every present value a number, and a UCI type other than
    'Categorical' or 'Binary': 'Continuous', 'Integer', or missing metadata) -> a 32-level
-   quantile thermometer in ±1 (`binarize.thermometer`, 32 bits per column). Every other
-   column (Categorical, Binary, text) -> ±1 one-hot over its sorted categories.
-4. Class labels are the target's distinct values, sorted (numerically if all numbers),
-   numbered 0..C-1.
+   quantile thermometer in ±1 (`binarize.thermometer`: thresholds sorted[int(k/33·(n−1))],
+   k = 1..32, bit +1 where x ≥ t_k). Every other column (Categorical, Binary, text) -> ±1
+   one-hot over its sorted categories.
+4. Feature order, as the paper's code: every one-hot block first, then every thermometer
+   block, each group in the order of the UCI metadata.
+5. Class labels are the target's distinct values, sorted (numerically if all numbers),
+   numbered 0..C-1 (the paper's `np.unique(labels, return_inverse=True)`).
 
-Split: the paper's 20% test set (num_test = ceil(0.2·n), as sklearn's train_test_split),
-drawn from each run's shuffle; mini-batches of 32 (`DataSet.batch_size`).
+Split: the paper's 20% test set, num_test = int(0.2·n) = ⌊n/5⌋ (the paper's
+`x[-int(0.2 * len(x)):]`; at least 1), drawn from each run's shuffle; mini-batches of 32
+(`DataSet.batch_size`).
 
 Cache: ``<data_dir>/bnnjax/uci/<name>.csv`` (the original table, header = variable names)
 and ``<name>.variables.json`` (name, role, type of each variable), written by
@@ -182,7 +187,8 @@ def encode_labels(values: Sequence[str]) -> Tuple[np.ndarray, List[str]]:
 def encode_table(columns: Dict[str, List[str]], variables: List[Dict],
                  target: Optional[str] = None, name: str = 'table'):
   """Encodes a table. Returns (x int8[n, D] ±1, y int32[n], classes, layout) where
-  layout lists (column, encoding, number of bits) in feature order."""
+  layout lists (column, encoding, number of bits) in feature order (one-hot columns,
+  then thermometer columns), then the dropped columns with 0 bits."""
   roles = {v['name']: v for v in variables}
   missing_cols = [v['name'] for v in variables
                   if v['role'] in ('Feature', 'Target') and v['name'] not in columns]
@@ -197,25 +203,28 @@ def encode_table(columns: Dict[str, List[str]], variables: List[Dict],
   if not keep:
     raise ValueError(f'{name}: empty data set (no row with a target)')
   y, classes = encode_labels([columns[target][i] for i in keep])
-  blocks, layout = [], []
+  encoded, dropped = [], []
   for v in variables:
     if v['role'] != 'Feature' or v['name'] == target:
       continue
     col = [columns[v['name']][i] for i in keep]
     if all(c in MISSING for c in col):
-      layout.append((v['name'], 'dropped (all missing)', 0))
+      dropped.append((v['name'], 'dropped (all missing)', 0))
       continue
     enc, kind = encode_column(col, roles[v['name']].get('type', ''))
-    blocks.append(enc)
-    layout.append((v['name'], kind, enc.shape[1]))
-  if not blocks:
+    encoded.append((v['name'], kind, enc))
+  if not encoded:
     raise ValueError(f'{name}: no feature column')
-  return np.concatenate(blocks, axis=1), y, classes, layout
+  # The paper's order: one-hot blocks, then thermometer blocks (a stable sort).
+  encoded.sort(key=lambda e: e[1] != 'one_hot')
+  layout = [(col, kind, enc.shape[1]) for col, kind, enc in encoded] + dropped
+  return np.concatenate([e[2] for e in encoded], axis=1), y, classes, layout
 
 
 def num_test_for(n: int) -> int:
-  """ceil(0.2·n), at least 1 and at most n - 1."""
-  return min(max(1, math.ceil(TEST_FRACTION * n)), n - 1)
+  """int(0.2·n) as the paper's code (equal to n // 5 for every n: the double 0.2 is just
+  above 1/5), at least 1 and at most n - 1."""
+  return min(max(1, int(TEST_FRACTION * n)), n - 1)
 
 
 def smoke_rows(n: int) -> np.ndarray:
@@ -246,3 +255,63 @@ def load(name: str, smoke: bool = False, data_dir: Optional[str] = None,
            f'{kinds}')
   return from_signs(f'uci/{name}', x, y, num_classes, num_test_for(x.shape[0]),
                     batch_size=BATCH_SIZE, notes=notes)
+
+
+# ----------------------------------------------------------------------------------
+# breast_cancer: a real two-class table that ships with scikit-learn (works offline)
+# ----------------------------------------------------------------------------------
+
+BREAST_CANCER_UCI_ID = 17  # Breast Cancer Wisconsin (Diagnostic); not one of the 30
+
+
+def read_breast_cancer() -> Tuple[np.ndarray, np.ndarray, List[str]]:
+  """scikit-learn's bundled copy of UCI id 17 (569 rows, the UCI row and column order).
+
+  Returns (x float64[569, 30], diagnosis str[569] in {'B', 'M'} as UCI's Diagnosis
+  column, the 30 column names). scikit-learn numbers its target the other way round
+  (0 = malignant, 1 = benign); here it is turned back into UCI's letters."""
+  try:
+    from sklearn import datasets  # the data file ships inside scikit-learn
+  except ImportError as e:
+    raise ImportError(f"breast_cancer: the table ships with scikit-learn: pip install "
+                      f"'bnnjax[data]' (or pip install scikit-learn)  ({e})") from e
+  d = datasets.load_breast_cancer()
+  x = np.asarray(d.data, np.float64)
+  malignant = list(d.target_names).index('malignant')
+  diagnosis = np.where(np.asarray(d.target) == malignant, 'M', 'B')
+  return x, diagnosis, [str(f) for f in d.feature_names]
+
+
+def breast_cancer_table(x: np.ndarray, diagnosis: Sequence[str], names: Sequence[str]):
+  """The table as the UCI cache holds one: ({column: [str values]}, variables), with 30
+  'Continuous' features and the target 'Diagnosis'. repr() round-trips every float."""
+  columns = {n: [repr(float(v)) for v in x[:, j]] for j, n in enumerate(names)}
+  columns['Diagnosis'] = [str(v) for v in diagnosis]
+  variables = ([{'name': n, 'role': 'Feature', 'type': 'Continuous'} for n in names] +
+               [{'name': 'Diagnosis', 'role': 'Target', 'type': 'Categorical'}])
+  return columns, variables
+
+
+def load_breast_cancer(smoke: bool = False):
+  """DataSet of the bundled breast-cancer table, encoded exactly as the UCI tables.
+
+  x: 30 columns x 32-level thermometer = 960 ±1 features. y: 'B' = 0, 'M' = 1.
+  num_test = int(0.2·n) (113 of 569), batch 32. x_float: the 30 raw columns (float32,
+  not normalised: the paper's code has no float baseline for UCI tables)."""
+  from bnnjax.data import from_signs
+  x_raw, diagnosis, names = read_breast_cancer()
+  if smoke:  # every 2nd row: same code path
+    rows = smoke_rows(x_raw.shape[0])
+    x_raw, diagnosis = x_raw[rows], diagnosis[rows]
+  columns, variables = breast_cancer_table(x_raw, diagnosis, names)
+  x, y, classes, layout = encode_table(columns, variables, 'Diagnosis', 'breast_cancer')
+  if classes != ['B', 'M']:
+    raise ValueError(f'breast_cancer: expected the classes B and M, got {classes}')
+  notes = (f"scikit-learn's bundled UCI Breast Cancer Wisconsin (Diagnostic) (UCI id "
+           f'{BREAST_CANCER_UCI_ID}; not one of the paper\'s 30 UCI sets), encoded as the '
+           f'UCI tables: {len(layout)} numeric columns x {LEVELS}-level thermometer; '
+           f"classes: Diagnosis sorted, 'B' (benign) = 0, 'M' (malignant) = 1; x_float: "
+           f'the raw columns, not normalised')
+  return from_signs('breast_cancer', x, y, len(classes), num_test_for(x.shape[0]),
+                    batch_size=BATCH_SIZE, notes=notes,
+                    x_float=x_raw.astype(np.float32))

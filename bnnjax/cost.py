@@ -468,7 +468,8 @@ def run_columns(spec, dataset, measured: bool = True) -> Dict:
   cols = summary_columns(method, layers, d, c, spec.batch_size, n_split,
                          spec.num_epochs, getattr(spec, 'input_mode', 'bin'))
   cols['model_method'] = method
-  cols['model_classifier_columns'] = c
+  if method in RULE_METHODS:
+    cols['model_classifier_columns'] = c
   if measured and spec.method == 'ours':
     cols.update(measured_columns(methods.ours_config(spec, dataset), dataset,
                                  methods.scalar_params(spec), xla=False))

@@ -218,7 +218,8 @@ def test_run_columns_from_spec():
   spec = methods.RunSpec(layers=(12, 6), group_size=(3, 6), num_epochs=3, batch_size=8)
   cols = cost.run_columns(spec, ds)
   assert cols == {**cost.summary_columns('ours', (12, 6), 70, 3, 8, 30, 3),
-                  **cost.measured_columns(methods.ours_config(spec, ds), ds)}
+                  **cost.measured_columns(methods.ours_config(spec, ds), ds),
+                  'model_method': 'ours', 'model_classifier_columns': 3}
   assert cols['measured_hidden_bytes'] == 4 * (70 * 12 + 12 * 6)
 
 
@@ -227,11 +228,53 @@ def test_run_columns_baselines():
   ds = _small_dataset()
   spec = methods.RunSpec(method='cp_r', layers=(6, 2), layers_text='6-2,4-2',
                          num_epochs=2, batch_size=8)
-  assert cost.run_columns(spec, ds) == cost.summary_columns('cp_r', (6, 2, 4, 2), 70, 3,
-                                                            8, 30, 2)
+  assert cost.run_columns(spec, ds) == {
+      **cost.summary_columns('cp_r', (6, 2, 4, 2), 70, 3, 8, 30, 2),
+      'model_method': 'cp_r', 'model_classifier_columns': 3}
   spec = methods.RunSpec(method='sgd', layers=(5,), input_mode='fp', num_epochs=2)
   assert cost.run_columns(spec, ds)['model_num_train'] == 30 // 32
   assert cost.run_columns(methods.RunSpec(method='ste', layers=(5,)), ds) == {}
+
+
+# Trained classifiers and one-output heads, by hand (D 10, layers 6-6, B 4, n 20).
+# Chain (10, 6), (6, 6), output (6, C). ours, C = 3: W = 60 + 36 + 18 = 114, Act = 4 * 15;
+#   bits = 200 + 8 * 114 + max(18, 18) + 8 * 60 = 1,610.
+#   ops: xnor 648 + 504 + 108 = 1,260, popcount 372 + 252 + 108 = 732, increment
+#   240 + 144 = 384 -> 1,260 + 7,320 + 3,840 = 12,420 gates.
+# ours_train_out: the classifier of layer 1 is 8-bit too: 200 + 912 + 8 * 18 + 480 =
+#   1,736 bits; each hidden layer's classifier (6, 3) adds selection 9 * 4 * 3 and
+#   update 2 * 18 XNOR, 18 popcount, 72 increment: 1,548 + 7,680 + 5,280 = 14,508.
+# ours, one output (C_out = 1): W = 60 + 36 + 6 = 102, Act = 4 * 13;
+#   bits = 200 + 816 + 6 + 416 = 1,438.
+@pytest.mark.parametrize('method,c_out,bits,gates', [
+    ('ours', 3, 1_610, 12_420), ('ours_train_out', 3, 1_736, 14_508),
+    ('ours', 1, 1_438, None)])
+def test_variants_by_hand(method, c_out, bits, gates):
+  cols = cost.summary_columns(method, (6, 6), 10, c_out, 4, 20, 1)
+  assert cols['model_memory_bits'] == bits
+  if gates is not None:
+    assert cols['model_gates_per_step'] == gates
+
+
+def test_run_columns_of_variants():
+  from bnnjax import methods
+  ds = _small_dataset()
+  spec = methods.RunSpec(layers=(12, 6), group_size=(3, 6), num_epochs=3, batch_size=8,
+                         train_classifiers=True)
+  cols = cost.run_columns(spec, ds)
+  assert cols['model_method'] == 'ours_train_out'
+  assert cols['model_memory_bits'] == cost.memory_bits('ours_train_out', (12, 6), 70, 3,
+                                                       8, 30)
+  # int8 P and int32 Q of the trained classifiers are measured.
+  assert cols['measured_classifier_bytes'] == (1 + 4) * (12 * 3 + 6 * 3)
+  two = _small_dataset(c=2)
+  cols = cost.run_columns(methods.RunSpec(layers=(12, 6), group_size=(3, 6)), two)
+  assert cols['model_classifier_columns'] == 1
+  assert cols['model_memory_bits'] == cost.memory_bits('ours', (12, 6), 70, 1, 100, 30)
+  spec = methods.RunSpec(method='cp_r', layers=(6, 2), layers_text='6-2')
+  assert cost.run_columns(spec, two)['model_classifier_columns'] == 1
+  spec = methods.RunSpec(method='sgd', layers=(5,))
+  assert 'model_classifier_columns' not in cost.run_columns(spec, two)  # two logits
 
 
 def test_paper_data_aliases():

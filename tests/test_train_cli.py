@@ -33,6 +33,13 @@ def _run(args, tmp_path):
     ('--backend=gpu', 'backend'),
     ('--method=nope', 'method'),
     ('--layers=33', 'group_size'),  # no paper γ for width 33
+    ('--robustness=a', 'robustness'),
+    ('--p_reinforce=0.5,2', 'p_reinforce'),
+    ('--weight_clip=1.5', 'weight_clip'),
+    ('--head=softmax', 'head'),
+    ('--head=sign', 'head'),  # Prototypes has 10 classes
+    ('--method=sgd --layers=20,20 --train_classifiers', 'train_classifiers'),
+    ('--method=sgd --layers=20,20 --robustness=0,0.5', 'grid'),
 ])
 def test_bad_flags_exit_nonzero_with_one_line_and_write_nothing(flag, match, tmp_path):
   workdir = tmp_path / 'wd'
@@ -62,3 +69,19 @@ def test_smoke_run_writes_results(tmp_path):
     assert k in summary
   assert summary['num_seeds'] == 2
   assert not [p for p in os.listdir(workdir) if p.startswith('.tmp')]
+
+
+def test_smoke_grid_with_trained_classifiers_writes_one_row_per_point(tmp_path):
+  workdir = tmp_path / 'wd'
+  proc = _run(['--smoke', '--layers=35,35', '--train_classifiers',
+               '--robustness=0,0.25', f'--workdir={workdir}'], tmp_path)
+  assert proc.returncode == 0, proc.stderr
+  with open(workdir / 'results.csv') as f:
+    rows = list(csv.DictReader(f))
+  assert len(rows) == 2 * 2 * 2  # points x seeds x epochs
+  assert {(r['grid_point'], r['robustness']) for r in rows} == {('0', '0.0'),
+                                                                ('1', '0.25')}
+  assert all(r['train_classifiers'] == 'True' for r in rows)
+  summary = json.loads((workdir / 'summary.json').read_text())
+  assert len(summary['points']) == 2 and summary['cost']['model_method'] == 'ours_train_out'
+  assert proc.stdout.count('final test accuracy') == 2

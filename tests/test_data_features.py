@@ -55,10 +55,31 @@ def test_cache_reader_paper_split(tmp_path):
   assert ds.shuffle_split and ds.num_test == 12 * 10_000 // 50_000
   np.testing.assert_array_equal(unpack_rows_reference(ds.x, 9216), channel_reference(pool))
   np.testing.assert_array_equal(ds.y, labels)
+  check_float_features(ds, pool)
+
+
+def check_float_features(ds, pool):
+  """x_float: the cached features, flattened C-order like the bits, read lazily from the
+  memory-mapped cache; per-channel medians over it give back x exactly."""
+  from bnnjax.data import binarize
+  from bnnjax.data import lazy
+  n = pool.shape[0]
+  assert isinstance(ds.x_float, lazy.LazyRows)
+  assert all(isinstance(p, np.memmap) for p in ds.x_float.parts)  # nothing read yet
+  assert ds.x_float.shape == (n, ds.num_features) and ds.x_float.dtype == np.float32
+  flat = pool.reshape(n, -1)
+  got = np.asarray(ds.x_float)
+  np.testing.assert_array_equal(got, flat)
+  np.testing.assert_array_equal(ds.x_float[[n - 1, 0, n // 2]], flat[[n - 1, 0, n // 2]])
+  np.testing.assert_array_equal(
+      binarize.median_binarize(got.reshape(pool.shape), 'channel'),
+      unpack_rows_reference(ds.x, ds.num_features))
 
 
 def test_cache_reader_official_split_chunked(tmp_path, monkeypatch):
+  from bnnjax.data import lazy
   monkeypatch.setattr(features, 'BINARIZE_CHUNK', 3)  # several chunks per split
+  monkeypatch.setattr(lazy, 'READ_CHUNK', 3)  # x_float read in chunks too
   train, ytr = write_fake_cache(tmp_path, 'imagenette', 'train', 7)
   val, yva = write_fake_cache(tmp_path, 'imagenette', 'validation', 4, seed=1)
   ds = features.load('imagenette', data_dir=str(tmp_path), weights='random',
@@ -67,9 +88,18 @@ def test_cache_reader_official_split_chunked(tmp_path, monkeypatch):
   assert ds.num_features == 2304 and ds.num_test == 4 and not ds.shuffle_split
   np.testing.assert_array_equal(unpack_rows_reference(ds.x, 2304), channel_reference(pool))
   np.testing.assert_array_equal(ds.y, np.concatenate([ytr, yva]))
+  check_float_features(ds, pool)  # rows from two cache files, chunks across them
   paper = features.load('imagenette', data_dir=str(tmp_path), weights='random')
   assert paper.num_samples == 11 and paper.num_test == 11 * 3_394 // 13_394
   assert paper.shuffle_split
+  check_float_features(paper, pool)  # Imagenette's paper pool is train + validation
+
+
+def test_cache_reader_smoke_slice_keeps_float_features_in_order(tmp_path):
+  pool, _ = write_fake_cache(tmp_path, 'cifar10', 'train', features.SMOKE_IMAGES + 7)
+  ds = features.load('cifar10', data_dir=str(tmp_path), weights='random', smoke=True)
+  assert ds.num_samples == features.SMOKE_IMAGES
+  check_float_features(ds, pool[:features.SMOKE_IMAGES])
 
 
 def test_cache_reader_rejects_non_finite_and_corrupt_caches(tmp_path):

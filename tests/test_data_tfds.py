@@ -75,6 +75,23 @@ def test_fashion_mnist_paper_split_under_mock(tmp_path):
   ref = np.where(images.reshape(60, -1) > np.median(images), 1, -1)  # one global median
   np.testing.assert_array_equal(unpack_rows_reference(ds.x, 784), ref)
   np.testing.assert_array_equal(ds.y, labels)
+  check_float_features(ds, images)
+
+
+def check_float_features(ds, images):
+  """x_float: the paper's float input, (pixels / 255 - 0.1307) / 0.3081 in float32 as
+  torchvision's ToTensor + Normalize compute it, row i = sample i; one global median over
+  it gives back x exactly."""
+  from bnnjax.data import binarize
+  n = ds.num_samples
+  assert ds.x_float.shape == (n, 784) and ds.x_float.dtype == np.float32
+  pixels = images.reshape(n, 784).astype(np.float32) / np.float32(255)
+  want = (pixels - np.float32(0.1307)) / np.float32(0.3081)
+  got = np.asarray(ds.x_float)
+  np.testing.assert_array_equal(got, want)
+  np.testing.assert_array_equal(ds.x_float[[n - 1, 0, 3]], want[[n - 1, 0, 3]])
+  np.testing.assert_array_equal(binarize.median_binarize(got, 'global'),
+                                unpack_rows_reference(ds.x, 784))
 
 
 def test_fashion_mnist_official_split_under_mock(tmp_path):
@@ -89,6 +106,7 @@ def test_fashion_mnist_official_split_under_mock(tmp_path):
   np.testing.assert_array_equal(unpack_rows_reference(ds.x, 784),
                                 np.where(pool > np.median(pool), 1, -1))
   np.testing.assert_array_equal(ds.y, np.concatenate([train_y, test_y]))
+  check_float_features(ds, np.concatenate([train, test]))
 
 
 def test_fashion_mnist_smoke_reads_a_slice(tmp_path):

@@ -13,7 +13,9 @@ written atomically; about 2.2 GB for the 60,000 CIFAR images) with the labels be
 them. The trainer (`load`) reads the cache,
 forms the pool (paper: CIFAR train split, Imagenette train + validation; official_split:
 train then test), binarises per channel with the median over the whole pool, and packs
-the bits, chunk by chunk.
+the bits, chunk by chunk. The float features stay memory-mapped: `DataSet.x_float` reads
+them (flattened C-order, as the bits; not normalised, as the paper's float baselines use
+them) only when a float baseline asks.
 
 The extractor needs torch (optional extra ``bnnjax[features]``); reading the cache does
 not. The AlexNet `features` stack is written here in plain torch with torchvision's layer
@@ -262,8 +264,12 @@ def _open_cached(dataset: str, split: str, weights: str, data_dir: Optional[str]
 
 def load(dataset: str, smoke: bool = False, data_dir: Optional[str] = None,
          official_split: bool = False, weights: str = 'imagenet'):
-  """DataSet of median-binarised (per channel, over the whole pool) cached features."""
+  """DataSet of median-binarised (per channel, over the whole pool) cached features.
+
+  x_float: the cached float32 features flattened to [n, C·H·W] in the order of the bits,
+  a `LazyRows` over the memory-mapped cache files (nothing is read until asked)."""
   from bnnjax.data import from_packed
+  from bnnjax.data import lazy
   _check_dataset(dataset)
   source = tfds_data.get_source(dataset)
   splits = tfds_data.pool_splits(dataset, official_split)
@@ -302,8 +308,15 @@ def load(dataset: str, smoke: bool = False, data_dir: Optional[str] = None,
     num_test = tfds_data.paper_num_test(source, n)
     notes = f'paper protocol: pool = {" + ".join(splits)}, seeded shuffle split'
   notes += f'; AlexNet weights: {weights}'
+  notes += '; x_float: the float features as cached (not normalised)'
+  x_float = lazy.LazyRows([f for f, _ in parts], _flatten_features, num_features)
   return from_packed(name, packed, labels, num_features, source.num_classes, num_test,
-                     shuffle_split=not official_split, notes=notes)
+                     shuffle_split=not official_split, notes=notes, x_float=x_float)
+
+
+def _flatten_features(block: np.ndarray) -> np.ndarray:
+  """float32[b, C, H, W] -> float32[b, C·H·W], C-order (the order of the packed bits)."""
+  return np.asarray(block, np.float32).reshape(block.shape[0], -1)
 
 
 # ----------------------------------------------------------------------------------

@@ -33,6 +33,11 @@ class LazyRows:
     self.ndim = 2
 
   @property
+  def parts(self):
+    """The stored blocks, as given (e.g. memory-mapped cache files)."""
+    return list(self._parts)
+
+  @property
   def size(self) -> int:
     return self.shape[0] * self.shape[1]
 

@@ -1,0 +1,22 @@
+"""One module per table or figure of arXiv 2412.00119, run by `python -m experiments.run`.
+
+`EXPERIMENTS` maps a name to its `framework.Experiment`; `get(name)` raises ValueError
+listing the valid names. Nothing in `bnnjax` imports this package.
+"""
+
+import importlib
+from typing import Dict
+
+NAMES = ('main', 'group_size', 'cp_r', 'depth', 'robustness', 'weight_bits', 'train_out',
+         'learning_curves', 'uci')
+
+
+def get(name: str):
+  """The `framework.Experiment` of a registered experiment."""
+  if name not in NAMES:
+    raise ValueError(f'unknown experiment {name!r} (--experiment); valid: {list(NAMES)}')
+  return importlib.import_module(f'experiments.{name}').EXPERIMENT
+
+
+def all_experiments() -> Dict[str, object]:
+  return {n: get(n) for n in NAMES}

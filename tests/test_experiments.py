@@ -1,0 +1,116 @@
+"""experiments/: every experiment's smoke run (on the data available offline), outputs,
+resuming, grids in one call, the paper lookup, and the runner's command line."""
+
+import csv
+import os
+import subprocess
+import sys
+
+import pytest
+
+import experiments
+from experiments import framework
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# One offline data set per experiment keeps the suite short; the others are skipped
+# with the loader's message when their data are missing.
+LOCAL = {'main': 'prototypes', 'group_size': 'mnist5k', 'cp_r': 'prototypes',
+         'depth': 'mnist5k', 'robustness': 'prototypes', 'weight_bits': 'mnist5k',
+         'train_out': 'prototypes', 'learning_curves': 'prototypes',
+         'uci': 'breast_cancer'}
+
+
+@pytest.fixture(scope='module')
+def workdir(tmp_path_factory):
+  return str(tmp_path_factory.mktemp('experiments'))
+
+
+def test_every_experiment_is_covered():
+  assert set(LOCAL) == set(experiments.NAMES)
+
+
+@pytest.mark.parametrize('name', list(experiments.NAMES))
+def test_smoke_run_writes_outputs_and_rerun_skips(name, workdir):
+  exp = experiments.get(name)
+  logs = []
+  summary = framework.run_experiment(exp, workdir, smoke=True, datasets=[LOCAL[name]],
+                                     log=logs.append)
+  settings = [s for s in exp.settings_fn(True) if s.dataset == LOCAL[name]]
+  assert len(summary['settings']) == len(settings) >= 1
+  out = os.path.join(workdir, name)
+  with open(os.path.join(out, 'results.csv')) as f:
+    rows = list(csv.DictReader(f))
+  # one row per setting x seed x epoch, with the setting's columns
+  want = sum(s.spec.num_seeds * s.spec.num_epochs for s in settings)
+  assert len(rows) == want
+  assert {'experiment', 'setting', 'dataset', 'method', 'layers', 'run', 'epoch',
+          'test_acc', 'train_acc', 'setting_id'} <= set(rows[0])
+  assert {r['setting'] for r in rows} == {s.label for s in settings}
+  table = open(os.path.join(out, 'table.md')).read()
+  for s in settings:
+    assert s.label in table
+  with open(os.path.join(out, 'figure.png'), 'rb') as f:
+    assert f.read(8) == b'\x89PNG\r\n\x1a\n'
+  # A rerun computes nothing: every setting is already on disk.
+  logs.clear()
+  framework.run_experiment(exp, workdir, smoke=True, datasets=[LOCAL[name]],
+                           log=logs.append)
+  assert not [m for m in logs if 'running' in m]
+  assert [m for m in logs if 'already done' in m]
+
+
+def test_grid_settings_run_as_one_call():
+  exp = experiments.get('weight_bits')
+  settings = [s for s in exp.settings_fn(False) if s.dataset == 'prototypes']
+  groups = framework.group_settings(settings)
+  assert len(groups) == 1 and len(groups[0]) == 7
+  spec = framework.grid_spec(groups[0])
+  assert spec.weight_clip == (1, 8, 16, 32, 64, 128, 0)
+  # Shape-changing settings are separate calls.
+  gs = [s for s in experiments.get('group_size').settings_fn(False)
+        if s.dataset == 'prototypes']
+  assert all(len(g) == 1 for g in framework.group_settings(gs))
+
+
+def test_paper_lookup():
+  main = {s.label: s for s in experiments.get('main').settings_fn(False)
+          if s.dataset == 'prototypes'}
+  assert framework.paper_result(main['ours 35-35 γ35']) == (79.105, 1.269)
+  assert framework.paper_result(main['cp_r 330-30']) == (84.49, 0.905)
+  assert framework.paper_result(main['sgd bin 20-20']) == (91.45, 0.841)
+  out = {s.label: s for s in experiments.get('train_out').settings_fn(False)
+         if s.dataset == 'prototypes'}
+  assert framework.paper_result(out['trained 135-135 γ45']) == (92.175, 0.515)
+  assert framework.flag(80.0, 0.4, 78.0, 0.5) and not framework.flag(80.0, 1.2, 78.0, 0.5)
+
+
+def test_bad_dataset_and_num_seeds_are_errors(tmp_path):
+  exp = experiments.get('robustness')
+  with pytest.raises(ValueError, match='no setting on data set'):
+    framework.run_experiment(exp, str(tmp_path / 'w'), smoke=True, datasets=['digits'])
+  with pytest.raises(ValueError, match='num_seeds'):
+    framework.run_experiment(exp, str(tmp_path / 'w'), smoke=True, num_seeds=0)
+  assert not (tmp_path / 'w').exists()
+
+
+def _cli(args, cwd):
+  env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''))
+  return subprocess.run([sys.executable, '-m', 'experiments.run'] + args, cwd=cwd,
+                        env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_cli_list_and_bad_flags(tmp_path):
+  proc = _cli(['--list'], tmp_path)
+  assert proc.returncode == 0, proc.stderr
+  for name in experiments.NAMES:
+    assert name in proc.stdout
+  assert 'data here: prototypes' in proc.stdout
+  for args, match in ((['--experiment=nope'], 'unknown experiment'),
+                      (['--experiment=main', '--dataset=digits'], 'no setting'),
+                      (['--experiment=main', '--num_seeds=0'], 'num_seeds'),
+                      ([], '--experiment is required')):
+    proc = _cli(args + [f'--workdir={tmp_path / "wd"}'], tmp_path)
+    assert proc.returncode != 0
+    lines = [l for l in proc.stderr.splitlines() if l.startswith('error:')]
+    assert len(lines) == 1 and match in lines[0], proc.stderr
+    assert not (tmp_path / 'wd').exists()

@@ -349,6 +349,8 @@ def test_lazy_rows_match_the_concatenated_array():
     rows.take([8])
   with pytest.raises(IndexError):
     rows[1, 2, 3]
+  with pytest.raises(ValueError, match='computed on demand'):
+    np.asarray(rows, copy=False)
 
 
 def test_a_bundled_set_trains_through_the_method_interface():

@@ -22,8 +22,9 @@ else −1. The index is computed as the authors compute it, in float64 — first
 then times (n − 1), then truncated — which is one less than the exact ⌊k·(n − 1) / (L + 1)⌋
 where the exact product is an integer but its float64 value falls just below it (e.g.
 n = 56, k = 9: 9/33 · 55 = 14.999…, i_9 = 14, not 15; see `thermometer_indices`).
-Bit 1 is +1 for the column's minimum whenever i_1 = 0 (n ≤ 33); a constant column gives
-L bits of +1; repeated values give repeated thresholds (identical bits).
+For n ≤ 33, i_1 = 0: t_1 is the column's minimum and bit 1 is +1 for every sample. A
+constant column gives L bits of +1; repeated values give repeated thresholds (identical
+bits).
 Example (L = 3, column [1, 2, 3, 4, 5]): i_k = int(k/4 · 4) = 1, 2, 3, thresholds 2, 3, 4,
 so 1 -> (−1, −1, −1), 3 -> (+1, +1, −1), 5 -> (+1, +1, +1).
 

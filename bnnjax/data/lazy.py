@@ -88,6 +88,9 @@ class LazyRows:
     return out[..., cols]
 
   def __array__(self, dtype=None, copy=None):
+    if copy is False:
+      raise ValueError('LazyRows has no array to view: its rows are computed on demand '
+                       '(use np.asarray, which copies)')
     out = np.empty(self.shape, self.dtype)
     for lo in range(0, self.shape[0], READ_CHUNK):
       hi = min(lo + READ_CHUNK, self.shape[0])

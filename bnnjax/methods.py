@@ -10,7 +10,7 @@ pool, per-seed split, seeds and outputs.
 
 import dataclasses
 import itertools
-from typing import Callable, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
@@ -65,13 +65,16 @@ class RunSpec:
 class MethodResult:
   """train_acc, test_acc: float[S, E] percent, or float[P, S, E] for a hyper-parameter
   grid of P points. grid: {field: [P values]} of the grid points ({} without a grid).
-  extra: method-specific summary fields."""
+  extra: method-specific summary fields.
+  states: the final states with leading [P,] S axes (ours: `model.State`, for
+  `bnnjax.export`), or None."""
   train_acc: np.ndarray
   test_acc: np.ndarray
   wall_seconds: float
   config: dict
   extra: dict = dataclasses.field(default_factory=dict)
   grid: Dict[str, list] = dataclasses.field(default_factory=dict)
+  states: Optional[Any] = None
 
 
 def _as_tuple(v) -> tuple:
@@ -147,7 +150,8 @@ def run_ours(spec: RunSpec, ds: DataSet, progress_fn=None,
                       wall_seconds=res.wall_seconds,
                       config=dataclasses.asdict(config), grid=grid_points(spec),
                       extra={'head': config.head, 'num_outputs': config.num_outputs,
-                             'train_classifiers': config.train_classifiers})
+                             'train_classifiers': config.train_classifiers},
+                      states=res.states)
 
 
 @dataclasses.dataclass(frozen=True)

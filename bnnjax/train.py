@@ -4,6 +4,7 @@ r"""Main job: train on a data set with several seeds in one call, write tidy res
   python -m bnnjax.train --layers=35,35 --group_size=35 --semantics=binary
   python -m bnnjax.train --layers=35,35 --group_size=35 --train_classifiers
   python -m bnnjax.train --robustness=0,0.25,0.5 --p_reinforce=0,0.5   # a 3 x 2 grid
+  python -m bnnjax.train --export=net.bnn --export_seed=0   # then python -m bnnjax.predict
 
 --robustness, --p_reinforce and --weight_clip take one value or a comma-separated list;
 lists are swept as their Cartesian product in one compiled call (ours and cp_r), and the
@@ -14,6 +15,9 @@ Writes <workdir>/results.csv (one row per seed x epoch, every config field a col
 full config and the command). Every flag is checked before anything is compiled or
 written; a bad value exits with a one-line error naming the flag and its valid range.
 An interrupted run resumes from <workdir>/checkpoint.npz and reaches the same bits.
+--export=PATH (ours) then writes the trained networks as packed bits (bnnjax.export):
+every run, or only run K with --export_seed=K; --export_hidden adds the integer hidden
+weights so training can resume from the file.
 """
 
 import os
@@ -64,6 +68,15 @@ _DOWNLOAD = flags.DEFINE_bool('download', False,
 _OFFICIAL_SPLIT = flags.DEFINE_bool(
     'official_split', False, 'Use the official test split instead of the paper\'s seeded '
     'split of the training pool (a deviation from the paper).')
+_EXPORT = flags.DEFINE_string(
+    'export', None, 'ours: after training, write the networks to this file '
+    '(bnnjax.export format; read it with python -m bnnjax.predict).')
+_EXPORT_SEED = flags.DEFINE_integer(
+    'export_seed', None, 'With --export: only run K (0-based; run K used seed --seed + '
+    'K), of every grid point. Default: every run.')
+_EXPORT_HIDDEN = flags.DEFINE_bool(
+    'export_hidden', False, 'With --export: also store the integer hidden weights and '
+    'the rest of the training state (to resume training).')
 
 
 def _fail(msg: str) -> None:
@@ -131,6 +144,39 @@ def build_spec(default_batch_size=None):
   return spec
 
 
+def check_export_flags(spec) -> None:
+  """Exits with a one-line error on a bad --export / --export_seed / --export_hidden."""
+  path = _EXPORT.value
+  if not path:
+    for flag in (_EXPORT_SEED, _EXPORT_HIDDEN):
+      if flags.FLAGS[flag.name].present:
+        _fail(f'{flag.name} (--{flag.name}) needs --export=PATH')
+    return
+  if spec.method != 'ours':
+    _fail(f'export (--export) applies to --method=ours only, not {spec.method}')
+  if os.path.isdir(path):
+    _fail(f'export (--export) must be a file path, {path!r} is a folder')
+  k = _EXPORT_SEED.value
+  if k is not None and not 0 <= k < spec.num_seeds:
+    _fail(f'export_seed (--export_seed) must be a run index in [0, {spec.num_seeds - 1}] '
+          f'(run k used seed {spec.seed} + k), got {k}')
+
+
+def _export(spec, ds, result) -> None:
+  from bnnjax import export
+  from bnnjax import methods
+  hparams = {f: getattr(spec, f) for f in methods.GRID_FIELDS}
+  try:
+    num, size = export.save_run(
+        _EXPORT.value, methods.ours_config(spec, ds), result.states, ds, spec.seed,
+        hparams=hparams, grid=result.grid, test_acc=result.test_acc,
+        export_run=_EXPORT_SEED.value, include_hidden=_EXPORT_HIDDEN.value,
+        smoke=_SMOKE.value, official_split=_OFFICIAL_SPLIT.value)
+  except (ValueError, OSError) as e:
+    _fail(f'export (--export): {e}')
+  print(f'exported {num} network(s) to {_EXPORT.value} ({size} bytes)', flush=True)
+
+
 def main(argv):
   if len(argv) > 1:
     _fail(f'unexpected arguments: {argv[1:]}')
@@ -147,6 +193,7 @@ def main(argv):
     method.validate_fn(spec, None)
   except ValueError as e:
     _fail(str(e))
+  check_export_flags(spec)
   t0 = time.time()
   try:
     ds = data_lib.load(_DATASET.value, smoke=_SMOKE.value, data_dir=_DATA_DIR.value,
@@ -186,6 +233,8 @@ def main(argv):
           f'{summary["num_seeds"]} seeds{"; " + label if label else ""}', flush=True)
   print(f'{summary["wall_seconds"]:.1f}s; wrote {workdir}/results.csv and summary.json',
         flush=True)
+  if _EXPORT.value:
+    _export(spec, ds, result)
 
 
 def run():

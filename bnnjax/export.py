@@ -76,6 +76,7 @@ line.
 """
 
 import dataclasses
+import functools
 import hashlib
 import json
 import math
@@ -640,8 +641,10 @@ def load(path: str) -> Export:
     raise ExportError(path, f'cannot read: {e.strerror or e}') from None
   size = len(blob)
   head = blob[:len(MAGIC)]
+  if not size:
+    raise ExportError(path, 'empty file (0 bytes), not a bnnjax export')
   if head != MAGIC:
-    if size < len(MAGIC) and MAGIC.startswith(head) and size:
+    if size < len(MAGIC) and MAGIC.startswith(head):
       raise ExportError(path, f'truncated: {size} bytes, not even the {len(MAGIC)}-byte '
                               f'magic of a bnnjax export')
     raise ExportError(path, 'not a bnnjax export file (it does not start with the '
@@ -763,6 +766,23 @@ def _parse(path: str, blob: bytes, head_len: int) -> Export:
 # ----------------------------------------------------------------------------------
 
 
+@functools.partial(jax.jit, static_argnums=2)
+def _forward(planes, x: jax.Array, config: Config) -> jax.Array:
+  """int32[B] predictions from packed inputs x: uint32[B, W].
+
+  planes: (per layer bits.Packed [W_{l-1}, N_l] of W_l, bits.Packed [W_L, C_out] of
+  P_L). Step 1 of algorithm.md on the planes: a_l = s_{l-1}·W_l, s_l = sign(a_l),
+  z_L = s_L·P_L, then the head. Compiled once per config, batch size and zero layout."""
+  weights, out = planes
+  semantics = config.semantics
+  s = bits.Packed(x.T, None)  # [W, B]; the inputs are ±1
+  for l, w in enumerate(weights):
+    a = bits.packed_dot(s, w, config.widths[l], config.word_chunk)  # [B, N_l]
+    s = bits.pack(model.sign(a, semantics).T, ternary=semantics == 'reference')
+  z = bits.packed_dot(s, out, config.widths[-1], config.word_chunk)  # [B, C_out]
+  return model.head_predict(z, config.head, semantics)
+
+
 class Predictor:
   """Predictions of one exported network from packed or raw inputs.
 
@@ -789,20 +809,6 @@ class Predictor:
 
     self._planes = (tuple(planes(r) for r in network.weights),
                     planes(network.classifiers[-1]))
-    semantics, head = config.semantics, config.head
-    ternary = semantics == 'reference'
-    widths = config.widths
-
-    def forward(weights_out, x):  # x: uint32[B, W] -> int32[B]
-      weights, out = weights_out
-      s = bits.Packed(x.T, None)  # [W, B]; the inputs are ±1
-      for l, w in enumerate(weights):
-        a = bits.packed_dot(s, w, widths[l], config.word_chunk)  # [B, N_l]
-        s = bits.pack(model.sign(a, semantics).T, ternary=ternary)
-      z = bits.packed_dot(s, out, widths[-1], config.word_chunk)  # [B, C_out]
-      return model.head_predict(z, head, semantics)
-
-    self._forward = jax.jit(forward)
 
   def predict_packed(self, x: np.ndarray, num_inputs: Optional[int] = None) -> np.ndarray:
     """int32[B] predictions from packed ±1 inputs x: uint32[B, W] (bits.py layout;
@@ -828,7 +834,7 @@ class Predictor:
       if chunk.shape[0] < bsz:
         chunk = np.concatenate([chunk, np.zeros((bsz - chunk.shape[0],) + chunk.shape[1:],
                                                 np.uint32)])
-      out.append(np.asarray(self._forward(self._planes, jnp.asarray(chunk))))
+      out.append(np.asarray(_forward(self._planes, jnp.asarray(chunk), self.config)))
     return np.concatenate(out)[:n].astype(np.int32)
 
   def binarize(self, x_raw: np.ndarray) -> np.ndarray:

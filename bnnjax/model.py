@@ -100,11 +100,40 @@ def product(a, b: jax.Array, n: int, config: Config, a_ternary: bool,
   if config.backend == 'dense':
     if isinstance(a, bits.Packed):
       a = bits.unpack(a.sign, n, a.nz)
-    return lax.dot_general(a, b, (((0,), (0,)), ((), ())),
-                           preferred_element_type=jnp.int32)
+    return dense_dot(a, b, n)
   if not isinstance(a, bits.Packed):
     a = bits.pack(a, ternary=a_ternary)
   return bits.packed_dot(a, bits.pack(b, ternary=b_ternary), n, config.word_chunk)
+
+
+MAX_DENSE_SUM = 2**24  # float32 represents every integer of magnitude <= 2^24
+
+
+def dense_dot(a: jax.Array, b: jax.Array, n: int) -> jax.Array:
+  """int32[M, K] = a.T @ b for a: int8[n, M], b: int8[n, K] with entries in {-1, 0, 1}.
+
+  On CPU an int8 x int8 -> int32 dot. Elsewhere (GPU, TPU) a float32 dot at HIGHEST
+  precision, cast back: XLA:GPU's int8 dot returned twice the right value at small
+  shapes on an H200 (jax 0.11.2; benchmarks/gpu_diag.py), while float32 sums of ±1 are
+  exact up to 2^24 terms. The choice is made per lowering platform
+  (`lax.platform_dependent`), so one program is exact on every backend."""
+  if n > MAX_DENSE_SUM:
+    raise ValueError(f'dense backend: a product over {n} terms could leave float32\'s '
+                     f'exact integers (at most {MAX_DENSE_SUM}); use backend packed')
+  return lax.platform_dependent(a, b, cpu=_int_dot, default=_float_dot)
+
+
+_DIMS = (((0,), (0,)), ((), ()))
+
+
+def _int_dot(a: jax.Array, b: jax.Array) -> jax.Array:
+  return lax.dot_general(a, b, _DIMS, preferred_element_type=jnp.int32)
+
+
+def _float_dot(a: jax.Array, b: jax.Array) -> jax.Array:
+  out = lax.dot_general(a.astype(jnp.float32), b.astype(jnp.float32), _DIMS,
+                        precision=lax.Precision.HIGHEST, preferred_element_type=jnp.float32)
+  return out.astype(jnp.int32)
 
 
 # ----------------------------------------------------------------------------------

@@ -219,6 +219,23 @@ def test_sign_head_error_set_prediction_and_targets():
   assert np.asarray(t).tolist() == [[1, -1, 0], [-1, 1, 0]]
 
 
+@pytest.mark.parametrize('shape', [(45, 9, 12), (9, 45, 12), (100, 135, 10)])
+def test_both_dense_products_are_exact(shape):
+  """The dense backend's int8 dot (CPU) and float32 dot (other platforms, where
+  XLA:GPU's int8 dot was seen to double small products) equal NumPy's int64 product."""
+  n, m, k = shape
+  r = np.random.default_rng(n)
+  a = r.integers(-1, 2, (n, m)).astype(np.int8)
+  b = r.integers(-1, 2, (n, k)).astype(np.int8)
+  want = a.astype(np.int64).T @ b.astype(np.int64)
+  for fn in (model._int_dot, model._float_dot, lambda x, y: model.dense_dot(x, y, n)):
+    got = jax.jit(fn)(jnp.asarray(a), jnp.asarray(b))
+    assert got.dtype == jnp.int32
+    np.testing.assert_array_equal(np.asarray(got), want)
+  with pytest.raises(ValueError, match='packed'):
+    model.dense_dot(jnp.asarray(a), jnp.asarray(b), model.MAX_DENSE_SUM + 1)
+
+
 def test_head_validation():
   assert Config(num_classes=2).head == 'sign' and Config(num_classes=3).head == 'argmax'
   assert Config(num_classes=2, head='argmax').num_outputs == 2

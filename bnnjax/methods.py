@@ -228,11 +228,29 @@ def run_cp_r(spec: RunSpec, ds: DataSet, progress_fn=None,
              'num_outputs': config.num_outputs})
 
 
-# Float features for --input_mode=fp: the normalisation the paper applies to raw
-# features in [0, 1] (algorithm.md: FMNIST mean 0.1307, std 0.3081).
-FP_NORMALISATION = {'fashion_mnist': (0.1307, 0.3081), 'fmnist': (0.1307, 0.3081)}
 # Data sets whose features are ±1 by construction: their float features are the signs.
 SIGN_NATIVE = ('prototypes',)
+# Tables encoded like the paper's UCI sets: their ±1 input ('bin') is the thermometer /
+# one-hot encoding itself (a per-sample median across columns of different units means
+# nothing), and their float input ('fp') is standardised per column over the pool (the
+# paper has no float baseline on UCI; bnnjax's choice, so SGD's step size fits every
+# column).
+TABLES = ('breast_cancer',)
+BIN_CHUNK = 4096  # samples binarised at a time from lazily read float features
+
+
+def _is_table(ds: DataSet) -> bool:
+  return ds.name in TABLES or ds.name.startswith('uci/')
+
+
+def mlp_num_inputs(spec: RunSpec, ds: DataSet) -> int:
+  """Input width of the float baselines: the float features' width for 'fp' (raw
+  columns, e.g. 30 for breast_cancer) and for 'bin' from a per-sample median; the
+  binarised width otherwise."""
+  x_float = getattr(ds, 'x_float', None)
+  if x_float is not None and (spec.input_mode == 'fp' or not _is_table(ds)):
+    return int(x_float.shape[1])
+  return ds.num_features
 
 
 def _layers_ints(spec: RunSpec) -> Tuple[int, ...]:
@@ -249,7 +267,7 @@ def mlp_config(spec: RunSpec, ds: Optional[DataSet] = None):
   from bnnjax.baselines import mlp
   return mlp.MLPConfig(
       kind=spec.method, layers=_layers_ints(spec),
-      num_inputs=ds.num_features if ds is not None else 1,
+      num_inputs=mlp_num_inputs(spec, ds) if ds is not None else 1,
       num_classes=ds.num_classes if ds is not None else 2,
       input_mode=spec.input_mode, batch_size=spec.batch_size,
       num_epochs=spec.num_epochs, num_test=ds.num_test if ds is not None else 1,
@@ -267,27 +285,36 @@ def mlp_params(spec: RunSpec):
 def mlp_inputs(spec: RunSpec, ds: DataSet) -> np.ndarray:
   """The pool the float baselines see.
 
-  'bin': ±1 inputs from the per-sample median (+1 if x > the sample's median) of the
-  raw float features `ds.x_float` when the data set carries them; otherwise the data
-  set's ±1 features as they are (Prototypes is ±1 by construction). Kept packed
-  (uint32[n, W]); the model unpacks each batch.
-  'fp': float32[n, D] features — `ds.x_float` (normalised as the paper does for the
-  data sets in FP_NORMALISATION), or the ±1 signs of a SIGN_NATIVE data set. Raises
-  ValueError when the data set has no float features."""
+  'bin': ±1 inputs from the per-sample median (+1 if x > the sample's median; the
+  authors' SGD/Adam scripts) of the float features `ds.x_float`, binarised in chunks of
+  BIN_CHUNK samples so lazily read pools are never whole in memory; the data set's ±1
+  features as they are when it has no float features (Prototypes is ±1 by
+  construction) or is a table (TABLES, uci/*: its thermometer / one-hot bits). Kept
+  packed (uint32[n, W]); the model unpacks each batch.
+  'fp': float32[n, D] features — `ds.x_float` as the loader provides it (already
+  normalised as the paper does: FMNIST mean 0.1307, std 0.3081; pixels in [0, 1];
+  AlexNet features raw), standardised per column for tables, or the ±1 signs of a
+  SIGN_NATIVE data set. The whole float pool is held (1/32 of the training split is
+  drawn per run inside the run). Raises ValueError when the data set has no float
+  features."""
   from bnnjax import bits
   x_float = getattr(ds, 'x_float', None)
   if spec.input_mode == 'bin':
-    if x_float is None:
+    if x_float is None or _is_table(ds):
       return np.asarray(ds.x)
-    x_float = np.asarray(x_float, np.float32)
-    med = np.median(x_float, axis=1, keepdims=True)
-    return bits.pack_numpy(np.where(x_float > med, 1, -1).astype(np.int8))
+    n = x_float.shape[0]
+    out = []
+    for lo in range(0, n, BIN_CHUNK):
+      chunk = np.asarray(x_float[lo:min(n, lo + BIN_CHUNK)], np.float32)
+      med = np.median(chunk, axis=1, keepdims=True)
+      out.append(bits.pack_numpy(np.where(chunk > med, 1, -1).astype(np.int8)))
+    return np.concatenate(out)
   if x_float is not None:
     x_float = np.asarray(x_float, np.float32)
-    if ds.name in FP_NORMALISATION:
-      mean, std = FP_NORMALISATION[ds.name]
-      x_float = (x_float - np.float32(mean)) / np.float32(std)
-    return x_float
+    if _is_table(ds):
+      std = x_float.std(axis=0)
+      x_float = (x_float - x_float.mean(axis=0)) / np.where(std > 0, std, 1)
+    return x_float.astype(np.float32)
   if ds.name in SIGN_NATIVE:
     return np.asarray(bits.unpack_rows(np.asarray(ds.x), ds.num_features), np.float32)
   raise ValueError(f'input_mode (--input_mode) fp needs float features, but data set '

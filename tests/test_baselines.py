@@ -375,3 +375,37 @@ def test_methods_run_end_to_end(name, layers_text, input_mode):
   assert np.all((res.test_acc >= 0) & (res.test_acc <= 100))
   if input_mode == 'fp':
     assert res.extra['train_samples'] == 100 // mlp.FP_TRAIN_DIVISOR
+
+
+def _float_dataset(name, n=40, d=6, c=3):
+  rng = np.random.default_rng(1)
+  x_float = (rng.normal(size=(n, d)) * np.arange(1, d + 1) * 100).astype(np.float32)
+  x = np.where(x_float > np.median(x_float, axis=0), 1, -1).astype(np.int8)
+  x = np.repeat(x, 3, axis=1)  # binarised width differs from the float width
+  return from_signs(name, x, np.arange(n) % c, c, 10, x_float=x_float)
+
+
+def test_mlp_inputs_from_float_features():
+  ds = _float_dataset('images')
+  spec = methods.RunSpec(method='sgd', layers=(4,), input_mode='bin')
+  got = methods.mlp_inputs(spec, ds)
+  want = bits.pack_numpy(np.where(ds.x_float > np.median(ds.x_float, axis=1,
+                                                          keepdims=True), 1, -1))
+  np.testing.assert_array_equal(got, want)  # per-sample median of the float features
+  assert methods.mlp_config(spec, ds).num_inputs == 6
+  fp = dataclasses.replace(spec, input_mode='fp')
+  np.testing.assert_array_equal(methods.mlp_inputs(fp, ds), ds.x_float)  # as loaded
+  assert methods.mlp_config(fp, ds).num_inputs == 6
+
+
+def test_mlp_inputs_of_tables():
+  ds = _float_dataset('breast_cancer', c=2)
+  spec = methods.RunSpec(method='sgd', layers=(4,), input_mode='bin')
+  np.testing.assert_array_equal(methods.mlp_inputs(spec, ds), ds.x)  # thermometer bits
+  assert methods.mlp_config(spec, ds).num_inputs == 18
+  fp = dataclasses.replace(spec, input_mode='fp')
+  x = methods.mlp_inputs(fp, ds)
+  np.testing.assert_allclose(x.mean(axis=0), 0, atol=1e-4)  # standardised per column
+  np.testing.assert_allclose(x.std(axis=0), 1, atol=1e-4)
+  res = methods.run_mlp(dataclasses.replace(fp, num_epochs=2, num_seeds=2), ds)
+  assert res.test_acc.shape == (2, 2) and np.all(np.isfinite(res.test_acc))

@@ -465,8 +465,13 @@ def run_columns(spec, dataset, measured: bool = True) -> Dict:
     c = methods.cp_r_config(spec, dataset).num_outputs
   elif method in RULE_METHODS:
     c = methods.ours_config(spec, dataset).num_outputs
+  used = None
+  if method in ('sgd', 'adam'):  # the float baselines' own input width and subset
+    d = methods.mlp_num_inputs(spec, dataset)
+    if spec.input_mode == 'fp':
+      used = n_split // methods.fp_train_divisor(dataset)
   cols = summary_columns(method, layers, d, c, spec.batch_size, n_split,
-                         spec.num_epochs, getattr(spec, 'input_mode', 'bin'))
+                         spec.num_epochs, getattr(spec, 'input_mode', 'bin'), used)
   cols['model_method'] = method
   if method in RULE_METHODS:
     cols['model_classifier_columns'] = c

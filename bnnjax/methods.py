@@ -263,9 +263,22 @@ def _layers_ints(spec: RunSpec) -> Tuple[int, ...]:
                      f'--method={spec.method}, got {spec.layers_text!r}') from None
 
 
+def fp_train_divisor(ds: Optional[DataSet]) -> int:
+  """1/k of the training split the 'fp' baselines keep, so 32-bit float features hold
+  the bits of the 1-bit pool: k = 32·D_float / D_bits, rounded down, at least 1 (32 for
+  images, where both widths are D; 1 for breast_cancer: 30 floats vs 960 thermometer
+  bits)."""
+  from bnnjax.baselines import mlp
+  x_float = getattr(ds, 'x_float', None) if ds is not None else None
+  if x_float is None:
+    return mlp.FP_TRAIN_DIVISOR
+  return max(1, mlp.FP_TRAIN_DIVISOR * int(x_float.shape[1]) // ds.num_features)
+
+
 def mlp_config(spec: RunSpec, ds: Optional[DataSet] = None):
   from bnnjax.baselines import mlp
   return mlp.MLPConfig(
+      fp_train_divisor=fp_train_divisor(ds),
       kind=spec.method, layers=_layers_ints(spec),
       num_inputs=mlp_num_inputs(spec, ds) if ds is not None else 1,
       num_classes=ds.num_classes if ds is not None else 2,

@@ -42,6 +42,9 @@ class MLPConfig:
   """Static configuration of a float / STE MLP and its run (hashable).
 
   kind: 'sgd', 'adam' or 'ste'. layers: hidden widths. input_mode: 'fp' or 'bin'.
+  fp_train_divisor: with 'fp', train on a random 1/fp_train_divisor of the training
+  split (the paper's 32 for images: 32-bit floats of 1/32 of the samples hold as many
+  bits as the 1-bit pool; `bnnjax.methods` derives it from the data's widths).
   The other fields mean what they mean in `bnnjax.config.Config`.
   """
   kind: str = 'adam'
@@ -55,6 +58,7 @@ class MLPConfig:
   shuffle_split: bool = True
   seed_chunk: int = 5
   eval_batch_size: int = 1000
+  fp_train_divisor: int = FP_TRAIN_DIVISOR
 
   def __post_init__(self):
     layers = (self.layers,) if isinstance(self.layers, int) else self.layers
@@ -70,7 +74,7 @@ class MLPConfig:
     return run_lib.Protocol(
         batch_size=self.batch_size, num_epochs=self.num_epochs, num_test=self.num_test,
         shuffle_split=self.shuffle_split, seed_chunk=self.seed_chunk,
-        train_divisor=FP_TRAIN_DIVISOR if self.input_mode == 'fp' else 1)
+        train_divisor=self.fp_train_divisor if self.input_mode == 'fp' else 1)
 
 
 def validate(c: MLPConfig) -> None:

@@ -458,6 +458,8 @@ def plot(exp: Experiment, entries: Sequence[Dict], path: str) -> bool:
   except ImportError:
     return False
   done = [e for e in entries if 'test_acc_mean' in e]
+  if exp.plot == 'scatter':
+    return _scatter(exp, done, path, plt)
   datasets = list(dict.fromkeys(e['dataset'] for e in done)) or ['(none)']
   fig, axes = plt.subplots(1, len(datasets), figsize=(5 * len(datasets), 4),
                            squeeze=False)
@@ -505,6 +507,43 @@ def plot(exp: Experiment, entries: Sequence[Dict], path: str) -> bool:
     if ax.get_legend_handles_labels()[0]:
       ax.legend(fontsize=7)
   fig.suptitle(f'{exp.name}: {exp.reference}', fontsize=9)
+  fig.tight_layout()
+  buf = io.BytesIO()
+  fig.savefig(buf, format='png', dpi=110)
+  plt.close(fig)
+  run_lib.atomic_write(path, lambda f: f.write(buf.getvalue()))
+  return True
+
+
+def _scatter(exp: Experiment, done: Sequence[Dict], path: str, plt) -> bool:
+  """One point per data set: the best cp_r setting (x) against the best of ours (y),
+  ours and the paper's, with the diagonal."""
+  fig, ax = plt.subplots(figsize=(5, 5))
+  best = {}
+  for e in done:
+    key = (e['dataset'], 'ours' if e['method'] == 'ours' else 'cp_r')
+    if key not in best or e['test_acc_mean'] > best[key]['test_acc_mean']:
+      best[key] = e
+  names = sorted({d for d, _ in best})
+  pts = [(best[(d, 'cp_r')], best[(d, 'ours')]) for d in names
+         if (d, 'cp_r') in best and (d, 'ours') in best]
+  if pts:
+    ax.scatter([c['test_acc_mean'] for c, _ in pts], [o['test_acc_mean'] for _, o in pts],
+               label='bnnjax')
+    for c, o in pts:
+      ax.annotate(o['dataset'], (c['test_acc_mean'], o['test_acc_mean']), fontsize=6)
+    paper = [(c['paper']['mean'], o['paper']['mean']) for c, o in pts
+             if c['paper'] and o['paper']]
+    if paper:
+      ax.scatter(*zip(*paper), marker='x', label='paper')
+  lo = min([50.0] + [min(c['test_acc_mean'], o['test_acc_mean']) for c, o in pts])
+  ax.plot([lo, 100], [lo, 100], 'k:', lw=0.8)
+  ax.set_xlabel('CP+R, best setting: test accuracy (%)')
+  ax.set_ylabel('ours, best setting: test accuracy (%)')
+  ax.set_title(f'{exp.name}: {exp.reference}', fontsize=8)
+  ax.grid(alpha=0.3)
+  if pts:
+    ax.legend(fontsize=7)
   fig.tight_layout()
   buf = io.BytesIO()
   fig.savefig(buf, format='png', dpi=110)

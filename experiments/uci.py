@@ -33,5 +33,4 @@ def settings(smoke: bool = False):
 
 EXPERIMENT = framework.Experiment(
     name='uci', reference='the 30 UCI tables (ours vs CP+R, scatter plot)',
-    settings_fn=settings, plot='x', xlabel='hidden width (ours) / perceptrons (cp_r)',
-    xlog=True)
+    settings_fn=settings, plot='scatter')

@@ -432,8 +432,9 @@ class Export:
     return np.asarray(train_idx), np.asarray(test_idx)
 
   def check_dataset(self, ds) -> None:
-    """Raises ValueError unless `ds` has this network's input width and classes; and, if
-    the file records its pool, that `ds` is that same pool (so the split is the run's)."""
+    """Raises ValueError unless `ds` has this network's input width and at most its
+    number of classes. (`same_pool` tells whether `ds` is the pool trained on, so that
+    `split_indices` gives the run's split.)"""
     c = self.config
     if ds.num_features != c.num_inputs:
       raise ValueError(f'{ds.name} has {ds.num_features} features but {self.path} '
@@ -443,6 +444,7 @@ class Export:
                        f'{c.num_classes}')
 
   def same_pool(self, ds) -> bool:
+    """True when `ds` is the exported pool (same packed bits and labels, by SHA-256)."""
     return bool(self.data) and self.data.get('pool_sha256') == pool_hash(ds.x, ds.y)
 
 

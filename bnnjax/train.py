@@ -156,6 +156,11 @@ def check_export_flags(spec) -> None:
     _fail(f'export (--export) applies to --method=ours only, not {spec.method}')
   if os.path.isdir(path):
     _fail(f'export (--export) must be a file path, {path!r} is a folder')
+  folder = os.path.dirname(os.path.abspath(path))
+  while not os.path.exists(folder):  # the nearest folder that exists must be writable
+    folder = os.path.dirname(folder)
+  if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+    _fail(f'export (--export) cannot be written: {folder!r} is not a writable folder')
   k = _EXPORT_SEED.value
   if k is not None and not 0 <= k < spec.num_seeds:
     _fail(f'export_seed (--export_seed) must be a run index in [0, {spec.num_seeds - 1}] '

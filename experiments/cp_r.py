@@ -48,4 +48,4 @@ def settings(smoke: bool = False):
 
 EXPERIMENT = framework.Experiment(
     name='cp_r', reference='CP+R committee machine variants (one and two blocks)',
-    settings_fn=settings, plot='memory')
+    settings_fn=settings, plot=('memory', 'gates'))

@@ -28,7 +28,7 @@ import json
 import math
 import os
 import time
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -81,7 +81,7 @@ class Experiment:
   name: str
   reference: str
   settings_fn: Callable[[bool], List[Setting]]
-  plot: str = 'x'
+  plot: Union[str, Tuple[str, ...]] = 'x'
   xlabel: str = ''
   xlog: bool = False
   ylabel: str = 'test accuracy (%)'
@@ -461,51 +461,12 @@ def plot(exp: Experiment, entries: Sequence[Dict], path: str) -> bool:
   if exp.plot == 'scatter':
     return _scatter(exp, done, path, plt)
   datasets = list(dict.fromkeys(e['dataset'] for e in done)) or ['(none)']
-  fig, axes = plt.subplots(1, len(datasets), figsize=(5 * len(datasets), 4),
-                           squeeze=False)
-  for ax, name in zip(axes[0], datasets):
-    sub = [e for e in done if e['dataset'] == name]
-    series = list(dict.fromkeys(e['series'] for e in sub))
-    for ser in series:
-      pts = [e for e in sub if e['series'] == ser]
-      if exp.plot == 'epochs':
-        for e in pts:
-          xs = np.arange(1, len(e['curve_mean']) + 1)
-          m, sd = np.array(e['curve_mean']), np.array(e['curve_std'])
-          ax.plot(xs, m, label=e['label'])
-          ax.fill_between(xs, m - sd, m + sd, alpha=0.2)
-        continue
-      xs = []
-      for e in pts:
-        if exp.plot == 'memory':
-          xs.append(e.get('cost', {}).get('model_memory_kb'))
-        elif exp.plot == 'gates':
-          xs.append(e.get('cost', {}).get('model_gates_per_step'))
-        else:
-          xs.append(e['x'])
-      keep = [(x, e) for x, e in zip(xs, pts) if x is not None]
-      if not keep:
-        continue
-      keep.sort(key=lambda t: t[0])
-      ax.errorbar([k[0] for k in keep], [k[1]['test_acc_mean'] for k in keep],
-                  yerr=[k[1]['test_acc_std'] for k in keep], marker='o', capsize=3,
-                  label=ser or 'bnnjax')
-      papers = [(x, e['paper']) for x, e in keep if e['paper'] is not None]
-      if papers:
-        ax.errorbar([p[0] for p in papers], [p[1]['mean'] for p in papers],
-                    yerr=[p[1]['std'] for p in papers], marker='x', linestyle=':',
-                    capsize=3, alpha=0.6, label=f'{ser or "bnnjax"} (paper)')
-    xlabel = {'memory': 'memory (KB, paper cost model)',
-              'gates': 'Boolean gates per step (paper cost model)',
-              'epochs': 'epoch'}.get(exp.plot, exp.xlabel)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(exp.ylabel)
-    if exp.plot in ('memory', 'gates') or exp.xlog:
-      ax.set_xscale('log')
-    ax.set_title(name)
-    ax.grid(alpha=0.3)
-    if ax.get_legend_handles_labels()[0]:
-      ax.legend(fontsize=7)
+  kinds = exp.plot if isinstance(exp.plot, tuple) else (exp.plot,)
+  fig, axes = plt.subplots(len(kinds), len(datasets),
+                           figsize=(5 * len(datasets), 4 * len(kinds)), squeeze=False)
+  for ki, kind in enumerate(kinds):
+    for ax, name in zip(axes[ki], datasets):
+      _plot_panel(ax, exp, kind, [e for e in done if e['dataset'] == name], name)
   fig.suptitle(f'{exp.name}: {exp.reference}', fontsize=9)
   fig.tight_layout()
   buf = io.BytesIO()
@@ -513,6 +474,49 @@ def plot(exp: Experiment, entries: Sequence[Dict], path: str) -> bool:
   plt.close(fig)
   run_lib.atomic_write(path, lambda f: f.write(buf.getvalue()))
   return True
+
+
+def _plot_panel(ax, exp: Experiment, kind: str, sub: Sequence[Dict], name: str):
+  """One data set's panel: a curve per series against the x of `kind`."""
+  for ser in dict.fromkeys(e['series'] for e in sub):
+    pts = [e for e in sub if e['series'] == ser]
+    if kind == 'epochs':
+      for e in pts:
+        xs = np.arange(1, len(e['curve_mean']) + 1)
+        m, sd = np.array(e['curve_mean']), np.array(e['curve_std'])
+        ax.plot(xs, m, label=e['label'])
+        ax.fill_between(xs, m - sd, m + sd, alpha=0.2)
+      continue
+    xs = []
+    for e in pts:
+      if kind == 'memory':
+        xs.append(e.get('cost', {}).get('model_memory_kb'))
+      elif kind == 'gates':
+        xs.append(e.get('cost', {}).get('model_gates_per_step'))
+      else:
+        xs.append(e['x'])
+    keep = sorted(((x, e) for x, e in zip(xs, pts) if x is not None), key=lambda t: t[0])
+    if not keep:
+      continue
+    ax.errorbar([k[0] for k in keep], [k[1]['test_acc_mean'] for k in keep],
+                yerr=[k[1]['test_acc_std'] for k in keep], marker='o', capsize=3,
+                label=ser or 'bnnjax')
+    papers = [(x, e['paper']) for x, e in keep if e['paper'] is not None]
+    if papers:
+      ax.errorbar([p[0] for p in papers], [p[1]['mean'] for p in papers],
+                  yerr=[p[1]['std'] for p in papers], marker='x', linestyle=':',
+                  capsize=3, alpha=0.6, label=f'{ser or "bnnjax"} (paper)')
+  xlabel = {'memory': 'memory (KB, paper cost model)',
+            'gates': 'Boolean gates per step (paper cost model)',
+            'epochs': 'epoch'}.get(kind, exp.xlabel)
+  ax.set_xlabel(xlabel)
+  ax.set_ylabel(exp.ylabel)
+  if kind in ('memory', 'gates') or exp.xlog:
+    ax.set_xscale('log')
+  ax.set_title(name)
+  ax.grid(alpha=0.3)
+  if ax.get_legend_handles_labels()[0]:
+    ax.legend(fontsize=7)
 
 
 def _scatter(exp: Experiment, done: Sequence[Dict], path: str, plt) -> bool:

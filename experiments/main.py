@@ -77,4 +77,4 @@ def settings(smoke: bool = False):
 
 EXPERIMENT = framework.Experiment(
     name='main', reference='fig. 1a (accuracy vs memory), fig. 1b (vs gates) and the '
-    'CIFAR-100 table', settings_fn=settings, plot='memory')
+    'CIFAR-100 table', settings_fn=settings, plot=('memory', 'gates'))

@@ -67,8 +67,10 @@ class Setting:
     text = json.dumps({'dataset': self.dataset, 'smoke': smoke,
                        'spec': dataclasses.asdict(self.spec)}, sort_keys=True,
                       default=str)
+    layers = self.spec.layers_text or '_'.join(map(str, self.spec.layers))
     slug = ''.join(ch if (ch.isascii() and ch.isalnum()) else '_' for ch in
-                   f'{self.spec.method}-{self.dataset}-{self.label}')[:60]
+                   f'{self.spec.method}-{self.dataset}-{layers}')[:60]
+    # Content only (no label), so experiments that share a setting share its file.
     return f'{slug}-{hashlib.sha256(text.encode()).hexdigest()[:12]}'
 
 
@@ -363,6 +365,8 @@ def write_outputs(exp: Experiment, workdir: str, settings: Sequence[Setting], sm
       entries.append(entry)
       continue
     rows = _read_csv(path)
+    for r in rows:  # a setting shared with another experiment gets this one's names
+      r.update(experiment=exp.name, setting=s.label, series=s.series)
     rows_all.extend(rows)
     entry.update(summarize_setting(rows))
     entry['cost'] = _setting_cost(s, smoke)

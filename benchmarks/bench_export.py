@@ -1,7 +1,7 @@
 r"""Exported file size against the training state, and the predictor's throughput,
 measured side by side in one run (Random Prototypes, 1,000 inputs, 525-525, γ 105).
 
-  python benchmarks/bench_export.py              # reference net trained 50 epochs (~1-2 min)
+  python benchmarks/bench_export.py              # reference net: 50 epochs (~1-2 min)
   python benchmarks/bench_export.py --epochs=5   # shorter training (more zero weights)
 
 Prints, for a `reference` net trained with the paper's settings (seed 42) and a `binary`

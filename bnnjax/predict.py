@@ -157,8 +157,8 @@ def main(argv):
     reported = ''
     if _SPLIT.value == 'test' and net.test_acc is not None:
       reported = f'; training reported {net.test_acc:.2f}%'
-    print(f'network {i} (run {net.run}, seed {net.seed}'
-          f'{", grid point " + str(net.grid_point) if net.grid_point is not None else ""})'
+    point = '' if net.grid_point is None else f', grid point {net.grid_point}'
+    print(f'network {i} (run {net.run}, seed {net.seed}{point})'
           f': {_SPLIT.value} accuracy {acc:.2f}% ({correct}/{len(idx)}, {_INPUTS.value} '
           f'inputs){reported}', flush=True)
     rows += [(i, net.run, net.seed, int(s), int(t), int(p))

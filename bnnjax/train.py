@@ -4,7 +4,7 @@ r"""Main job: train on a data set with several seeds in one call, write tidy res
   python -m bnnjax.train --layers=35,35 --group_size=35 --semantics=binary
   python -m bnnjax.train --layers=35,35 --group_size=35 --train_classifiers
   python -m bnnjax.train --robustness=0,0.25,0.5 --p_reinforce=0,0.5   # a 3 x 2 grid
-  python -m bnnjax.train --export=net.bnn --export_seed=0   # then python -m bnnjax.predict
+  python -m bnnjax.train --export=net.bnn --export_seed=0   # see bnnjax.predict
 
 --robustness, --p_reinforce and --weight_clip take one value or a comma-separated list;
 lists are swept as their Cartesian product in one compiled call (ours and cp_r), and the

@@ -548,4 +548,5 @@ def test_file_size_is_one_bit_per_weight_plus_zero_positions(semantics, tmp_path
     num_zero = sum(int(np.sum(np.asarray(h) == 0)) for h in state.hidden)
     assert num_zero > 0 and len(zeros) >= 2
     for e in zeros:  # Elias-Fano: at most 2 + log2(U / m) bits per zero
-      assert e['nbytes'] * 8 <= e['count'] * (2 + np.log2(e['universe'] / e['count'])) + 14
+      bound = e['count'] * (2 + np.log2(e['universe'] / e['count']))
+      assert e['nbytes'] * 8 <= bound + 14

@@ -9,7 +9,6 @@ import subprocess
 import sys
 
 import jax
-import numpy as np
 import pytest
 
 from bnnjax import data as data_lib

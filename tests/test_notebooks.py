@@ -8,6 +8,7 @@ beyond `pip install -e '.[test]'`. The kernel starts in a temporary folder with 
 repository on PYTHONPATH (`import bnnjax, experiments`).
 """
 
+import ast
 import glob
 import importlib.util
 import os
@@ -125,6 +126,21 @@ def test_badge_install_cell_and_forms(name):
   code = '\n'.join(c.source for c in nb.cells if c.cell_type == 'code')
   assert '# @param' in code
   assert SMOKE_ENV in code
+
+
+def _form_choices(name, variable):
+  """The choices of a dropdown form field `VARIABLE = ...  # @param [...]`."""
+  nb = jupytext.read(_paths(name)[0])
+  for cell in nb.cells:
+    for line in cell.source.splitlines():
+      if line.startswith(f'{variable} = ') and '# @param [' in line:
+        return ast.literal_eval(line.split('# @param', 1)[1].strip())
+  raise AssertionError(f'{name}: no dropdown form field {variable}')
+
+
+def test_experiment_form_lists_every_experiment():
+  import experiments
+  assert _form_choices('01_reproduce_a_table', 'EXPERIMENT') == list(experiments.NAMES)
 
 
 def test_build_check_is_clean():

@@ -26,6 +26,10 @@ NOTEBOOKS = ('00_quickstart', '01_reproduce_a_table', '02_sweeps',
 SKIP_TAG = 'skip-execution'
 SMOKE_ENV = 'BNNJAX_SMOKE'
 CELL_TIMEOUT_S = 600
+# Files a notebook writes relative to its working directory (a temporary folder here).
+WRITES = {'01_reproduce_a_table': ('runs/experiments/main/table.md',
+                                   'runs/experiments/main/figure.png'),
+          '03_inside_a_binary_network': ('figures/inside_a_binary_network.png',)}
 
 
 def _load_build():
@@ -184,3 +188,5 @@ def test_notebook_runs_in_smoke_mode(name, kernel_env, tmp_path):
   assert 'SMOKE sizes' in text, 'the notebook did not see BNNJAX_SMOKE'
   images = [o for o in outputs if 'image/png' in o.get('data', {})]
   assert images, 'the notebook drew no figure'
+  for rel in WRITES.get(name, ()):
+    assert (tmp_path / rel).is_file(), f'{name} did not write {rel} in its working dir'

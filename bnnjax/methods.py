@@ -53,6 +53,7 @@ class RunSpec:
   layers_text: str = ''
   train_classifiers: bool = False
   head: str = 'auto'
+  diagnostics: bool = True  # per-epoch diagnostics of the rule (bnnjax.diagnostics)
 
   def resolved_group_size(self) -> Tuple[int, ...]:
     if self.group_size is None:
@@ -65,7 +66,8 @@ class RunSpec:
 class MethodResult:
   """train_acc, test_acc: float[S, E] percent, or float[P, S, E] for a hyper-parameter
   grid of P points. grid: {field: [P values]} of the grid points ({} without a grid).
-  extra: method-specific summary fields.
+  extra: method-specific summary fields. metrics: per-epoch diagnostics
+  ({name: [..., E, L...]}, `bnnjax.diagnostics`).
   states: the final states with leading [P,] S axes (ours: `model.State`, for
   `bnnjax.export`), or None."""
   train_acc: np.ndarray
@@ -75,6 +77,7 @@ class MethodResult:
   extra: dict = dataclasses.field(default_factory=dict)
   grid: Dict[str, list] = dataclasses.field(default_factory=dict)
   states: Optional[Any] = None
+  metrics: Dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
 
 
 def _as_tuple(v) -> tuple:
@@ -142,7 +145,7 @@ def validate_ours(spec: RunSpec, ds: Optional[DataSet] = None) -> None:
 def run_ours(spec: RunSpec, ds: DataSet, progress_fn=None,
              checkpoint_path: Optional[str] = None) -> MethodResult:
   config = ours_config(spec, ds)
-  train = run_lib.make_train(config)
+  train = run_lib.make_train(config, diagnostics=spec.diagnostics)
   res = train(run_lib.seed_keys(spec.seed, spec.num_seeds), ours_params(spec),
               run_lib.Data(ds.x, ds.y), progress_fn=progress_fn,
               checkpoint_path=checkpoint_path)
@@ -151,7 +154,7 @@ def run_ours(spec: RunSpec, ds: DataSet, progress_fn=None,
                       config=dataclasses.asdict(config), grid=grid_points(spec),
                       extra={'head': config.head, 'num_outputs': config.num_outputs,
                              'train_classifiers': config.train_classifiers},
-                      states=res.states)
+                      states=res.states, metrics=dict(res.metrics))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -216,7 +219,7 @@ def run_cp_r(spec: RunSpec, ds: DataSet, progress_fn=None,
              checkpoint_path: Optional[str] = None) -> MethodResult:
   from bnnjax.baselines import cp_r
   config = cp_r_config(spec, ds)
-  train = cp_r.make_train(config)
+  train = cp_r.make_train(config, diagnostics=spec.diagnostics)
   res = train(run_lib.seed_keys(spec.seed, spec.num_seeds), ours_params(spec),
               run_lib.Data(ds.x, ds.y), progress_fn=progress_fn,
               checkpoint_path=checkpoint_path)
@@ -225,7 +228,7 @@ def run_cp_r(spec: RunSpec, ds: DataSet, progress_fn=None,
       config=dataclasses.asdict(config), grid=grid_points(spec),
       extra={'blocks': '_'.join(f'{k1}_{k2}' for k1, k2 in config.blocks),
              'committee_size': list(config.committee_sizes), 'head': config.head,
-             'num_outputs': config.num_outputs})
+             'num_outputs': config.num_outputs}, metrics=dict(res.metrics))
 
 
 # Data sets whose features are ±1 by construction: their float features are the signs.

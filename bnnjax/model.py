@@ -360,9 +360,11 @@ def reinforce_prob(params: HParams, prev_acc: jax.Array, fan_in: int) -> jax.Arr
 
 class StepMetrics(NamedTuple):
   """correct: int32[] correct pre-update predictions in the batch; errors: int32[L]
-  size of each layer's error set M_l."""
+  size of each layer's error set M_l; updated: int32[L] neurons of each layer selected
+  for at least one sample (whose weights the supervised update moves)."""
   correct: jax.Array
   errors: jax.Array
+  updated: jax.Array
 
 
 def reinforce_and_clip(h_new: jax.Array, key: jax.Array, params: HParams,
@@ -392,7 +394,7 @@ def step(state: State, batch: Batch, params: HParams,
   inputs = (x_vals,) + fwd.post[:-1]
   input_ternary = (False,) + (ternary,) * (len(config.layers) - 1)
 
-  new_hidden, new_classifiers, new_q, errors = [], [], [], []
+  new_hidden, new_classifiers, new_q, errors, updated = [], [], [], [], []
   for l, (h, p) in enumerate(zip(state.hidden, state.classifiers)):
     width = config.layers[l]
     # --- Step 3: error set M_l.
@@ -423,9 +425,10 @@ def step(state: State, batch: Batch, params: HParams,
                                clip)
     new_hidden.append(jnp.where(any_err, h_new, h))
     errors.append(jnp.sum(err, dtype=jnp.int32))
+    updated.append(jnp.sum(jnp.any(mask, axis=0), dtype=jnp.int32))
 
   new_state = state._replace(hidden=tuple(new_hidden), key=key)
   if config.train_classifiers:
     new_state = new_state._replace(classifiers=tuple(new_classifiers),
                                    classifier_hidden=tuple(new_q))
-  return new_state, StepMetrics(correct, jnp.stack(errors))
+  return new_state, StepMetrics(correct, jnp.stack(errors), jnp.stack(updated))

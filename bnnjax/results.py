@@ -7,9 +7,10 @@ every result on disk has the same columns. It imports no absl flags and no plott
   column; for a hyper-parameter grid ([P, S, E] results) the swept fields hold the
   point's values and `grid_point` its index.
 * `summarize`: final-epoch mean and standard deviation over seeds, per grid point.
-* `write_results`: `<workdir>/results.csv` and `<workdir>/summary.json`, each written to
-  a temporary file and renamed over the old one, so an interrupted write never leaves a
-  half-written result; a failing write leaves the previous file intact.
+* `write_results`: `<workdir>/results.csv`, `<workdir>/summary.json` and (when the run
+  has diagnostics) `<workdir>/diagnostics.npz`, each written to a temporary file and
+  renamed over the old one, so an interrupted write never leaves a half-written result;
+  a failing write leaves the previous file intact.
 """
 
 import csv
@@ -26,6 +27,7 @@ from bnnjax import run as run_lib
 
 RESULTS_CSV = 'results.csv'
 SUMMARY_JSON = 'summary.json'
+DIAGNOSTICS_NPZ = 'diagnostics.npz'
 
 
 def _column(v):
@@ -66,12 +68,26 @@ def base_columns(spec, dataset: str, result) -> Dict:
   return base
 
 
+def layer_metrics(result) -> Dict[str, np.ndarray]:
+  """The per-layer scalar diagnostics of a result as [P, S, E, L] arrays (P = 1 without
+  a grid); multi-valued ones (histograms) are left to `write_results`' npz."""
+  test = np.asarray(result.test_acc)
+  out = {}
+  for name, v in (getattr(result, 'metrics', None) or {}).items():
+    v = np.asarray(v)
+    if v.ndim == test.ndim + 1:
+      out[name] = v if test.ndim == 3 else v[None]
+  return out
+
+
 def tidy_rows(spec, dataset: str, result) -> List[Dict]:
-  """One dict per (grid point,) seed and epoch, every config field a column.
+  """One dict per (grid point,) seed and epoch, every config field a column, and one
+  column per diagnostic and hidden layer (`<name>_l<layer>`, `bnnjax.diagnostics`).
 
   result: a `methods.MethodResult` with [S, E] or [P, S, E] accuracies."""
   train, test, grid = _as_grid(result)
   base = base_columns(spec, dataset, result)
+  diag = layer_metrics(result)
   rows = []
   num_points, num_seeds, num_epochs = test.shape
   for p in range(num_points):
@@ -85,6 +101,11 @@ def tidy_rows(spec, dataset: str, result) -> List[Dict]:
         row.update(run=s, run_seed=spec.seed + s, epoch=e + 1,
                    train_acc=round(float(train[p, s, e]), 4),
                    test_acc=round(float(test[p, s, e]), 4))
+        for name, v in diag.items():
+          for l in range(v.shape[-1]):
+            x = v[p, s, e, l]
+            row[f'{name}_l{l + 1}'] = (int(x) if np.issubdtype(v.dtype, np.integer)
+                                       else round(float(x), 6))
         rows.append(row)
   return rows
 
@@ -154,10 +175,22 @@ def write_results(workdir: str, spec, dataset: str, result, command: str = '',
   }
   if len(points) == 1 and not summary['grid']:
     summary.update({k: v for k, v in points[0].items()})
+  diag = layer_metrics(result)
+  if diag:  # final-epoch diagnostics per grid point and layer, mean over seeds
+    summary['diagnostics_final'] = {
+        k: np.asarray(v[:, :, -1].mean(axis=1), np.float64).tolist()
+        for k, v in diag.items()}
   summary.update(environment())
   text = json.dumps(summary, indent=2, sort_keys=True, default=str)
   run_lib.atomic_write(os.path.join(workdir, RESULTS_CSV),
                        lambda f: f.write(csv_text(rows).encode()))
   run_lib.atomic_write(os.path.join(workdir, SUMMARY_JSON),
                        lambda f: f.write(text.encode()))
+  metrics = getattr(result, 'metrics', None) or {}
+  if metrics:  # every diagnostic, histograms included, with their leading axes
+    arrays = {k: np.asarray(v) for k, v in metrics.items()}
+    from bnnjax import diagnostics
+    arrays['hist_edges'] = diagnostics.HIST_EDGES
+    run_lib.atomic_write(os.path.join(workdir, DIAGNOSTICS_NPZ),
+                         lambda f: np.savez(f, **arrays))
   return summary

@@ -17,7 +17,7 @@ import hashlib
 import os
 import tempfile
 import time
-from typing import Callable, NamedTuple, Optional
+from typing import Callable, Dict, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
@@ -41,11 +41,14 @@ class Data(NamedTuple):
 
 class Results(NamedTuple):
   """train_acc, test_acc: float64[..., E] in percent, leading axes [P,] S (grid, seed).
-  states: model.State with the same leading axes. wall_seconds: host wall time."""
+  states: model.State with the same leading axes. wall_seconds: host wall time.
+  metrics: {name: array [..., E, ...]} per-epoch diagnostics (`bnnjax.diagnostics`;
+  {} when the method has none or they are off)."""
   train_acc: np.ndarray
   test_acc: np.ndarray
   states: model.State
   wall_seconds: float
+  metrics: Dict[str, np.ndarray] = {}
 
 
 def seed_keys(seed: int, num_seeds: int) -> jax.Array:
@@ -96,17 +99,21 @@ def _broadcast_params(params, num_runs_per_point: int):
 
 
 class Model(NamedTuple):
-  """A trainable model as three pure functions, the interface of `make_runner`.
+  """A trainable model as pure functions, the interface of `make_runner`.
 
   init_fn(key, params) -> state; step_fn(state, batch: model.Batch, params) ->
-  (state, correct int32[]) with `correct` the pre-update correct predictions of the
-  valid rows; evaluate_fn(state, x, y) -> int32[] number of correct predictions.
+  (state, metrics): metrics is the int32[] count of pre-update correct predictions of
+  the valid rows, or a pytree of per-step counts with such a `correct` field (e.g.
+  `model.StepMetrics`), which the epoch scan sums; evaluate_fn(state, x, y) -> int32[]
+  number of correct predictions; epoch_metrics_fn (optional)(old_state, new_state,
+  summed_step_metrics, num_steps, n_train) -> {name: array}, the epoch's diagnostics.
   A state is a NamedTuple of arrays with at least `key` (uint32[2]), `prev_acc`
   (float32[], running train accuracy of the previous epoch) and `epoch` (int32[]).
   """
   init_fn: Callable
   step_fn: Callable
   evaluate_fn: Callable
+  epoch_metrics_fn: Optional[Callable] = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -168,22 +175,22 @@ def use_cpu_cores(num_devices: Optional[int] = None) -> None:
     pass
 
 
-def make_train(config: Config, num_devices: Optional[int] = None) -> Callable:
+def make_train(config: Config, num_devices: Optional[int] = None,
+               diagnostics: bool = True) -> Callable:
   """Whole runs of the local-error rule (`bnnjax.model`); see `make_runner`.
 
   Returns `train(keys, params: HParams, data: Data, progress_fn=None,
-  checkpoint_path=None) -> Results`. params may hold 1-D grids (runs = P x S)."""
+  checkpoint_path=None) -> Results`. params may hold 1-D grids (runs = P x S).
+  diagnostics: compute `bnnjax.diagnostics` per epoch (Results.metrics)."""
+  from bnnjax import diagnostics as diag_lib
   protocol = Protocol(batch_size=config.batch_size, num_epochs=config.num_epochs,
                       num_test=config.num_test, shuffle_split=config.shuffle_split,
                       seed_chunk=config.seed_chunk)
-
-  def step_fn(state, batch, params):
-    state, metrics = model.step(state, batch, params, config)
-    return state, metrics.correct
-
   net = Model(init_fn=lambda key, params: model.init(key, config, params),
-              step_fn=step_fn,
-              evaluate_fn=lambda state, x, y: model.evaluate(state, x, y, config))
+              step_fn=lambda state, batch, params: model.step(state, batch, params,
+                                                              config),
+              evaluate_fn=lambda state, x, y: model.evaluate(state, x, y, config),
+              epoch_metrics_fn=diag_lib.rule_epoch_metrics if diagnostics else None)
 
   def check_fn(params, data):
     validate_hparams(params)
@@ -231,14 +238,22 @@ def make_runner(net: Model, protocol: Protocol, fingerprint_config=None,
 
     def body(st, inp):
       idx, ok = inp
-      return net.step_fn(st, model.Batch(data.x[idx], data.y[idx], ok), params)
+      st, metrics = net.step_fn(st, model.Batch(data.x[idx], data.y[idx], ok), params)
+      if net.epoch_metrics_fn is None:  # keep only the count of correct predictions
+        metrics = getattr(metrics, 'correct', metrics)
+      return st, metrics
 
-    state, correct = lax.scan(body, state._replace(key=key), (order, valid))
-    train_correct = jnp.sum(correct)
+    old_state = state
+    state, step_metrics = lax.scan(body, state._replace(key=key), (order, valid))
+    sums = jax.tree_util.tree_map(lambda a: jnp.sum(a, axis=0), step_metrics)
+    train_correct = getattr(sums, 'correct', sums)
     prev_acc = train_correct.astype(jnp.float32) / jnp.float32(n_train)
     state = state._replace(prev_acc=prev_acc, epoch=state.epoch + 1)
     test_correct = net.evaluate_fn(state, data.x[test_idx], data.y[test_idx])
-    return state, train_correct, test_correct  # counts; percentages on the host
+    epoch_metrics = ({} if net.epoch_metrics_fn is None else
+                     net.epoch_metrics_fn(old_state, state, sums, num_batches, n_train))
+    # counts; percentages on the host
+    return state, train_correct, test_correct, epoch_metrics
 
   # Leading axes inside: [device, run]; each device maps over its runs in vmapped chunks.
   def init_device(keys, params, y):
@@ -301,19 +316,30 @@ def make_runner(net: Model, protocol: Protocol, fingerprint_config=None,
     states, train_idx, test_idx = init_fn(to_devices(run_keys), dev_params, data.y)
     n_train, n_test = train_idx.shape[-1], test_idx.shape[-1]
     history = np.zeros((2, num_runs, 0), np.float64)
+    metrics = {}  # name -> [R, E, ...]
     if checkpoint_path and os.path.exists(checkpoint_path):
-      flat_states, history = _load_checkpoint(checkpoint_path, fingerprint,
-                                              jax.tree_util.tree_map(from_devices, states))
+      flat_states, history, metrics = _load_checkpoint(
+          checkpoint_path, fingerprint, jax.tree_util.tree_map(from_devices, states))
       states = jax.tree_util.tree_map(to_devices, flat_states)
+      want = net.epoch_metrics_fn is not None and history.shape[2] > 0
+      if want != bool(metrics) or any(v.shape[1] != history.shape[2]
+                                      for v in metrics.values()):
+        raise ValueError(
+            f'checkpoint {checkpoint_path} was written with diagnostics '
+            f'{"off" if want else "on"}; resume with the same setting, or remove it')
     for epoch in range(history.shape[2], protocol.num_epochs):
-      states, train_correct, test_correct = epoch_fn(states, dev_params, train_idx,
-                                                     test_idx, dev_data)
+      states, train_correct, test_correct, epoch_metrics = epoch_fn(
+          states, dev_params, train_idx, test_idx, dev_data)
       accs = np.stack([100.0 * from_devices(train_correct) / n_train,
                        100.0 * from_devices(test_correct) / n_test])
       history = np.concatenate([history, accs[..., None]], axis=2)
+      for name, v in epoch_metrics.items():
+        v = from_devices(v)[:, None]
+        metrics[name] = v if name not in metrics else np.concatenate(
+            [metrics[name], v], axis=1)
       if checkpoint_path:
         _save_checkpoint(checkpoint_path, fingerprint,
-                         jax.tree_util.tree_map(from_devices, states), history)
+                         jax.tree_util.tree_map(from_devices, states), history, metrics)
       if progress_fn is not None:
         progress_fn(epoch, history[0, :, -1], history[1, :, -1])
 
@@ -322,7 +348,8 @@ def make_runner(net: Model, protocol: Protocol, fingerprint_config=None,
     flat_states = jax.tree_util.tree_map(from_devices, states)
     return Results(train_acc=reshape(history[0]), test_acc=reshape(history[1]),
                    states=jax.tree_util.tree_map(reshape, flat_states),
-                   wall_seconds=time.time() - start)
+                   wall_seconds=time.time() - start,
+                   metrics={k: reshape(v) for k, v in metrics.items()})
 
   return train
 
@@ -358,15 +385,18 @@ def atomic_write(path: str, write_fn: Callable) -> None:
     raise
 
 
-def _save_checkpoint(path, fingerprint, states, history):
+def _save_checkpoint(path, fingerprint, states, history, metrics=None):
   leaves = jax.tree_util.tree_leaves(states)
   arrays = {f'leaf_{i}': np.asarray(v) for i, v in enumerate(leaves)}
   arrays['history'] = history
   arrays['fingerprint'] = np.asarray(fingerprint)
+  for name, v in (metrics or {}).items():
+    arrays[f'metric_{name}'] = np.asarray(v)
   atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
 def _load_checkpoint(path, fingerprint, like_states):
+  """(states, history [2, R, E], metrics {name: [R, E, ...]}) of a checkpoint."""
   with np.load(path) as z:
     if str(z['fingerprint']) != fingerprint:
       raise ValueError(
@@ -375,4 +405,5 @@ def _load_checkpoint(path, fingerprint, like_states):
     leaves, treedef = jax.tree_util.tree_flatten(like_states)
     new = [jnp.asarray(z[f'leaf_{i}']) for i in range(len(leaves))]
     history = z['history']
-  return jax.tree_util.tree_unflatten(treedef, new), history
+    metrics = {k[len('metric_'):]: z[k] for k in z.files if k.startswith('metric_')}
+  return jax.tree_util.tree_unflatten(treedef, new), history, metrics

@@ -43,6 +43,10 @@ _WEIGHT_CLIP = flags.DEFINE_string(
 _TRAIN_CLASSIFIERS = flags.DEFINE_bool(
     'train_classifiers', False, 'ours: train the local classifiers too (the paper\'s '
     '"train-out" appendix).')
+_DIAGNOSTICS = flags.DEFINE_bool(
+    'diagnostics', True, 'ours, cp_r: per-epoch diagnostics (flip rate, error set, '
+    'updated neurons, |H| statistics, int8 overflow, histograms) in results.csv, '
+    'summary.json and diagnostics.npz.')
 _HEAD = flags.DEFINE_string(
     'head', 'auto', 'ours, cp_r: auto (one ±1 output for two classes, else argmax), '
     'argmax or sign.')
@@ -130,6 +134,7 @@ def build_spec(default_batch_size=None):
       p_reinforce=_number_list('p_reinforce', _P_REINFORCE.value, float),
       weight_clip=_number_list('weight_clip', _WEIGHT_CLIP.value, int),
       train_classifiers=_TRAIN_CLASSIFIERS.value, head=_HEAD.value,
+      diagnostics=_DIAGNOSTICS.value,
       batch_size=batch_size,
       num_epochs=_EPOCHS.value, num_seeds=_NUM_SEEDS.value, seed=_SEED.value,
       semantics=_SEMANTICS.value, backend=_BACKEND.value, seed_chunk=_SEED_CHUNK.value,

@@ -43,6 +43,8 @@ PAPER_DATASET = {'prototypes': 'prototypes', 'fashion_mnist': 'fmnist',
                  'imagenette_features': 'imagenettetl'}
 SMOKE_EPOCHS = 2
 SMOKE_SEEDS = 2
+# RunSpec fields that change no result bit (left out of the setting ids).
+RESULT_NEUTRAL = ('diagnostics',)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,9 +66,10 @@ class Setting:
 
   def setting_id(self, smoke: bool) -> str:
     """Content hash of everything that determines the result."""
-    text = json.dumps({'dataset': self.dataset, 'smoke': smoke,
-                       'spec': dataclasses.asdict(self.spec)}, sort_keys=True,
-                      default=str)
+    spec = {k: v for k, v in dataclasses.asdict(self.spec).items()
+            if k not in RESULT_NEUTRAL}
+    text = json.dumps({'dataset': self.dataset, 'smoke': smoke, 'spec': spec},
+                      sort_keys=True, default=str)
     layers = self.spec.layers_text or '_'.join(map(str, self.spec.layers))
     slug = ''.join(ch if (ch.isascii() and ch.isalnum()) else '_' for ch in
                    f'{self.spec.method}-{self.dataset}-{layers}')[:60]

@@ -143,6 +143,7 @@ def step(state, x, y, valid, params, semantics, group_sizes, head='argmax',
   inputs = [x.astype(np.int64)] + post[:-1]
   c = clip_value(weight_clip, semantics)
   new_hidden, new_classifiers, new_q = [], [], []
+  stats = []  # per layer: (samples in the error set, neurons selected for any sample)
   for l, (h, p) in enumerate(zip(state['hidden'], state['classifiers'])):
     n = h.shape[1]
     gamma = group_sizes[l]
@@ -206,8 +207,9 @@ def step(state, x, y, valid, params, semantics, group_sizes, head='argmax',
     # Steps 7-8: reinforcement, clip.
     h_new = np.clip(reinforce(h + delta, layer_keys[l], p_r, state['prev_acc']), -c, c)
     new_hidden.append(h_new if err.any() else h)
+    stats.append((int(err.sum()), int(np.any(m, axis=0).sum())))
   new_state = dict(state, hidden=new_hidden, key=key, classifiers=new_classifiers,
-                   classifier_hidden=new_q)
+                   classifier_hidden=new_q, stats=stats)
   return new_state, correct
 
 
@@ -220,7 +222,9 @@ def evaluate(state, x, y, semantics, head='argmax'):
 def train(key, x_pool, y_pool, layers, group_sizes, num_classes, batch_size, num_epochs,
           num_test, params, semantics, shuffle_split=True, head='argmax',
           train_classifiers=False):
-  """Whole run as bnnjax.run documents it; returns (state, train %[E], test %[E])."""
+  """Whole run as bnnjax.run documents it; returns (state, train %[E], test %[E]).
+  state['diagnostics'] holds per epoch: error-set sizes and selected-neuron counts per
+  layer (summed over steps), sign flips per layer, and the hidden weights."""
   n = x_pool.shape[0]
   split_key, init_key = jax.random.split(key)
   perm = (np.asarray(jax.random.permutation(split_key, n)) if shuffle_split
@@ -229,19 +233,31 @@ def train(key, x_pool, y_pool, layers, group_sizes, num_classes, batch_size, num
   state = init(init_key, layers, x_pool.shape[1], num_classes, semantics, params[2],
                train_classifiers, 1 if head == 'sign' else num_classes)
   train_accs, test_accs = [], []
+  diag = {'errors': [], 'updated': [], 'flips': [], 'hidden': []}
   for _ in range(num_epochs):
     k, perm_key = jax.random.split(state['key'])
     state['key'] = k
     order = np.asarray(jax.random.permutation(perm_key, jnp.asarray(train_idx)))
     correct = 0
+    before = [np.sign(h) for h in state['hidden']]
+    errors = np.zeros(len(layers), np.int64)
+    updated = np.zeros(len(layers), np.int64)
     for start in range(0, len(order), batch_size):
       idx = order[start:start + batch_size]
       state, c = step(state, x_pool[idx], y_pool[idx], np.ones(len(idx), bool), params,
                       semantics, group_sizes, head, train_classifiers)
       correct += c
+      errors += [e for e, _ in state['stats']]
+      updated += [u for _, u in state['stats']]
+    diag['errors'].append(errors)
+    diag['updated'].append(updated)
+    diag['flips'].append([int(np.sum(b != np.sign(h))) for b, h in zip(before,
+                                                                        state['hidden'])])
+    diag['hidden'].append([h.copy() for h in state['hidden']])
     acc = np.float32(correct) / np.float32(len(train_idx))
     state['prev_acc'] = acc
     train_accs.append(100.0 * correct / len(train_idx))
     test_accs.append(100.0 * evaluate(state, x_pool[test_idx], y_pool[test_idx], semantics,
                                       head) / len(test_idx))
+  state['diagnostics'] = diag
   return state, np.array(train_accs), np.array(test_accs)

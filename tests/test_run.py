@@ -44,8 +44,57 @@ def test_make_train_grid_matches_reference_loop(semantics, shuffle_split):
         np.testing.assert_array_equal(h[g, s], rh)
       np.testing.assert_array_equal(res.train_acc[g, s], tr)
       np.testing.assert_array_equal(res.test_acc[g, s], te)
+      _assert_diagnostics_match(res.metrics, g, s, state['diagnostics'], config)
   assert not np.array_equal(res.states.hidden[0][0, 0], res.states.hidden[0][0, 1])
   assert not np.array_equal(res.states.hidden[0][0, 0], res.states.hidden[0][1, 0])
+
+
+def _assert_diagnostics_match(metrics, g, s, diag, config):
+  """bnnjax.diagnostics of run (g, s) against the reference loop's counts: exact for
+  counts and for fractions of counts (the same float32 divisions), close for the |H|
+  mean and std (float sums in another order)."""
+  from bnnjax import diagnostics
+  n_train = 37 - config.num_test
+  num_steps = -(-n_train // config.batch_size)
+  for e in range(config.num_epochs):
+    for l, width in enumerate(config.layers):
+      h = diag['hidden'][e][l]
+      assert metrics['error_count'][g, s, e, l] == diag['errors'][e][l]
+      assert metrics['updated_count'][g, s, e, l] == diag['updated'][e][l]
+      assert metrics['flip_count'][g, s, e, l] == diag['flips'][e][l]
+      np.testing.assert_allclose(metrics['error_fraction'][g, s, e, l],
+                                 diag['errors'][e][l] / n_train, rtol=1e-6)
+      np.testing.assert_allclose(metrics['update_fraction'][g, s, e, l],
+                                 diag['updated'][e][l] / (num_steps * width), rtol=1e-6)
+      np.testing.assert_allclose(metrics['flip_rate'][g, s, e, l],
+                                 diag['flips'][e][l] / h.size, rtol=1e-6)
+      assert metrics['int8_overflow'][g, s, e, l] == np.sum((h < -128) | (h > 127))
+      idx = np.searchsorted(diagnostics.HIST_EDGES[1:-1], h.ravel(), side='right')
+      np.testing.assert_array_equal(metrics['hidden_hist'][g, s, e, l],
+                                    np.bincount(idx, minlength=len(
+                                        diagnostics.HIST_EDGES) - 1))
+      np.testing.assert_allclose(metrics['abs_h_mean'][g, s, e, l], np.abs(h).mean(),
+                                 rtol=1e-5)
+      np.testing.assert_allclose(metrics['abs_h_std'][g, s, e, l], np.abs(h).std(),
+                                 rtol=1e-4)
+  assert np.sum(metrics["flip_rate"][g, s]) > 0  # weights did flip
+
+
+def test_diagnostics_off_changes_no_result():
+  x, y = _pool(2)
+  data = run.Data(bits.pack_numpy(x), y)
+  keys = run.seed_keys(5, 2)
+  on = run.make_train(CONFIG)(keys, PARAMS, data)
+  off = run.make_train(CONFIG, diagnostics=False)(keys, PARAMS, data)
+  from bnnjax import diagnostics
+  assert off.metrics == {} and set(on.metrics) == set(diagnostics.NAMES)
+  assert on.metrics['hidden_hist'].shape == (2, 3, 2, 28)
+  np.testing.assert_array_equal(on.test_acc, off.test_acc)
+  for a, b in zip(jax.tree_util.tree_leaves(on.states), jax.tree_util.tree_leaves(
+      off.states)):
+    np.testing.assert_array_equal(a, b)
+  # hist counts cover every weight
+  assert np.all(on.metrics['hidden_hist'][..., 0, :].sum(-1) == 45 * 12)
 
 
 def test_devices_and_chunks_do_not_change_results():
@@ -86,6 +135,11 @@ def test_interrupted_run_resumes_to_the_same_bits(tmp_path):
   for a, b in zip(jax.tree_util.tree_leaves(resumed.states),
                   jax.tree_util.tree_leaves(full.states)):
     np.testing.assert_array_equal(a, b)
+  assert set(resumed.metrics) == set(full.metrics)
+  for k in full.metrics:  # the diagnostics of the epochs before the stop come back too
+    np.testing.assert_array_equal(resumed.metrics[k], full.metrics[k])
+  with pytest.raises(ValueError, match='diagnostics'):
+    run.make_train(CONFIG, diagnostics=False)(keys, PARAMS, data, checkpoint_path=path)
   # A checkpoint of another run is refused, not silently mixed in.
   with pytest.raises(ValueError, match='different run'):
     train(run.seed_keys(1, 2), PARAMS, data, checkpoint_path=path)

@@ -224,7 +224,7 @@ def step(state: model.State, batch: model.Batch, params: HParams,
   inputs = (bits.unpack_rows(batch.x, config.num_inputs),) + fwd.post[:-1]
   input_ternary = (False,) + (ternary,) * (len(config.blocks) - 1)
 
-  new_hidden, errors = [], []
+  new_hidden, errors, updated = [], [], []
   for l, (h, p) in enumerate(zip(state.hidden, state.classifiers)):
     k2 = config.blocks[l][1]
     g = config.committee_sizes[l]
@@ -251,25 +251,27 @@ def step(state: model.State, batch: model.Batch, params: HParams,
     h_new = jnp.clip(h_new, -clip, clip)
     new_hidden.append(jnp.where(jnp.any(err), h_new, h))
     errors.append(jnp.sum(err, dtype=jnp.int32))
+    updated.append(jnp.sum(jnp.any(mask, axis=0), dtype=jnp.int32))
 
   new_state = state._replace(hidden=tuple(new_hidden), key=key)
-  return new_state, model.StepMetrics(correct, jnp.stack(errors))
+  return new_state, model.StepMetrics(correct, jnp.stack(errors), jnp.stack(updated))
 
 
-def make_model(config: CPConfig) -> run_lib.Model:
-  """The three functions `bnnjax.run.make_runner` needs."""
-
-  def step_fn(state, batch, params):
-    state, metrics = step(state, batch, params, config)
-    return state, metrics.correct
-
+def make_model(config: CPConfig, diagnostics: bool = True) -> run_lib.Model:
+  """The functions `bnnjax.run.make_runner` needs (`bnnjax.diagnostics` per epoch
+  unless diagnostics is False)."""
+  from bnnjax import diagnostics as diag_lib
   return run_lib.Model(init_fn=lambda key, params: init(key, config, params),
-                      step_fn=step_fn,
-                      evaluate_fn=lambda state, x, y: evaluate(state, x, y, config))
+                      step_fn=lambda state, batch, params: step(state, batch, params,
+                                                                config),
+                      evaluate_fn=lambda state, x, y: evaluate(state, x, y, config),
+                      epoch_metrics_fn=diag_lib.rule_epoch_metrics if diagnostics
+                      else None)
 
 
-def make_train(config: CPConfig, num_devices: Optional[int] = None):
+def make_train(config: CPConfig, num_devices: Optional[int] = None,
+               diagnostics: bool = True):
   """`train(keys, params: HParams, data, progress_fn=None, checkpoint_path=None)` ->
   `bnnjax.run.Results` (see `bnnjax.run.make_runner`)."""
-  return run_lib.make_runner(make_model(config), config.run_config(),
+  return run_lib.make_runner(make_model(config, diagnostics), config.run_config(),
                              fingerprint_config=config, num_devices=num_devices)

@@ -1,0 +1,74 @@
+"""A view inside the network while it learns: per-epoch diagnostics computed in the jit.
+
+For the rule (`ours`) and CP+R, per epoch and hidden layer l (arrays [..., E, L]):
+
+* `error_fraction`: training samples in the error set M_l (step 3), over the epoch,
+  divided by the training-set size.
+* `update_fraction`: mean over the epoch's steps of the fraction of the layer's neurons
+  whose weights the supervised update (steps 5-6) moved, i.e. that were selected for at
+  least one sample of the batch.
+* `flip_rate`: fraction of binary weights W_l = sign(H_l) whose value at the end of the
+  epoch differs from the start.
+* `abs_h_mean`, `abs_h_std`: mean and standard deviation of |H_l| at the end of the
+  epoch.
+* `int8_overflow`: number of hidden weights outside [-128, 127] at the end of the epoch
+  (the paper's cost model stores them in 8 bits; bnnjax keeps int32).
+* `error_count`, `updated_count`, `flip_count`: the integer counts behind the three
+  fractions (error-set memberships summed over the epoch's steps, selected neurons
+  summed over the steps, flipped binary weights).
+* `hidden_hist`: [..., E, L, K] counts of H_l per bin of `HIST_EDGES` (K + 1 signed
+  powers of two: bin k holds HIST_EDGES[k] <= H < HIST_EDGES[k + 1]).
+
+Counts come from the step's `model.StepMetrics` (summed over the batches by the epoch
+scan of `bnnjax.run`) and from the states before and after the epoch; they cost a few
+reductions per epoch. `bnnjax.run.make_train(config, diagnostics=False)` turns them off.
+"""
+
+from typing import Dict
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+MAX_POWER = 12
+# -inf, -2^12, ..., -2, -1, 0, 1, 2, ..., 2^12, +inf (29 edges, 28 bins).
+HIST_EDGES = np.concatenate([[-np.inf], -(2.0 ** np.arange(MAX_POWER, -1, -1)), [0.0],
+                             2.0 ** np.arange(0, MAX_POWER + 1), [np.inf]])
+INT8_MIN, INT8_MAX = -128, 127
+NAMES = ('error_fraction', 'update_fraction', 'flip_rate', 'abs_h_mean', 'abs_h_std',
+         'int8_overflow', 'hidden_hist', 'error_count', 'updated_count', 'flip_count')
+
+
+def histogram(h: jax.Array) -> jax.Array:
+  """int32[K] counts of the entries of h per bin of HIST_EDGES."""
+  inner = jnp.asarray(HIST_EDGES[1:-1], jnp.float32)  # finite edges
+  idx = jnp.searchsorted(inner, h.ravel().astype(jnp.float32), side='right')
+  return jnp.zeros(len(HIST_EDGES) - 1, jnp.int32).at[idx].add(1)
+
+
+def rule_epoch_metrics(old_state, new_state, sums, num_steps: int,
+                       n_train: int) -> Dict[str, jax.Array]:
+  """Diagnostics of one epoch of the rule (see the module docstring).
+
+  old_state, new_state: `model.State` before and after the epoch. sums: the epoch's
+  `model.StepMetrics` summed over its num_steps steps."""
+  widths = jnp.asarray([h.shape[1] for h in new_state.hidden], jnp.float32)
+  out = {'error_count': sums.errors, 'updated_count': sums.updated,
+         'error_fraction': sums.errors.astype(jnp.float32) / jnp.float32(n_train),
+         'update_fraction': sums.updated.astype(jnp.float32) / (
+             jnp.float32(num_steps) * widths)}
+  flip, flip_count, mean, std, over, hist = [], [], [], [], [], []
+  for h0, h1 in zip(old_state.hidden, new_state.hidden):
+    flips = jnp.sum(jnp.sign(h0) != jnp.sign(h1), dtype=jnp.int32)
+    flip_count.append(flips)
+    flip.append(flips.astype(jnp.float32) / jnp.float32(h1.size))
+    a = jnp.abs(h1).astype(jnp.float32)
+    mean.append(jnp.mean(a))
+    std.append(jnp.std(a))
+    over.append(jnp.sum((h1 < INT8_MIN) | (h1 > INT8_MAX), dtype=jnp.int32))
+    hist.append(histogram(h1))
+  out.update(flip_rate=jnp.stack(flip), flip_count=jnp.stack(flip_count),
+             abs_h_mean=jnp.stack(mean),
+             abs_h_std=jnp.stack(std), int8_overflow=jnp.stack(over),
+             hidden_hist=jnp.stack(hist))
+  return out

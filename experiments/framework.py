@@ -475,6 +475,11 @@ def plot(exp: Experiment, entries: Sequence[Dict], path: str) -> bool:
     for ax, name in zip(axes[ki], datasets):
       _plot_panel(ax, exp, kind, [e for e in done if e['dataset'] == name], name)
   fig.suptitle(f'{exp.name}: {exp.reference}', fontsize=9)
+  return _save_png(fig, path, plt)
+
+
+def _save_png(fig, path: str, plt) -> bool:
+  """Writes a matplotlib figure as a PNG, atomically."""
   fig.tight_layout()
   buf = io.BytesIO()
   fig.savefig(buf, format='png', dpi=110)
@@ -555,9 +560,4 @@ def _scatter(exp: Experiment, done: Sequence[Dict], path: str, plt) -> bool:
   ax.grid(alpha=0.3)
   if pts:
     ax.legend(fontsize=7)
-  fig.tight_layout()
-  buf = io.BytesIO()
-  fig.savefig(buf, format='png', dpi=110)
-  plt.close(fig)
-  run_lib.atomic_write(path, lambda f: f.write(buf.getvalue()))
-  return True
+  return _save_png(fig, path, plt)

@@ -29,7 +29,8 @@
 
 # %% tags=["skip-execution"]
 # Colab only: fetch bnnjax (the library and its experiments/) and install it with the
-# offline data sets and plotting. Elsewhere: `pip install -e '.[notebooks]'` in a clone.
+# offline data sets and plotting (Colab has jax, tfds and TensorFlow). Elsewhere:
+# `pip install -e '.[notebooks]'` in a clone, and skip this cell.
 import os, subprocess, sys
 REPO = 'bnnjax/bnnjax'  # GitHub owner/name (colab/build.py keeps it in sync)
 if 'google.colab' in sys.modules:
@@ -38,7 +39,7 @@ if 'google.colab' in sys.modules:
     subprocess.run(['git', 'clone', '-q', '--depth', '1',
                     f'https://github.com/{REPO}.git', SRC], check=True)
   subprocess.run([sys.executable, '-m', 'pip', 'install', '-q', '-e',
-                  f'{SRC}[notebooks]'], check=True)
+                  f'{SRC}[data,plots]'], check=True)
   sys.path.insert(0, SRC)
 
 # %%
@@ -66,7 +67,7 @@ print(f'bnnjax {bnnjax.__version__}, jax {jax.__version__}, devices {jax.devices
 # `digits` ship with pip packages.
 
 # %%
-DATASET = 'prototypes'  # @param ['prototypes', 'mnist5k', 'digits', 'fashion_mnist']
+DATASET = 'prototypes'  # @param ["prototypes", "mnist5k", "digits", "fashion_mnist"]
 LAYERS = '135,135'  # @param {type:"string"}
 GROUP_SIZE = 0  # @param {type:"integer"}
 ROBUSTNESS = 0.25  # @param {type:"number"}
@@ -74,7 +75,7 @@ P_REINFORCE = 0.5  # @param {type:"number"}
 EPOCHS = 50  # @param {type:"integer"}
 NUM_SEEDS = 10  # @param {type:"integer"}
 SEED = 42  # @param {type:"integer"}
-SEMANTICS = 'reference'  # @param ['reference', 'binary']
+SEMANTICS = 'reference'  # @param ["reference", "binary"]
 if SMOKE:  # tiny sizes for the test suite
   LAYERS, GROUP_SIZE, EPOCHS, NUM_SEEDS = '15,15', 5, 2, 2
 

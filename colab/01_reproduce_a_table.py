@@ -38,7 +38,8 @@
 
 # %% tags=["skip-execution"]
 # Colab only: fetch bnnjax (the library and its experiments/) and install it with the
-# offline data sets and plotting. Elsewhere: `pip install -e '.[notebooks]'` in a clone.
+# offline data sets and plotting (Colab has jax, tfds and TensorFlow). Elsewhere:
+# `pip install -e '.[notebooks]'` in a clone, and skip this cell.
 import os, subprocess, sys
 REPO = 'bnnjax/bnnjax'  # GitHub owner/name (colab/build.py keeps it in sync)
 if 'google.colab' in sys.modules:
@@ -47,7 +48,7 @@ if 'google.colab' in sys.modules:
     subprocess.run(['git', 'clone', '-q', '--depth', '1',
                     f'https://github.com/{REPO}.git', SRC], check=True)
   subprocess.run([sys.executable, '-m', 'pip', 'install', '-q', '-e',
-                  f'{SRC}[notebooks]'], check=True)
+                  f'{SRC}[data,plots]'], check=True)
   sys.path.insert(0, SRC)
 
 # %%
@@ -65,8 +66,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Image, Markdown, display
 
-import experiments
 from bnnjax import data
+
+try:
+  import experiments
+except ImportError:  # a local clone: Jupyter runs this in colab/, experiments/ is beside
+  sys.path.insert(0, os.path.dirname(os.path.abspath('.')))
+  import experiments
 from experiments import framework
 
 ON_COLAB = 'google.colab' in sys.modules
@@ -82,9 +88,9 @@ print(f'bnnjax {bnnjax.__version__}; experiments: {", ".join(experiments.NAMES)}
 # seeds.
 
 # %%
-EXPERIMENT = 'main'  # @param ['main', 'group_size', 'cp_r', 'depth', 'robustness', 'weight_bits', 'train_out', 'learning_curves', 'uci']
+EXPERIMENT = 'main'  # @param ["main", "group_size", "cp_r", "depth", "robustness", "weight_bits", "train_out", "learning_curves", "uci"]
 DATASETS = 'prototypes'  # @param {type:"string"}
-MODE = 'full'  # @param ['smoke', 'full']
+MODE = 'full'  # @param ["smoke", "full"]
 NUM_SEEDS = 0  # @param {type:"integer"}
 REUSE_COMMITTED = True  # @param {type:"boolean"}
 WORKDIR = 'runs/experiments'  # @param {type:"string"}

@@ -32,7 +32,8 @@
 
 # %% tags=["skip-execution"]
 # Colab only: fetch bnnjax (the library and its experiments/) and install it with the
-# offline data sets and plotting. Elsewhere: `pip install -e '.[notebooks]'` in a clone.
+# offline data sets and plotting (Colab has jax, tfds and TensorFlow). Elsewhere:
+# `pip install -e '.[notebooks]'` in a clone, and skip this cell.
 import os, subprocess, sys
 REPO = 'bnnjax/bnnjax'  # GitHub owner/name (colab/build.py keeps it in sync)
 if 'google.colab' in sys.modules:
@@ -41,7 +42,7 @@ if 'google.colab' in sys.modules:
     subprocess.run(['git', 'clone', '-q', '--depth', '1',
                     f'https://github.com/{REPO}.git', SRC], check=True)
   subprocess.run([sys.executable, '-m', 'pip', 'install', '-q', '-e',
-                  f'{SRC}[notebooks]'], check=True)
+                  f'{SRC}[data,plots]'], check=True)
   sys.path.insert(0, SRC)
 
 # %%
@@ -67,7 +68,7 @@ print(f'bnnjax {bnnjax.__version__}{", SMOKE sizes" if SMOKE else ""}')
 # plotted at 32 bits). `GROUP_SIZE` 0 takes the paper's γ for each width.
 
 # %%
-DATASET = 'prototypes'  # @param ['prototypes', 'mnist5k', 'digits', 'fashion_mnist']
+DATASET = 'prototypes'  # @param ["prototypes", "mnist5k", "digits", "fashion_mnist"]
 LAYERS = '135,135'  # @param {type:"string"}
 GROUP_SIZE = 0  # @param {type:"integer"}
 R_VALUES = '0, 0.1, 0.25, 0.5, 1'  # @param {type:"string"}

@@ -160,6 +160,9 @@ def kernel_env(tmp_path_factory):
   mp = pytest.MonkeyPatch()
   mp.setenv('JUPYTER_PATH', os.path.join(prefix, 'share', 'jupyter'))
   kernelspec.install(kernel_name='python3', prefix=prefix)
+  from jupyter_client.kernelspec import KernelSpecManager
+  spec = KernelSpecManager().get_kernel_spec('python3')
+  assert spec.resource_dir.startswith(prefix) and spec.argv[0] == sys.executable
   env = dict(os.environ)
   env[SMOKE_ENV] = '1'
   env['PYTHONPATH'] = os.pathsep.join(p for p in (ROOT, env.get('PYTHONPATH')) if p)

@@ -63,7 +63,6 @@ import bnnjax
 bnnjax.use_cpu_cores()  # before any JAX computation: on CPU, one JAX device per core
 
 import matplotlib.pyplot as plt
-import numpy as np
 from IPython.display import Image, Markdown, display
 
 from bnnjax import data

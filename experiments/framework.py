@@ -458,19 +458,18 @@ def render(exp: Experiment, entries: Sequence[Dict], missing: Optional[Dict] = N
 
 def plot(exp: Experiment, entries: Sequence[Dict], path: str) -> bool:
   """A PNG styled like the paper's figures; False when matplotlib is missing."""
-  try:
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+  try:  # a Figure without pyplot: no global backend change (notebooks keep inline)
+    from matplotlib.figure import Figure
   except ImportError:
     return False
+  plt = None
   done = [e for e in entries if 'test_acc_mean' in e]
   if exp.plot == 'scatter':
     return _scatter(exp, done, path, plt)
   datasets = list(dict.fromkeys(e['dataset'] for e in done)) or ['(none)']
   kinds = exp.plot if isinstance(exp.plot, tuple) else (exp.plot,)
-  fig, axes = plt.subplots(len(kinds), len(datasets),
-                           figsize=(5 * len(datasets), 4 * len(kinds)), squeeze=False)
+  fig = Figure(figsize=(5 * len(datasets), 4 * len(kinds)))
+  axes = fig.subplots(len(kinds), len(datasets), squeeze=False)
   for ki, kind in enumerate(kinds):
     for ax, name in zip(axes[ki], datasets):
       _plot_panel(ax, exp, kind, [e for e in done if e['dataset'] == name], name)
@@ -478,12 +477,11 @@ def plot(exp: Experiment, entries: Sequence[Dict], path: str) -> bool:
   return _save_png(fig, path, plt)
 
 
-def _save_png(fig, path: str, plt) -> bool:
-  """Writes a matplotlib figure as a PNG, atomically."""
+def _save_png(fig, path: str, unused_plt=None) -> bool:
+  """Writes a matplotlib Figure as a PNG, atomically."""
   fig.tight_layout()
   buf = io.BytesIO()
   fig.savefig(buf, format='png', dpi=110)
-  plt.close(fig)
   run_lib.atomic_write(path, lambda f: f.write(buf.getvalue()))
   return True
 
@@ -534,7 +532,9 @@ def _plot_panel(ax, exp: Experiment, kind: str, sub: Sequence[Dict], name: str):
 def _scatter(exp: Experiment, done: Sequence[Dict], path: str, plt) -> bool:
   """One point per data set: the best cp_r setting (x) against the best of ours (y),
   ours and the paper's, with the diagonal."""
-  fig, ax = plt.subplots(figsize=(5, 5))
+  from matplotlib.figure import Figure
+  fig = Figure(figsize=(5, 5))
+  ax = fig.subplots()
   best = {}
   for e in done:
     key = (e['dataset'], 'ours' if e['method'] == 'ours' else 'cp_r')

@@ -251,7 +251,7 @@ def run_experiment(exp: Experiment, workdir: str, smoke: bool = False,
   num_seeds: override every setting's seed count. datasets: keep only settings on these
   data sets (ValueError if the experiment has none). Settings whose data are not on this
   machine are skipped and listed in the summary with the reason."""
-  settings = exp.settings_fn(smoke)
+  settings = all_settings = exp.settings_fn(smoke)
   if datasets:
     known = sorted({s.dataset for s in settings})
     unknown = [d for d in datasets if d not in known]
@@ -319,7 +319,11 @@ def run_experiment(exp: Experiment, workdir: str, smoke: bool = False,
     left = (f'estimated {elapsed / computed_w * (total_w - done_w):.0f}s left'
             if computed_w else 'no estimate')
     log(f'{head}: done in {time.time() - t0:.1f}s; elapsed {elapsed:.0f}s, {left}')
-  return write_outputs(exp, workdir, settings, smoke, missing, log)
+  # The outputs cover the whole experiment: this run's settings, and the other data
+  # sets' settings as an earlier run left them (or "not run").
+  ran = {s.dataset for s in settings}
+  report = list(settings) + [s for s in all_settings if s.dataset not in ran]
+  return write_outputs(exp, workdir, report, smoke, missing, log)
 
 
 # ----------------------------------------------------------------------------------

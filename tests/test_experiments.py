@@ -36,7 +36,10 @@ def test_smoke_run_writes_outputs_and_rerun_skips(name, workdir):
   summary = framework.run_experiment(exp, workdir, smoke=True, datasets=[LOCAL[name]],
                                      log=logs.append)
   settings = [s for s in exp.settings_fn(True) if s.dataset == LOCAL[name]]
-  assert len(summary['settings']) == len(settings) >= 1
+  assert len(summary['settings']) == len(exp.settings_fn(True))  # the whole experiment
+  done = [e for e in summary['settings'] if 'test_acc_mean' in e]
+  assert {e['label'] for e in done if e['dataset'] == LOCAL[name]} == {
+      s.label for s in settings} and len(settings) >= 1
   out = os.path.join(workdir, name)
   with open(os.path.join(out, 'results.csv')) as f:
     rows = list(csv.DictReader(f))

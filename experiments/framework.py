@@ -455,6 +455,19 @@ def render(exp: Experiment, entries: Sequence[Dict], missing: Optional[Dict] = N
   lines += ['', 'paper: the authors\' released result (mean ± std over seeds); bnnjax: '
             'final-epoch test accuracy (%), mean ± std over seeds; ⚠: |diff| > '
             'max(1.0, 2σ), σ the larger of the two seed stds.', '']
+  if exp.plot == 'epochs':  # the learning-dynamics table: test accuracy at some epochs
+    done = [e for e in entries if 'curve_mean' in e]
+    epochs = sorted({k for e in done for k in (1, 5, 10, 25, len(e['curve_mean']))
+                     if k <= len(e['curve_mean'])})
+    if done:
+      lines += ['Test accuracy (%) after epoch, mean ± std over seeds:', '',
+                '| data set | setting | ' + ' | '.join(f'epoch {k}' for k in epochs) + ' |',
+                '|---|---|' + '---|' * len(epochs)]
+      for e in done:
+        cells = [(_pm(e['curve_mean'][k - 1], e['curve_std'][k - 1])
+                  if k <= len(e['curve_mean']) else '') for k in epochs]
+        lines.append(f'| {e["dataset"]} | {e["label"]} | ' + ' | '.join(cells) + ' |')
+      lines.append('')
   for name, why in (missing or {}).items():
     lines.append(f'- {name}: {why}')
   return '\n'.join(lines) + '\n'

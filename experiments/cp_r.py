@@ -3,6 +3,9 @@ CP+R tables), on every data set the paper used.
 
   python -m experiments.run --experiment=cp_r [--dataset=prototypes]
 
+Runtime on Prototypes (the five rows of `main`, shared): part of main's 1,204 s on the
+project's 2-core CPU (experiments/results/RUN.md).
+
 Layers are K1-K2 blocks (K1 perceptrons in K2 committees); a stacked pair reads
 'K1-K2,K1-K2'. The paper's file writes them K1_K2[_K1_K2].
 """

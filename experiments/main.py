@@ -9,9 +9,10 @@ are the paper's cost model (`bnnjax.cost`).
 
   python -m experiments.run --experiment=main [--dataset=prototypes] [--smoke]
 
-Runtime of the full Prototypes part (26 settings x 10 seeds x 50 epochs) on a 2-core
-x86-64 CPU: see experiments/results/main/RUN.md. The other data sets need prepared data
-(`python -m experiments.run --list` says which are available).
+Runtime of the full Prototypes part (20 settings x 10 seeds x 50 epochs): 1,204 s on the
+project's 2-core x86-64 CPU with other jobs sharing it (experiments/results/RUN.md). The
+other data sets need prepared data (`python -m experiments.run --list` says which are
+available).
 """
 
 from experiments import framework

@@ -3,6 +3,9 @@ ours 35-35, 135-135 and 525-525 with `train_classifiers`, beside the fixed-class
 runs of the main experiment.
 
   python -m experiments.run --experiment=train_out [--dataset=prototypes]
+
+Runtime on Prototypes (3 trained settings; the fixed ones are main's): 472 s on the
+project's 2-core CPU with other jobs sharing it (experiments/results/RUN.md).
 """
 
 from experiments import framework

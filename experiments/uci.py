@@ -5,6 +5,9 @@ also `breast_cancer` (scikit-learn's copy of UCI "Breast Cancer Wisconsin
 the "Original" table, id 15).
 
   python -m experiments.run --experiment=uci [--dataset=breast_cancer]
+
+Runtime on breast_cancer (6 settings x 10 seeds x 50 epochs, batch 32): 46 s on the
+project's 2-core CPU (experiments/results/RUN.md).
 """
 
 from experiments import framework

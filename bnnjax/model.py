@@ -302,6 +302,9 @@ def error_set(z: jax.Array, y: jax.Array, valid: jax.Array, tau: jax.Array,
     z0 = z[:, 0]
     wrong = sign(z0, semantics).astype(jnp.int32) != signed_labels(y)
     return (wrong | (jnp.abs(z0) < tau)) & valid
+  if z.shape[-1] < 2:  # top-2 of one column would be INT32_MIN and overflow
+    raise ValueError(f"head 'argmax' needs at least 2 score columns, got {z.shape[-1]}; "
+                     f"a one-column classifier uses head 'sign'")
   top1 = jnp.max(z, axis=-1)
   at_max = z == top1[:, None]
   # top-2 counts multiplicity: a tie for the maximum gives top1 - top2 = 0.

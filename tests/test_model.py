@@ -236,6 +236,12 @@ def test_both_dense_products_are_exact(shape):
     model.dense_dot(jnp.asarray(a), jnp.asarray(b), model.MAX_DENSE_SUM + 1)
 
 
+def test_argmax_error_set_refuses_one_column():
+  with pytest.raises(ValueError, match="head 'sign'"):
+    model.error_set(jnp.zeros((3, 1), jnp.int32), jnp.zeros(3, jnp.int32),
+                    jnp.ones(3, bool), jnp.int32(0))
+
+
 def test_head_validation():
   assert Config(num_classes=2).head == 'sign' and Config(num_classes=3).head == 'argmax'
   assert Config(num_classes=2, head='argmax').num_outputs == 2

@@ -78,6 +78,7 @@ class MethodResult:
   grid: Dict[str, list] = dataclasses.field(default_factory=dict)
   states: Optional[Any] = None
   metrics: Dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
+  already_complete: bool = False  # resumed from a checkpoint holding every epoch
 
 
 def _as_tuple(v) -> tuple:
@@ -150,6 +151,7 @@ def run_ours(spec: RunSpec, ds: DataSet, progress_fn=None,
               run_lib.Data(ds.x, ds.y), progress_fn=progress_fn,
               checkpoint_path=checkpoint_path)
   return MethodResult(train_acc=res.train_acc, test_acc=res.test_acc,
+                      already_complete=res.already_complete,
                       wall_seconds=res.wall_seconds,
                       config=dataclasses.asdict(config), grid=grid_points(spec),
                       extra={'head': config.head, 'num_outputs': config.num_outputs,
@@ -224,7 +226,8 @@ def run_cp_r(spec: RunSpec, ds: DataSet, progress_fn=None,
               run_lib.Data(ds.x, ds.y), progress_fn=progress_fn,
               checkpoint_path=checkpoint_path)
   return MethodResult(
-      train_acc=res.train_acc, test_acc=res.test_acc, wall_seconds=res.wall_seconds,
+      train_acc=res.train_acc, test_acc=res.test_acc,
+      already_complete=res.already_complete, wall_seconds=res.wall_seconds,
       config=dataclasses.asdict(config), grid=grid_points(spec),
       extra={'blocks': '_'.join(f'{k1}_{k2}' for k1, k2 in config.blocks),
              'committee_size': list(config.committee_sizes), 'head': config.head,
@@ -369,7 +372,8 @@ def run_mlp(spec: RunSpec, ds: DataSet, progress_fn=None,
               checkpoint_path=checkpoint_path)
   n_train = ds.num_samples - ds.num_test
   return MethodResult(
-      train_acc=res.train_acc, test_acc=res.test_acc, wall_seconds=res.wall_seconds,
+      train_acc=res.train_acc, test_acc=res.test_acc,
+      already_complete=res.already_complete, wall_seconds=res.wall_seconds,
       config=dataclasses.asdict(config),
       extra={'learning_rate': float(params.learning_rate),
              'input_mode': spec.input_mode,

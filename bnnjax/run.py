@@ -41,7 +41,9 @@ class Data(NamedTuple):
 
 class Results(NamedTuple):
   """train_acc, test_acc: float64[..., E] in percent, leading axes [P,] S (grid, seed).
-  states: model.State with the same leading axes. wall_seconds: host wall time.
+  states: model.State with the same leading axes. wall_seconds: host wall time of the
+  whole run, cumulative over resumes (the time of earlier, interrupted calls is kept in
+  the checkpoint). already_complete: the checkpoint held every epoch, nothing trained.
   metrics: {name: array [..., E, ...]} per-epoch diagnostics (`bnnjax.diagnostics`;
   {} when the method has none or they are off)."""
   train_acc: np.ndarray
@@ -49,6 +51,7 @@ class Results(NamedTuple):
   states: model.State
   wall_seconds: float
   metrics: Dict[str, np.ndarray] = {}
+  already_complete: bool = False
 
 
 def seed_keys(seed: int, num_seeds: int) -> jax.Array:
@@ -317,8 +320,9 @@ def make_runner(net: Model, protocol: Protocol, fingerprint_config=None,
     n_train, n_test = train_idx.shape[-1], test_idx.shape[-1]
     history = np.zeros((2, num_runs, 0), np.float64)
     metrics = {}  # name -> [R, E, ...]
+    earlier_seconds = 0.0  # wall time of earlier calls of this run (from the checkpoint)
     if checkpoint_path and os.path.exists(checkpoint_path):
-      flat_states, history, metrics = _load_checkpoint(
+      flat_states, history, metrics, earlier_seconds = _load_checkpoint(
           checkpoint_path, fingerprint, jax.tree_util.tree_map(from_devices, states))
       states = jax.tree_util.tree_map(to_devices, flat_states)
       want = net.epoch_metrics_fn is not None and history.shape[2] > 0
@@ -327,6 +331,7 @@ def make_runner(net: Model, protocol: Protocol, fingerprint_config=None,
         raise ValueError(
             f'checkpoint {checkpoint_path} was written with diagnostics '
             f'{"off" if want else "on"}; resume with the same setting, or remove it')
+    already_complete = history.shape[2] >= protocol.num_epochs
     for epoch in range(history.shape[2], protocol.num_epochs):
       states, train_correct, test_correct, epoch_metrics = epoch_fn(
           states, dev_params, train_idx, test_idx, dev_data)
@@ -339,7 +344,8 @@ def make_runner(net: Model, protocol: Protocol, fingerprint_config=None,
             [metrics[name], v], axis=1)
       if checkpoint_path:
         _save_checkpoint(checkpoint_path, fingerprint,
-                         jax.tree_util.tree_map(from_devices, states), history, metrics)
+                         jax.tree_util.tree_map(from_devices, states), history, metrics,
+                         earlier_seconds + time.time() - start)
       if progress_fn is not None:
         progress_fn(epoch, history[0, :, -1], history[1, :, -1])
 
@@ -348,8 +354,10 @@ def make_runner(net: Model, protocol: Protocol, fingerprint_config=None,
     flat_states = jax.tree_util.tree_map(from_devices, states)
     return Results(train_acc=reshape(history[0]), test_acc=reshape(history[1]),
                    states=jax.tree_util.tree_map(reshape, flat_states),
-                   wall_seconds=time.time() - start,
-                   metrics={k: reshape(v) for k, v in metrics.items()})
+                   wall_seconds=(earlier_seconds if already_complete else
+                                 earlier_seconds + time.time() - start),
+                   metrics={k: reshape(v) for k, v in metrics.items()},
+                   already_complete=already_complete)
 
   return train
 
@@ -359,10 +367,41 @@ def make_runner(net: Model, protocol: Protocol, fingerprint_config=None,
 # ----------------------------------------------------------------------------------
 
 
-def _fingerprint(config, params, keys, data) -> str:
-  """Identifies a run's program, hyper-parameters, seeds and data (for checkpoints)."""
+# Config fields that change speed or memory but no result bit (tested): a checkpoint
+# written with one value resumes with another.
+SPEED_ONLY_FIELDS = ('seed_chunk', 'eval_batch_size', 'word_chunk', 'backend')
+# The modules whose code decides the bits of a run: a checkpoint written by other code
+# is refused rather than silently resumed.
+RULE_MODULES = ('bits', 'rng', 'config', 'model', 'run', 'diagnostics',
+                'baselines/cp_r', 'baselines/mlp')
+
+
+def code_fingerprint() -> str:
+  """SHA-256 of the source of RULE_MODULES (any change of them, comments included,
+  refuses older checkpoints: remove them, or finish with the code that wrote them)."""
   h = hashlib.sha256()
-  h.update(repr(config).encode())
+  root = os.path.dirname(os.path.abspath(__file__))
+  for name in RULE_MODULES:
+    with open(os.path.join(root, name + '.py'), 'rb') as f:
+      h.update(f.read())
+  return h.hexdigest()
+
+
+def _config_text(config) -> str:
+  """repr of a config without its SPEED_ONLY_FIELDS."""
+  if dataclasses.is_dataclass(config):
+    fields = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)
+              if f.name not in SPEED_ONLY_FIELDS}
+    return f'{type(config).__name__}({fields!r})'
+  return repr(config)
+
+
+def _fingerprint(config, params, keys, data) -> str:
+  """Identifies a run's program (config less its speed-only fields, and the code of the
+  rule), hyper-parameters, seeds and data (for checkpoints)."""
+  h = hashlib.sha256()
+  h.update(_config_text(config).encode())
+  h.update(code_fingerprint().encode())
   for a in list(params) + [keys, data.x, data.y]:
     h.update(np.ascontiguousarray(np.asarray(a)).tobytes())
   return h.hexdigest()
@@ -385,25 +424,30 @@ def atomic_write(path: str, write_fn: Callable) -> None:
     raise
 
 
-def _save_checkpoint(path, fingerprint, states, history, metrics=None):
+def _save_checkpoint(path, fingerprint, states, history, metrics=None,
+                     wall_seconds: float = 0.0):
   leaves = jax.tree_util.tree_leaves(states)
   arrays = {f'leaf_{i}': np.asarray(v) for i, v in enumerate(leaves)}
   arrays['history'] = history
   arrays['fingerprint'] = np.asarray(fingerprint)
+  arrays['wall_seconds'] = np.asarray(wall_seconds, np.float64)
   for name, v in (metrics or {}).items():
     arrays[f'metric_{name}'] = np.asarray(v)
   atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
 def _load_checkpoint(path, fingerprint, like_states):
-  """(states, history [2, R, E], metrics {name: [R, E, ...]}) of a checkpoint."""
+  """(states, history [2, R, E], metrics {name: [R, E, ...]}, wall seconds so far) of
+  a checkpoint."""
   with np.load(path) as z:
     if str(z['fingerprint']) != fingerprint:
       raise ValueError(
           f'checkpoint {path} belongs to a different run (config, hyper-parameters, '
-          f'seeds or data differ); remove it or use another workdir')
+          f'seeds, data or the code of the rule differ); remove it or use another '
+          f'workdir')
+    wall = float(z['wall_seconds']) if 'wall_seconds' in z.files else 0.0
     leaves, treedef = jax.tree_util.tree_flatten(like_states)
     new = [jnp.asarray(z[f'leaf_{i}']) for i in range(len(leaves))]
     history = z['history']
     metrics = {k[len('metric_'):]: z[k] for k in z.files if k.startswith('metric_')}
-  return jax.tree_util.tree_unflatten(treedef, new), history, metrics
+  return jax.tree_util.tree_unflatten(treedef, new), history, metrics, wall

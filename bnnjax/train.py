@@ -241,6 +241,9 @@ def main(argv):
     print(f'final test accuracy {point["test_acc_mean"]:.2f} ± '
           f'{point["test_acc_std"]:.2f} (train {point["train_acc_mean"]:.2f}) over '
           f'{summary["num_seeds"]} seeds{"; " + label if label else ""}', flush=True)
+  if summary['already_complete']:
+    print(f'the run was already complete in {workdir}/checkpoint.npz: nothing trained; '
+          f'the results and wall time are those of the original run', flush=True)
   print(f'{summary["wall_seconds"]:.1f}s; wrote {workdir}/results.csv and summary.json',
         flush=True)
   if _EXPORT.value:

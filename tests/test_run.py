@@ -145,6 +145,56 @@ def test_interrupted_run_resumes_to_the_same_bits(tmp_path):
     train(run.seed_keys(1, 2), PARAMS, data, checkpoint_path=path)
 
 
+def test_resume_accepts_speed_only_changes_and_refuses_other_code(tmp_path,
+                                                                    monkeypatch):
+  x, y = _pool(4)
+  data = run.Data(bits.pack_numpy(x), y)
+  keys = run.seed_keys(0, 2)
+  full = run.make_train(CONFIG)(keys, PARAMS, data)
+  path = str(tmp_path / 'ckpt.npz')
+
+  def stop_after_one(epoch, *_):
+    if epoch == 0:
+      raise KeyboardInterrupt
+
+  with pytest.raises(KeyboardInterrupt):
+    run.make_train(CONFIG)(keys, PARAMS, data, progress_fn=stop_after_one,
+                           checkpoint_path=path)
+  # Another seed chunk, evaluation batch, word chunk and backend: the same bits, so the
+  # checkpoint resumes (it was refused before), and reaches the uninterrupted result.
+  faster = dataclasses.replace(CONFIG, seed_chunk=1, eval_batch_size=3, word_chunk=1,
+                               backend='dense')
+  resumed = run.make_train(faster)(keys, PARAMS, data, checkpoint_path=path)
+  np.testing.assert_array_equal(resumed.test_acc, full.test_acc)
+  for a, b in zip(jax.tree_util.tree_leaves(resumed.states),
+                  jax.tree_util.tree_leaves(full.states)):
+    np.testing.assert_array_equal(a, b)
+  # A change of the rule's code is refused, not silently resumed.
+  monkeypatch.setattr(run, 'code_fingerprint', lambda: 'other code')
+  with pytest.raises(ValueError, match='code of the rule'):
+    run.make_train(CONFIG)(keys, PARAMS, data, checkpoint_path=path)
+
+
+def test_rerunning_a_finished_run_keeps_its_wall_time(tmp_path):
+  x, y = _pool(5)
+  data = run.Data(bits.pack_numpy(x), y)
+  keys = run.seed_keys(0, 2)
+  path = str(tmp_path / 'ckpt.npz')
+  train = run.make_train(CONFIG)
+  first = train(keys, PARAMS, data, checkpoint_path=path)
+  assert not first.already_complete
+  seen = []
+  again = train(keys, PARAMS, data, progress_fn=lambda e, *_: seen.append(e),
+                checkpoint_path=path)
+  assert again.already_complete and seen == []  # nothing trained
+  np.testing.assert_array_equal(again.test_acc, first.test_acc)
+  # The recorded time is the original run's (saved after its last epoch), not the
+  # reload's.
+  assert 0 < again.wall_seconds <= first.wall_seconds
+  with np.load(path) as z:
+    assert float(z['wall_seconds']) == again.wall_seconds
+
+
 @pytest.mark.parametrize('kwargs,match', [
     (dict(group_size=(5, 2)), 'group_size'),
     (dict(layers=(0, 6)), 'layers'),

@@ -67,8 +67,16 @@ def test_smoke_run_writes_results(tmp_path):
   for k in ('test_acc_std', 'train_acc_mean', 'num_seeds', 'wall_seconds', 'versions',
             'config'):
     assert k in summary
-  assert summary['num_seeds'] == 2
+  assert summary['num_seeds'] == 2 and not summary['already_complete']
   assert not [p for p in os.listdir(workdir) if p.startswith('.tmp')]
+  # The same command again: nothing trains, and the original wall time is kept.
+  again = _run(['--smoke', '--layers=35,35', f'--workdir={workdir}'], tmp_path)
+  assert again.returncode == 0, again.stderr
+  assert 'already complete' in again.stdout and 'epoch   1/2' not in again.stdout
+  summary2 = json.loads((workdir / 'summary.json').read_text())
+  assert summary2['already_complete'] and summary2['test_acc_mean'] == summary[
+      'test_acc_mean']
+  assert 0 < summary2['wall_seconds'] <= summary['wall_seconds']
 
 
 def test_smoke_grid_with_trained_classifiers_writes_one_row_per_point(tmp_path):

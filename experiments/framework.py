@@ -479,10 +479,9 @@ def plot(exp: Experiment, entries: Sequence[Dict], path: str) -> bool:
     from matplotlib.figure import Figure
   except ImportError:
     return False
-  plt = None
   done = [e for e in entries if 'test_acc_mean' in e]
   if exp.plot == 'scatter':
-    return _scatter(exp, done, path, plt)
+    return _scatter(exp, done, path)
   datasets = list(dict.fromkeys(e['dataset'] for e in done)) or ['(none)']
   kinds = exp.plot if isinstance(exp.plot, tuple) else (exp.plot,)
   fig = Figure(figsize=(5 * len(datasets), 4 * len(kinds)))
@@ -491,10 +490,10 @@ def plot(exp: Experiment, entries: Sequence[Dict], path: str) -> bool:
     for ax, name in zip(axes[ki], datasets):
       _plot_panel(ax, exp, kind, [e for e in done if e['dataset'] == name], name)
   fig.suptitle(f'{exp.name}: {exp.reference}', fontsize=9)
-  return _save_png(fig, path, plt)
+  return _save_png(fig, path)
 
 
-def _save_png(fig, path: str, unused_plt=None) -> bool:
+def _save_png(fig, path: str) -> bool:
   """Writes a matplotlib Figure as a PNG, atomically."""
   fig.tight_layout()
   buf = io.BytesIO()
@@ -546,7 +545,7 @@ def _plot_panel(ax, exp: Experiment, kind: str, sub: Sequence[Dict], name: str):
     ax.legend(fontsize=7)
 
 
-def _scatter(exp: Experiment, done: Sequence[Dict], path: str, plt) -> bool:
+def _scatter(exp: Experiment, done: Sequence[Dict], path: str) -> bool:
   """One point per data set: the best cp_r setting (x) against the best of ours (y),
   ours and the paper's, with the diagonal."""
   from matplotlib.figure import Figure
@@ -577,4 +576,4 @@ def _scatter(exp: Experiment, done: Sequence[Dict], path: str, plt) -> bool:
   ax.grid(alpha=0.3)
   if pts:
     ax.legend(fontsize=7)
-  return _save_png(fig, path, plt)
+  return _save_png(fig, path)

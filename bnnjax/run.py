@@ -279,7 +279,7 @@ def make_runner(net: Model, protocol: Protocol, fingerprint_config=None,
     return pmapped[num_dev]
 
   def train(keys, params, data: Data, progress_fn: Optional[Callable] = None,
-            checkpoint_path: Optional[str] = None) -> Results:
+            checkpoint_path: Optional[str] = None, initial_states=None) -> Results:
     start = time.time()
     if check_fn is not None:
       check_fn(params, data)
@@ -317,6 +317,9 @@ def make_runner(net: Model, protocol: Protocol, fingerprint_config=None,
         jax.tree_util.tree_map(
             lambda a: np.broadcast_to(np.asarray(a), (num_dev,) + a.shape), data))
     states, train_idx, test_idx = init_fn(to_devices(run_keys), dev_params, data.y)
+    if initial_states is not None:  # continue trained states (e.g. a new task)
+      states = _initial_states(initial_states, jax.tree_util.tree_map(from_devices, states),
+                               to_devices)
     n_train, n_test = train_idx.shape[-1], test_idx.shape[-1]
     history = np.zeros((2, num_runs, 0), np.float64)
     metrics = {}  # name -> [R, E, ...]
@@ -360,6 +363,23 @@ def make_runner(net: Model, protocol: Protocol, fingerprint_config=None,
                    already_complete=already_complete)
 
   return train
+
+
+def _initial_states(given, like, to_devices):
+  """Per-device states from `initial_states` with leading [P,] S axes (or [R])."""
+  leaves, treedef = jax.tree_util.tree_flatten(like)
+  given_leaves, given_def = jax.tree_util.tree_flatten(given)
+  if given_def != treedef:
+    raise ValueError(f'initial_states has structure {given_def}, expected {treedef}')
+  out = []
+  for g, l in zip(given_leaves, leaves):
+    g = np.asarray(g)
+    trailing = g.shape[g.ndim - (l.ndim - 1):] if l.ndim > 1 else ()
+    if g.dtype != l.dtype or g.size != l.size or trailing != l.shape[1:]:
+      raise ValueError(f'initial_states leaf {g.dtype}{list(g.shape)} does not match the '
+                       f'runs\' {l.dtype}{list(l.shape)}')
+    out.append(to_devices(g.reshape(l.shape)))
+  return jax.tree_util.tree_unflatten(treedef, out)
 
 
 # ----------------------------------------------------------------------------------

@@ -258,3 +258,21 @@ def test_new_hyper_parameters_do_not_recompile():
                                               weight_clip=9), data)
   assert len(traces) == num_traces
   assert not np.array_equal(first.states.hidden[0], second.states.hidden[0])
+
+
+def test_initial_states_continue_a_run_bit_for_bit():
+  """E epochs = E1 epochs, then E - E1 epochs from the returned states (the path of
+  continual learning: a new task's call starts from the last task's states)."""
+  x, y = _pool()
+  data = run.Data(bits.pack_numpy(x), y)
+  keys = run.seed_keys(7, 3)
+  full = run.make_train(CONFIG)(keys, PARAMS, data)
+  first = run.make_train(dataclasses.replace(CONFIG, num_epochs=1))(keys, PARAMS, data)
+  rest = run.make_train(dataclasses.replace(CONFIG, num_epochs=2))(
+      keys, PARAMS, data, initial_states=first.states)
+  for a, b in zip(jax.tree_util.tree_leaves(full.states),
+                  jax.tree_util.tree_leaves(rest.states)):
+    np.testing.assert_array_equal(a, b)
+  np.testing.assert_array_equal(full.test_acc[:, 1:], rest.test_acc)
+  with pytest.raises(ValueError, match='initial_states'):
+    run.make_train(CONFIG)(keys[:2], PARAMS, data, initial_states=first.states)

@@ -14,7 +14,9 @@ key; the state then carries its own key for shuffling and reinforcement.
 
 import dataclasses
 import hashlib
+import math
 import os
+import zipfile
 import tempfile
 import time
 from typing import Callable, Dict, NamedTuple, Optional
@@ -178,13 +180,14 @@ def use_cpu_cores(num_devices: Optional[int] = None) -> None:
     pass
 
 
-def make_train(config: Config, num_devices: Optional[int] = None,
-               diagnostics: bool = True) -> Callable:
+def make_train(config: Config, num_devices=None, diagnostics: bool = True,
+               runs_per_call: Optional[int] = None) -> 'Runner':
   """Whole runs of the local-error rule (`bnnjax.model`); see `make_runner`.
 
-  Returns `train(keys, params: HParams, data: Data, progress_fn=None,
-  checkpoint_path=None) -> Results`. params may hold 1-D grids (runs = P x S).
-  diagnostics: compute `bnnjax.diagnostics` per epoch (Results.metrics)."""
+  Returns a `Runner`, called as `train(keys, params: HParams, data: Data, ...) ->
+  Results`. params may hold 1-D grids (runs = P x S). diagnostics: compute
+  `bnnjax.diagnostics` per epoch (Results.metrics). num_devices, runs_per_call: see
+  `make_runner`."""
   from bnnjax import diagnostics as diag_lib
   protocol = Protocol(batch_size=config.batch_size, num_epochs=config.num_epochs,
                       num_test=config.num_test, shuffle_split=config.shuffle_split,
@@ -200,36 +203,45 @@ def make_train(config: Config, num_devices: Optional[int] = None,
     check_data(data, config)
 
   return make_runner(net, protocol, fingerprint_config=config, num_devices=num_devices,
-                     check_fn=check_fn)
+                     check_fn=check_fn, runs_per_call=runs_per_call)
 
 
-def make_runner(net: Model, protocol: Protocol, fingerprint_config=None,
-                num_devices: Optional[int] = None,
-                check_fn: Optional[Callable] = None) -> Callable:
-  """Returns `train(keys, params, data, progress_fn=None, checkpoint_path=None)`.
+class Runner:
+  """The run engine of every method: pure per-run functions and a host driver.
 
-  Every method of bnnjax runs through this one engine, so all see the same protocol.
-  keys: uint32[S, 2] (see `seed_keys`) or a single uint32[2] key.
-  params: a NamedTuple of traced hyper-parameters: scalars, or 1-D arrays (a grid of P
-    points; runs = P x S, results get a leading [P] axis).
-  data: `Data` pool; the per-run split is made inside (`split_indices`).
-  progress_fn: called after every epoch as progress_fn(epoch, train_acc, test_acc) with
-    float arrays [R] (percent) — e.g. to print.
-  checkpoint_path: if given, the state after every epoch is written there atomically and
-    a matching checkpoint is resumed.
-  fingerprint_config: any object whose repr identifies the program (in checkpoints).
-  num_devices: devices the runs are spread over (`pmap`); default all local devices of
-    the default backend (see `use_cpu_cores`). Results do not depend on it.
-  check_fn(params, data): host-side validation run before anything is compiled.
-  Returns `Results` (accuracies are exact counts divided on the host).
+  Pure, jittable functions over flat run arrays (leading axis R = runs):
+    `init_runs(keys [R, 2], params [R], y) -> (states, train_idx, test_idx)`
+    `epoch_runs(states, params, train_idx, test_idx, data) -> (states, train_correct
+      int32[R], test_correct int32[R], epoch_metrics {name: [R, ...]})`
+  Inside, runs are mapped in vmapped chunks of `protocol.seed_chunk` (`lax.map`); every
+  run is independent, so any split of the runs gives the same bits.
+
+  `sharded(devices)` wraps them in `jax.jit(jax.shard_map(...))` over a 1-D mesh of the
+  run axis: each device (of every process) maps over its own runs; the data pool is
+  replicated. Calling the runner (`__call__`, see `make_runner`) is the host driver:
+  validation, padding, run chunks, checkpoints, progress and gathering of results.
   """
 
-  def init_run(key, params, n):
-    split_key, init_key = jax.random.split(key)
-    train_idx, test_idx = split_indices(split_key, n, protocol)
-    return net.init_fn(init_key, params), train_idx, test_idx
+  def __init__(self, net: Model, protocol: Protocol, fingerprint_config=None,
+               num_devices=None, check_fn: Optional[Callable] = None,
+               runs_per_call: Optional[int] = None):
+    self.net = net
+    self.protocol = protocol
+    self.fingerprint_config = fingerprint_config
+    self.num_devices = num_devices
+    self.check_fn = check_fn
+    self.runs_per_call = runs_per_call
+    self._compiled = {}  # device ids -> (init_fn, epoch_fn)
 
-  def epoch_run(state, params, train_idx, test_idx, data):
+  # --- Pure functions of one run and of flat runs ---------------------------------
+
+  def init_run(self, key, params, n: int):
+    split_key, init_key = jax.random.split(key)
+    train_idx, test_idx = split_indices(split_key, n, self.protocol)
+    return self.net.init_fn(init_key, params), train_idx, test_idx
+
+  def epoch_run(self, state, params, train_idx, test_idx, data: Data):
+    net, protocol = self.net, self.protocol
     n_train = train_idx.shape[0]
     bsz = protocol.batch_size
     num_batches = -(-n_train // bsz)
@@ -258,33 +270,58 @@ def make_runner(net: Model, protocol: Protocol, fingerprint_config=None,
     # counts; percentages on the host
     return state, train_correct, test_correct, epoch_metrics
 
-  # Leading axes inside: [device, run]; each device maps over its runs in vmapped chunks.
-  def init_device(keys, params, y):
-    return lax.map(lambda a: init_run(a[0], a[1], y.shape[0]), (keys, params),
-                   batch_size=min(protocol.seed_chunk, keys.shape[0]))
+  def init_runs(self, keys, params, y):
+    """Flat runs: keys uint32[R, 2], params leaves [R]; y: the pool's labels (its
+    length fixes the split)."""
+    return lax.map(lambda a: self.init_run(a[0], a[1], y.shape[0]), (keys, params),
+                   batch_size=min(self.protocol.seed_chunk, keys.shape[0]))
 
-  def epoch_device(states, params, train_idx, test_idx, data):
-    return lax.map(lambda a: epoch_run(*a, data), (states, params, train_idx, test_idx),
-                   batch_size=min(protocol.seed_chunk, train_idx.shape[0]))
+  def epoch_runs(self, states, params, train_idx, test_idx, data: Data):
+    """One epoch of every run; leading axis R on every argument but `data`."""
+    return lax.map(lambda a: self.epoch_run(*a, data),
+                   (states, params, train_idx, test_idx),
+                   batch_size=min(self.protocol.seed_chunk, train_idx.shape[0]))
 
-  all_devices = jax.local_devices()[:num_devices] if num_devices else jax.local_devices()
-  pmapped = {}  # device count -> (init_fn, epoch_fn), each compiled once
+  def sharded(self, devices):
+    """(init_fn, epoch_fn): `init_runs` and `epoch_runs` jitted over a mesh of
+    `devices` (axis 'runs'); R must be a multiple of len(devices). The epoch donates its
+    states. Compiled once per device set and shapes."""
+    ids = tuple(d.id for d in devices)
+    if ids not in self._compiled:
+      mesh = jax.sharding.Mesh(np.asarray(devices), ('runs',))
+      runs, rep = jax.sharding.PartitionSpec('runs'), jax.sharding.PartitionSpec()
+      init_fn = jax.jit(jax.shard_map(self.init_runs, mesh=mesh,
+                                      in_specs=(runs, runs, rep), out_specs=runs,
+                                      check_vma=False))
+      epoch_fn = jax.jit(jax.shard_map(self.epoch_runs, mesh=mesh,
+                                       in_specs=(runs, runs, runs, runs, rep),
+                                       out_specs=runs, check_vma=False),
+                         donate_argnums=0)
+      self._compiled[ids] = (mesh, init_fn, epoch_fn)
+    return self._compiled[ids]
 
-  def pmapped_fns(num_dev):
-    if num_dev not in pmapped:
-      devices = all_devices[:num_dev]
-      pmapped[num_dev] = (
-          jax.pmap(init_device, in_axes=(0, 0, None), devices=devices),
-          jax.pmap(epoch_device, in_axes=(0, 0, 0, 0, 0), devices=devices))
-    return pmapped[num_dev]
+  # --- Host driver ------------------------------------------------------------------
 
-  def train(keys, params, data: Data, progress_fn: Optional[Callable] = None,
-            checkpoint_path: Optional[str] = None, initial_states=None) -> Results:
+  def __call__(self, keys, params, data: Data, progress_fn: Optional[Callable] = None,
+               checkpoint_path: Optional[str] = None, initial_states=None,
+               checkpoint_every: Optional[int] = None) -> Results:
+    return self.train(keys, params, data, progress_fn, checkpoint_path, initial_states,
+                      checkpoint_every)
+
+  def train(self, keys, params, data: Data, progress_fn: Optional[Callable] = None,
+            checkpoint_path: Optional[str] = None, initial_states=None,
+            checkpoint_every: Optional[int] = None) -> Results:
+    """See `make_runner`."""
     start = time.time()
-    if check_fn is not None:
-      check_fn(params, data)
+    protocol = self.protocol
+    if self.check_fn is not None:
+      self.check_fn(params, data)
     x, y = np.asarray(data.x), np.asarray(data.y)
     check_pool(x, y, protocol.num_test, protocol.train_divisor)
+    if checkpoint_every is not None and (isinstance(checkpoint_every, bool) or
+                                         int(checkpoint_every) < 0):
+      raise ValueError(f'checkpoint_every must be an integer >= 0 (0 = automatic), '
+                       f'got {checkpoint_every!r}')
     keys = np.asarray(keys, np.uint32)
     single = keys.ndim == 1
     if single:
@@ -293,68 +330,115 @@ def make_runner(net: Model, protocol: Protocol, fingerprint_config=None,
     flat_params, grid = _broadcast_params(params, num_seeds)
     num_runs = flat_params[0].shape[0]
     run_keys = np.tile(keys, (num_runs // num_seeds, 1))
-    data = Data(jnp.asarray(x), jnp.asarray(y, jnp.int32))
-    fingerprint = _fingerprint(fingerprint_config, flat_params, run_keys, data)
+    data = Data(x, y.astype(np.int32))
+    fingerprint = _fingerprint(self.fingerprint_config, flat_params, run_keys, data)
+    if jax.process_count() > 1:  # every process must run the same runs on the same data
+      from jax.experimental import multihost_utils
+      multihost_utils.assert_equal(
+          np.frombuffer(bytes.fromhex(fingerprint), np.uint8),
+          'the processes of a multi-process run differ in config, hyper-parameters, '
+          'seeds, data or code')
 
-    # Spread runs over devices; pad with copies of run 0 (dropped at the end).
-    num_dev = min(len(all_devices), num_runs)
-    per_dev = -(-num_runs // num_dev)
-    total = per_dev * num_dev
+    # Runs are padded (with copies of run 0, dropped at the end) to `groups` calls of
+    # `size` runs each, `size` a multiple of the device count.
+    devices = select_devices(self.num_devices or _ENGINE['devices'], num_runs)
+    num_dev = len(devices)
+    per_call = min(self.runs_per_call or _ENGINE['runs_per_call'] or num_runs, num_runs)
+    size = -(-per_call // num_dev) * num_dev
+    groups = -(-num_runs // size)
+    total = groups * size
+    mesh, init_fn, epoch_fn = self.sharded(devices)
+    shard = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec('runs'))
+    replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
 
-    def to_devices(a):
+    def pad_split(a):  # host [R, ...] -> [groups] of host [size, ...]
       a = np.asarray(a)
       a = np.concatenate([a, np.repeat(a[:1], total - num_runs, axis=0)])
-      return a.reshape((num_dev, per_dev) + a.shape[1:])
+      return [a[g * size:(g + 1) * size] for g in range(groups)]
 
-    def from_devices(a):
-      a = np.asarray(a)
-      return a.reshape((total,) + a.shape[2:])[:num_runs]
+    def to_dev(tree):  # host tree [size, ...] -> global arrays sharded over the runs
+      return jax.tree_util.tree_map(lambda a: _global_array(a, shard), tree)
 
-    init_fn, epoch_fn = pmapped_fns(num_dev)
-    dev_params = type(flat_params)(*[to_devices(v) for v in flat_params])
-    # The pool is copied to every device once, not at every epoch call.
-    dev_data = jax.pmap(lambda d: d, devices=all_devices[:num_dev])(
-        jax.tree_util.tree_map(
-            lambda a: np.broadcast_to(np.asarray(a), (num_dev,) + a.shape), data))
-    states, train_idx, test_idx = init_fn(to_devices(run_keys), dev_params, data.y)
+    def group_trees(tree):  # host tree [R, ...] -> [groups] of host trees [size, ...]
+      leaves, treedef = jax.tree_util.tree_flatten(tree)
+      split = [pad_split(a) for a in leaves]
+      return [jax.tree_util.tree_unflatten(treedef, [s[g] for s in split])
+              for g in range(groups)]
+
+    def flat(group_list):  # [groups] of trees [size, ...] -> host tree [R, ...]
+      hosts = [_to_host(t) for t in group_list]
+      return jax.tree_util.tree_map(
+          lambda *a: np.concatenate(a)[:num_runs], *hosts)
+
+    dev_data = Data(_global_array(data.x, replicated), _global_array(data.y, replicated))
+    param_groups = [to_dev(p) for p in group_trees(flat_params)]
+    key_groups = group_trees(run_keys)
+    states, train_idx, test_idx = [], [], []
+    for g in range(groups):
+      st, tr, te = init_fn(_global_array(key_groups[g], shard), param_groups[g],
+                           dev_data.y)
+      states.append(st)
+      train_idx.append(tr)
+      test_idx.append(te)
+    n_train, n_test = train_idx[0].shape[-1], test_idx[0].shape[-1]
+    like = flat(states) if (initial_states is not None or checkpoint_path) else None
     if initial_states is not None:  # continue trained states (e.g. a new task)
-      states = _initial_states(initial_states, jax.tree_util.tree_map(from_devices, states),
-                               to_devices)
-    n_train, n_test = train_idx.shape[-1], test_idx.shape[-1]
+      states = [to_dev(t) for t in group_trees(_initial_states(initial_states, like))]
     history = np.zeros((2, num_runs, 0), np.float64)
     metrics = {}  # name -> [R, E, ...]
     earlier_seconds = 0.0  # wall time of earlier calls of this run (from the checkpoint)
     if checkpoint_path and os.path.exists(checkpoint_path):
       flat_states, history, metrics, earlier_seconds = _load_checkpoint(
-          checkpoint_path, fingerprint, jax.tree_util.tree_map(from_devices, states))
-      states = jax.tree_util.tree_map(to_devices, flat_states)
-      want = net.epoch_metrics_fn is not None and history.shape[2] > 0
+          checkpoint_path, fingerprint, like)
+      states = [to_dev(t) for t in group_trees(flat_states)]
+      want = self.net.epoch_metrics_fn is not None and history.shape[2] > 0
       if want != bool(metrics) or any(v.shape[1] != history.shape[2]
                                       for v in metrics.values()):
         raise ValueError(
             f'checkpoint {checkpoint_path} was written with diagnostics '
             f'{"off" if want else "on"}; resume with the same setting, or remove it')
+    if groups > 1:  # states wait on the host while other calls run (device memory)
+      states = [_to_host(t) for t in states]
+      train_idx = [_to_host(t) for t in train_idx]
+      test_idx = [_to_host(t) for t in test_idx]
     already_complete = history.shape[2] >= protocol.num_epochs
+    every = int(checkpoint_every or 0)  # 0: automatic (see `_CheckpointPolicy`)
+    policy = _CheckpointPolicy(every)
     for epoch in range(history.shape[2], protocol.num_epochs):
-      states, train_correct, test_correct, epoch_metrics = epoch_fn(
-          states, dev_params, train_idx, test_idx, dev_data)
-      accs = np.stack([100.0 * from_devices(train_correct) / n_train,
-                       100.0 * from_devices(test_correct) / n_test])
+      t_epoch = time.time()
+      outs = []
+      for g in range(groups):
+        if groups > 1:
+          st = to_dev(states[g])
+          args = (st, param_groups[g], _global_array(train_idx[g], shard),
+                  _global_array(test_idx[g], shard), dev_data)
+        else:
+          args = (states[g], param_groups[g], train_idx[g], test_idx[g], dev_data)
+        st, train_correct, test_correct, epoch_metrics = epoch_fn(*args)
+        states[g] = _to_host(st) if groups > 1 else st
+        outs.append(_to_host((train_correct, test_correct, epoch_metrics)))
+      cat = lambda *a: np.concatenate(a)[:num_runs]
+      train_correct, test_correct, epoch_metrics = jax.tree_util.tree_map(cat, *outs)
+      accs = np.stack([100.0 * train_correct / n_train, 100.0 * test_correct / n_test])
       history = np.concatenate([history, accs[..., None]], axis=2)
       for name, v in epoch_metrics.items():
-        v = from_devices(v)[:, None]
+        v = np.asarray(v)[:, None]
         metrics[name] = v if name not in metrics else np.concatenate(
             [metrics[name], v], axis=1)
-      if checkpoint_path:
-        _save_checkpoint(checkpoint_path, fingerprint,
-                         jax.tree_util.tree_map(from_devices, states), history, metrics,
-                         earlier_seconds + time.time() - start)
+      last = epoch + 1 == protocol.num_epochs
+      if checkpoint_path and policy.due(epoch + 1, last, time.time() - t_epoch):
+        t_save = time.time()
+        flat_states = flat(states)
+        if jax.process_index() == 0:  # one writer
+          _save_checkpoint(checkpoint_path, fingerprint, flat_states, history, metrics,
+                           earlier_seconds + time.time() - start)
+        policy.saved(time.time() - t_save)
       if progress_fn is not None:
         progress_fn(epoch, history[0, :, -1], history[1, :, -1])
 
     lead = () if (single and not grid) else tuple(grid) + (num_seeds,)
     reshape = lambda a: np.asarray(a).reshape(lead + np.asarray(a).shape[1:])
-    flat_states = jax.tree_util.tree_map(from_devices, states)
+    flat_states = flat(states)
     return Results(train_acc=reshape(history[0]), test_acc=reshape(history[1]),
                    states=jax.tree_util.tree_map(reshape, flat_states),
                    wall_seconds=(earlier_seconds if already_complete else
@@ -362,11 +446,193 @@ def make_runner(net: Model, protocol: Protocol, fingerprint_config=None,
                    metrics={k: reshape(v) for k, v in metrics.items()},
                    already_complete=already_complete)
 
-  return train
+
+def make_runner(net: Model, protocol: Protocol, fingerprint_config=None,
+                num_devices=None, check_fn: Optional[Callable] = None,
+                runs_per_call: Optional[int] = None) -> Runner:
+  """Returns a `Runner`: call it as `train(keys, params, data, progress_fn=None,
+  checkpoint_path=None, initial_states=None, checkpoint_every=None)`.
+
+  Every method of bnnjax runs through this one engine, so all see the same protocol.
+  keys: uint32[S, 2] (see `seed_keys`) or a single uint32[2] key.
+  params: a NamedTuple of traced hyper-parameters: scalars, or 1-D arrays (a grid of P
+    points; runs = P x S, results get a leading [P] axis).
+  data: `Data` pool; the per-run split is made inside (`split_indices`).
+  progress_fn: called after every epoch as progress_fn(epoch, train_acc, test_acc) with
+    float arrays [R] (percent) — e.g. to print.
+  checkpoint_path: if given, the states are written there atomically (by process 0)
+    and a matching checkpoint is resumed. checkpoint_every: K > 0 writes after every K
+    epochs and after the last; 0 or None (default) is automatic: after every epoch while
+    a write is cheap (`CHECKPOINT_CHEAP_SECONDS`, or `CHECKPOINT_OVERHEAD` of the epoch
+    time), else every K epochs with K measured (`_CheckpointPolicy`).
+  initial_states: states with the leading axes of `Results.states` to start from
+    instead of the init (e.g. the next task of a continual-learning sequence).
+  fingerprint_config: any object whose repr identifies the program (in checkpoints).
+  num_devices: 'all', N, or None (the `configure` default, else every device of every
+    process): runs are sharded over them. runs_per_call: at most this many runs per
+    compiled call (sweeps larger than device memory run in chunks of runs; every chunk
+    has the same shape, so nothing recompiles). Results depend on neither.
+  check_fn(params, data): host-side validation run before anything is compiled.
+  Returns `Results` (accuracies are exact counts divided on the host).
+  """
+  return Runner(net, protocol, fingerprint_config, num_devices, check_fn, runs_per_call)
 
 
-def _initial_states(given, like, to_devices):
-  """Per-device states from `initial_states` with leading [P,] S axes (or [R])."""
+# ----------------------------------------------------------------------------------
+# Devices and processes
+# ----------------------------------------------------------------------------------
+
+# Process-wide engine defaults (`configure`): entry points set them from flags, and every
+# `make_runner` without its own values uses them.
+_ENGINE = {'devices': None, 'runs_per_call': None}
+
+
+def configure(devices=None, runs_per_call: Optional[int] = None) -> None:
+  """Sets the engine defaults of this process: devices ('all' or N) and the largest
+  number of runs per compiled call (None = all runs in one call)."""
+  if devices is not None:
+    _parse_devices(devices)
+  if runs_per_call is not None and (isinstance(runs_per_call, bool) or
+                                    int(runs_per_call) < 1):
+    raise ValueError(f'runs_per_call (--runs_per_call) must be >= 1, got {runs_per_call}')
+  _ENGINE.update(devices=devices, runs_per_call=runs_per_call)
+
+
+def _parse_devices(devices):
+  """'all' / None -> None; N -> int N >= 1 (ValueError otherwise)."""
+  if devices is None or devices == 'all':
+    return None
+  try:
+    n = int(devices)
+  except (TypeError, ValueError):
+    n = 0
+  if n < 1 or isinstance(devices, bool) or (isinstance(devices, float) and
+                                            devices != n):
+    raise ValueError(f"devices (--devices) must be 'all' or an integer >= 1, got "
+                     f'{devices!r}')
+  return n
+
+
+def select_devices(devices=None, num_runs: Optional[int] = None) -> list:
+  """The devices runs are sharded over: 'all'/None -> every device of every process;
+  N -> N devices, N / process_count from each process. In one process, never more
+  devices than runs."""
+  n = _parse_devices(devices)
+  procs = jax.process_count()
+  if procs == 1:
+    local = jax.local_devices()
+    if n is not None and n > len(local):
+      raise ValueError(f'devices (--devices) asks for {n} devices but this process has '
+                       f'{len(local)} ({local[0].platform}); on CPU set them with '
+                       f'bnnjax.use_cpu_cores(N) before the first computation')
+    chosen = local[:n] if n else local
+    return chosen[:num_runs] if num_runs else chosen
+  by_proc = {}
+  for d in jax.devices():
+    by_proc.setdefault(d.process_index, []).append(d)
+  per = min(len(v) for v in by_proc.values())
+  if n is not None:
+    if n % procs or n // procs > per:
+      raise ValueError(f'devices (--devices) must be a multiple of the {procs} '
+                       f'processes and at most {procs * per}, got {n}')
+    per = n // procs
+  return [d for p in sorted(by_proc) for d in by_proc[p][:per]]
+
+
+def init_distributed(coordinator_address: Optional[str] = None,
+                     num_processes: Optional[int] = None,
+                     process_id: Optional[int] = None) -> bool:
+  """Joins a multi-process run (`jax.distributed.initialize`) before any computation.
+
+  Values come from the arguments, else from $JAX_COORDINATOR_ADDRESS,
+  $JAX_NUM_PROCESSES and $JAX_PROCESS_ID; with none of them set this is a single-process
+  run and nothing happens (returns False). On CPU, cross-process collectives use gloo.
+  Every process then runs the same program on the same data: runs are sharded over the
+  devices of all processes, results are gathered to every process, and only process 0
+  writes files (`is_main_process`)."""
+  env = os.environ
+  address = coordinator_address or env.get('JAX_COORDINATOR_ADDRESS') or None
+  num = num_processes if num_processes is not None else env.get('JAX_NUM_PROCESSES')
+  pid = process_id if process_id is not None else env.get('JAX_PROCESS_ID')
+  if address is None and num is None and pid is None:
+    return False
+  if address is None or num is None or pid is None:
+    raise ValueError('a multi-process run needs all of --coordinator_address, '
+                     '--num_processes and --process_id (or $JAX_COORDINATOR_ADDRESS, '
+                     '$JAX_NUM_PROCESSES, $JAX_PROCESS_ID)')
+  try:
+    num, pid = int(num), int(pid)
+  except ValueError:
+    raise ValueError(f'num_processes and process_id must be integers, got {num!r}, '
+                     f'{pid!r}') from None
+  if num < 1 or not 0 <= pid < num:
+    raise ValueError(f'process_id must be in [0, {num - 1}] for {num} processes, got '
+                     f'{pid}')
+  if ':' not in address:
+    raise ValueError(f'coordinator_address must be host:port, got {address!r}')
+  jax.config.update('jax_cpu_collectives_implementation', 'gloo')
+  jax.distributed.initialize(address, num, pid)
+  return True
+
+
+def is_main_process() -> bool:
+  """True in the process that writes files (process 0; the only one when single)."""
+  return jax.process_index() == 0
+
+
+def _global_array(a, sharding) -> jax.Array:
+  """A host array (the same on every process) as a global array with `sharding`."""
+  a = np.asarray(a)
+  return jax.make_array_from_callback(a.shape, sharding, lambda idx: a[idx])
+
+
+def _to_host(tree):
+  """Global arrays -> full NumPy arrays on every process (a collective when several)."""
+  if jax.process_count() == 1:
+    return jax.tree_util.tree_map(np.asarray, tree)
+  from jax.experimental import multihost_utils
+  return jax.tree_util.tree_map(
+      lambda a: np.asarray(multihost_utils.process_allgather(a, tiled=True)), tree)
+
+
+# Automatic checkpoints (checkpoint_every = 0): write after every epoch while a write
+# takes at most CHECKPOINT_CHEAP_SECONDS or at most CHECKPOINT_OVERHEAD of an epoch;
+# otherwise every K epochs, K = the measured write time over CHECKPOINT_OVERHEAD of the
+# epoch time, so the overhead stays near it (the widest paper nets: gigabytes of states).
+CHECKPOINT_OVERHEAD = 0.05
+CHECKPOINT_CHEAP_SECONDS = 1.0
+
+
+class _CheckpointPolicy:
+  """Decides after which epochs a checkpoint is written (the last always is)."""
+
+  def __init__(self, every: int):
+    self.every = every
+    self.since = 0  # epochs since the last write
+    self.epoch_seconds = None
+    self.write_seconds = None
+
+  def due(self, epochs_done: int, last: bool, epoch_seconds: float) -> bool:
+    self.since += 1
+    if last:
+      return True
+    if self.every:
+      return epochs_done % self.every == 0
+    self.epoch_seconds = epoch_seconds if self.epoch_seconds is None else min(
+        self.epoch_seconds, epoch_seconds)
+    if self.write_seconds is None or self.write_seconds <= CHECKPOINT_CHEAP_SECONDS:
+      return True  # measure one write; cheap writes every epoch
+    k = math.ceil(self.write_seconds / (CHECKPOINT_OVERHEAD * max(self.epoch_seconds,
+                                                                  1e-9)))
+    return self.since >= max(1, k)
+
+  def saved(self, seconds: float) -> None:
+    self.since = 0
+    self.write_seconds = seconds
+
+
+def _initial_states(given, like):
+  """Flat host states [R, ...] from `initial_states` with leading [P,] S axes (or [R])."""
   leaves, treedef = jax.tree_util.tree_flatten(like)
   given_leaves, given_def = jax.tree_util.tree_flatten(given)
   if given_def != treedef:
@@ -378,7 +644,7 @@ def _initial_states(given, like, to_devices):
     if g.dtype != l.dtype or g.size != l.size or trailing != l.shape[1:]:
       raise ValueError(f'initial_states leaf {g.dtype}{list(g.shape)} does not match the '
                        f'runs\' {l.dtype}{list(l.shape)}')
-    out.append(to_devices(g.reshape(l.shape)))
+    out.append(g.reshape(l.shape))
   return jax.tree_util.tree_unflatten(treedef, out)
 
 
@@ -444,10 +710,23 @@ def atomic_write(path: str, write_fn: Callable) -> None:
     raise
 
 
+def _narrow(a: np.ndarray) -> np.ndarray:
+  """An integer array in the smallest signed dtype of int8/int16 holding its values
+  (checkpoints of the widest nets shrink 2-4x; loading casts back, losslessly)."""
+  if a.dtype.kind != 'i' or a.size == 0 or a.dtype.itemsize <= 1:
+    return a
+  lo, hi = int(a.min()), int(a.max())
+  for t in (np.int8, np.int16):
+    if np.dtype(t).itemsize < a.dtype.itemsize and np.iinfo(t).min <= lo and \
+        hi <= np.iinfo(t).max:
+      return a.astype(t)
+  return a
+
+
 def _save_checkpoint(path, fingerprint, states, history, metrics=None,
                      wall_seconds: float = 0.0):
   leaves = jax.tree_util.tree_leaves(states)
-  arrays = {f'leaf_{i}': np.asarray(v) for i, v in enumerate(leaves)}
+  arrays = {f'leaf_{i}': _narrow(np.asarray(v)) for i, v in enumerate(leaves)}
   arrays['history'] = history
   arrays['fingerprint'] = np.asarray(fingerprint)
   arrays['wall_seconds'] = np.asarray(wall_seconds, np.float64)
@@ -458,16 +737,37 @@ def _save_checkpoint(path, fingerprint, states, history, metrics=None,
 
 def _load_checkpoint(path, fingerprint, like_states):
   """(states, history [2, R, E], metrics {name: [R, E, ...]}, wall seconds so far) of
-  a checkpoint."""
-  with np.load(path) as z:
-    if str(z['fingerprint']) != fingerprint:
-      raise ValueError(
-          f'checkpoint {path} belongs to a different run (config, hyper-parameters, '
-          f'seeds, data or the code of the rule differ); remove it or use another '
-          f'workdir')
-    wall = float(z['wall_seconds']) if 'wall_seconds' in z.files else 0.0
-    leaves, treedef = jax.tree_util.tree_flatten(like_states)
-    new = [jnp.asarray(z[f'leaf_{i}']) for i in range(len(leaves))]
-    history = z['history']
-    metrics = {k[len('metric_'):]: z[k] for k in z.files if k.startswith('metric_')}
+  a checkpoint. A truncated or corrupted file raises ValueError naming it."""
+  leaves, treedef = jax.tree_util.tree_flatten(like_states)
+  try:
+    with np.load(path) as z:
+      if str(z['fingerprint']) != fingerprint:
+        raise _Mismatch()
+      wall = float(z['wall_seconds']) if 'wall_seconds' in z.files else 0.0
+      new = []
+      for i, like in enumerate(leaves):
+        a = z[f'leaf_{i}']
+        if a.shape != like.shape or a.dtype.kind != like.dtype.kind:
+          raise ValueError(f'leaf {i} is {a.dtype}{list(a.shape)}, expected '
+                           f'{like.dtype}{list(like.shape)}')
+        new.append(a.astype(like.dtype))
+      history = z['history']
+      metrics = {k[len('metric_'):]: z[k] for k in z.files if k.startswith('metric_')}
+      if history.ndim != 3 or history.shape[:2] != (2, leaves[0].shape[0]):
+        raise ValueError(f'history has shape {list(history.shape)}')
+  except _Mismatch:
+    raise ValueError(
+        f'checkpoint {path} belongs to a different run (config, hyper-parameters, '
+        f'seeds, data or the code of the rule differ); remove it or use another '
+        f'workdir') from None
+  except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+    raise ValueError(
+        f'checkpoint {path} is unreadable or incomplete ({type(e).__name__}: {e}). '
+        f'bnnjax writes checkpoints atomically, so it was damaged afterwards (disk, '
+        f'copy) or written by another program: remove it to start the run again, or '
+        f'restore a good copy') from None
   return jax.tree_util.tree_unflatten(treedef, new), history, metrics, wall
+
+
+class _Mismatch(Exception):
+  pass

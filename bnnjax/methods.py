@@ -4,8 +4,11 @@ A method maps (RunSpec, DataSet) to `MethodResult`; `python -m bnnjax.train --me
 looks it up in `METHODS`. `ours` is the local binary error rule (bnnjax.model); the
 paper's baselines live in `bnnjax.baselines`: `cp_r` (CP+R committee machine trained by
 the rule), `sgd` and `adam` (float MLPs), and `ste` (a binary MLP trained with the
-straight-through estimator and Adam, beyond the paper). Every method gets the same data
-pool, per-seed split, seeds and outputs.
+straight-through estimator and Adam, beyond the paper), and `flip` (the rule with
+1-bit weights and random flips instead of hidden integers, beyond the paper). Every
+method gets the same data pool, per-seed split, seeds and outputs. `make_trainer`
+compiles a method once for pools of one shape, to call it again on new data with
+`initial_states` (continual learning, experiments/continual.py).
 """
 
 import dataclasses
@@ -47,7 +50,9 @@ class RunSpec:
   backend: str = 'packed'
   seed_chunk: int = 5
   input_mode: str = 'bin'  # float baselines: 'fp' or 'bin'
-  learning_rate: Optional[float] = None  # float baselines: None = the paper's value
+  # float baselines: None = the paper's value; flip: the flip probability q (None:
+  # flip.DEFAULT_FLIP_PROB; a tuple is a grid)
+  learning_rate: Optional[float] = None
   # The raw --layers text ('' = use `layers`): cp_r reads K1-K2 blocks from it
   # ('330-30', '880-80,880-80').
   layers_text: str = ''
@@ -144,12 +149,15 @@ def validate_ours(spec: RunSpec, ds: Optional[DataSet] = None) -> None:
 
 
 def run_ours(spec: RunSpec, ds: DataSet, progress_fn=None,
-             checkpoint_path: Optional[str] = None) -> MethodResult:
+             checkpoint_path: Optional[str] = None,
+             initial_states=None) -> MethodResult:
+  """initial_states (every run_* function): states with the leading [P,] S axes of an
+  earlier result's `states` to continue training from (e.g. on a new task), or None."""
   config = ours_config(spec, ds)
   train = run_lib.make_train(config, diagnostics=spec.diagnostics)
   res = train(run_lib.seed_keys(spec.seed, spec.num_seeds), ours_params(spec),
               run_lib.Data(ds.x, ds.y), progress_fn=progress_fn,
-              checkpoint_path=checkpoint_path)
+              checkpoint_path=checkpoint_path, initial_states=initial_states)
   return MethodResult(train_acc=res.train_acc, test_acc=res.test_acc,
                       already_complete=res.already_complete,
                       wall_seconds=res.wall_seconds,
@@ -218,20 +226,22 @@ def validate_cp_r(spec: RunSpec, ds: Optional[DataSet] = None) -> None:
 
 
 def run_cp_r(spec: RunSpec, ds: DataSet, progress_fn=None,
-             checkpoint_path: Optional[str] = None) -> MethodResult:
+             checkpoint_path: Optional[str] = None,
+             initial_states=None) -> MethodResult:
   from bnnjax.baselines import cp_r
   config = cp_r_config(spec, ds)
   train = cp_r.make_train(config, diagnostics=spec.diagnostics)
   res = train(run_lib.seed_keys(spec.seed, spec.num_seeds), ours_params(spec),
               run_lib.Data(ds.x, ds.y), progress_fn=progress_fn,
-              checkpoint_path=checkpoint_path)
+              checkpoint_path=checkpoint_path, initial_states=initial_states)
   return MethodResult(
       train_acc=res.train_acc, test_acc=res.test_acc,
       already_complete=res.already_complete, wall_seconds=res.wall_seconds,
       config=dataclasses.asdict(config), grid=grid_points(spec),
       extra={'blocks': '_'.join(f'{k1}_{k2}' for k1, k2 in config.blocks),
              'committee_size': list(config.committee_sizes), 'head': config.head,
-             'num_outputs': config.num_outputs}, metrics=dict(res.metrics))
+             'num_outputs': config.num_outputs}, metrics=dict(res.metrics),
+      states=res.states)
 
 
 # Data sets whose features are ±1 by construction: their float features are the signs.
@@ -362,14 +372,15 @@ def validate_mlp(spec: RunSpec, ds: Optional[DataSet] = None) -> None:
 
 
 def run_mlp(spec: RunSpec, ds: DataSet, progress_fn=None,
-            checkpoint_path: Optional[str] = None) -> MethodResult:
+            checkpoint_path: Optional[str] = None,
+            initial_states=None) -> MethodResult:
   from bnnjax.baselines import mlp
   config = mlp_config(spec, ds)
   params = mlp_params(spec)
   train = mlp.make_train(config)
   res = train(run_lib.seed_keys(spec.seed, spec.num_seeds), params,
               run_lib.Data(mlp_inputs(spec, ds), ds.y), progress_fn=progress_fn,
-              checkpoint_path=checkpoint_path)
+              checkpoint_path=checkpoint_path, initial_states=initial_states)
   n_train = ds.num_samples - ds.num_test
   return MethodResult(
       train_acc=res.train_acc, test_acc=res.test_acc,
@@ -377,7 +388,132 @@ def run_mlp(spec: RunSpec, ds: DataSet, progress_fn=None,
       config=dataclasses.asdict(config),
       extra={'learning_rate': float(params.learning_rate),
              'input_mode': spec.input_mode,
-             'train_samples': n_train // config.run_config().train_divisor})
+             'train_samples': n_train // config.run_config().train_divisor},
+      states=res.states)
+
+
+# ----------------------------------------------------------------------------------
+# flip: the rule with 1-bit weights and random flips (bnnjax.baselines.flip; beyond the
+# paper). `learning_rate` is the flip probability q (None: flip.DEFAULT_FLIP_PROB); a
+# tuple of values is a grid run in one call (MethodResult.grid {'flip_prob': [...]}).
+# ----------------------------------------------------------------------------------
+
+
+def flip_params(spec: RunSpec):
+  """FlipParams of a RunSpec: q from `learning_rate` (scalar, or a 1-D grid)."""
+  from bnnjax.baselines import flip
+  q = flip.DEFAULT_FLIP_PROB if spec.learning_rate is None else spec.learning_rate
+  if isinstance(q, (tuple, list, np.ndarray)):
+    if not len(q):
+      raise ValueError('learning_rate (--learning_rate, the flip probability q) lists no '
+                       'value')
+    q = np.asarray(q, np.float64)
+  return flip.FlipParams(robustness=spec.robustness, flip_prob=q)
+
+
+def flip_grid(spec: RunSpec) -> Dict[str, List]:
+  q = flip_params(spec).flip_prob
+  return {'flip_prob': list(np.asarray(q).tolist())} if np.ndim(q) else {}
+
+
+def validate_flip(spec: RunSpec, ds: Optional[DataSet] = None) -> None:
+  """Raises ValueError naming the flag, before any data load (ds None) or compile."""
+  from bnnjax.baselines import flip
+  if isinstance(spec.robustness, (tuple, list)) or isinstance(
+      spec.p_reinforce, (tuple, list)) or isinstance(spec.weight_clip, (tuple, list)):
+    raise ValueError('--method=flip sweeps only the flip probability q '
+                     '(--learning_rate); robustness, p_reinforce and weight_clip grids '
+                     'apply to ours and cp_r')
+  if spec.weight_clip != 0:
+    raise ValueError(f'weight_clip (--weight_clip) does not apply to --method=flip (its '
+                     f'weights are 1 bit, there is nothing to clip), got '
+                     f'{spec.weight_clip}')
+  if spec.p_reinforce != RunSpec.p_reinforce:
+    raise ValueError(f'p_reinforce (--p_reinforce) does not apply to --method=flip (no '
+                     f'hidden integer to reinforce), got {spec.p_reinforce}')
+  if spec.input_mode != 'bin':
+    raise ValueError(f'input_mode (--input_mode) must be bin for --method=flip, got '
+                     f'{spec.input_mode!r}')
+  if spec.train_classifiers:
+    raise ValueError('train_classifiers (--train_classifiers) does not apply to '
+                     '--method=flip (its classifiers are fixed)')
+  flip.validate_params(flip_params(spec))
+  validate_ours(dataclasses.replace(spec, method='ours', learning_rate=None), ds)
+  if ds is not None:
+    run_lib.check_pool(np.asarray(ds.x), np.asarray(ds.y), ds.num_test)
+
+
+def run_flip(spec: RunSpec, ds: DataSet, progress_fn=None,
+             checkpoint_path: Optional[str] = None,
+             initial_states=None) -> MethodResult:
+  from bnnjax.baselines import flip
+  config = ours_config(spec, ds)
+  res = flip.make_train(config)(
+      run_lib.seed_keys(spec.seed, spec.num_seeds), flip_params(spec),
+      run_lib.Data(ds.x, ds.y), progress_fn=progress_fn,
+      checkpoint_path=checkpoint_path, initial_states=initial_states)
+  return MethodResult(train_acc=res.train_acc, test_acc=res.test_acc,
+                      already_complete=res.already_complete,
+                      wall_seconds=res.wall_seconds,
+                      config=dataclasses.asdict(config), grid=flip_grid(spec),
+                      extra={'head': config.head, 'num_outputs': config.num_outputs,
+                             'flip_prob': np.asarray(flip_params(spec).flip_prob).tolist()},
+                      states=res.states)
+
+
+# ----------------------------------------------------------------------------------
+# Trainers: one compiled train function per (method, shapes), called many times (e.g.
+# once per task of a continual-learning sequence, bnnjax's `initial_states`).
+# ----------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Trainer:
+  """train(keys, params, data, progress_fn=None, checkpoint_path=None,
+  initial_states=None) -> `bnnjax.run.Results`, compiled once and reused for every pool
+  of the same shape; params: the traced hyper-parameters of the spec; grid: {field:
+  [P values]} ({} without a grid axis); data_fn(ds) -> `run.Data` the method trains on;
+  evaluate_fn(state, x, y) -> int32[] correct predictions of ONE run's state;
+  protocol: the `run.Protocol` of the runs (the split of every pool)."""
+  train: Callable
+  params: Any
+  grid: Dict[str, list]
+  data_fn: Callable
+  evaluate_fn: Callable
+  protocol: run_lib.Protocol
+
+
+def make_trainer(spec: RunSpec, ds: DataSet) -> Trainer:
+  """The Trainer of ours, flip, sgd, adam or ste for pools shaped like `ds` (same
+  features, classes, test size); ValueError for other methods, before any compile."""
+  get(spec.method).validate_fn(spec, ds)
+  if spec.method in ('ours', 'flip'):
+    from bnnjax import model
+    config = ours_config(spec, ds)
+    protocol = run_lib.Protocol(batch_size=config.batch_size,
+                                num_epochs=config.num_epochs, num_test=config.num_test,
+                                shuffle_split=config.shuffle_split,
+                                seed_chunk=config.seed_chunk)
+    if spec.method == 'ours':
+      train = run_lib.make_train(config, diagnostics=spec.diagnostics)
+      params, grid = ours_params(spec), grid_points(spec)
+    else:
+      from bnnjax.baselines import flip
+      train = flip.make_train(config)
+      params, grid = flip_params(spec), flip_grid(spec)
+    return Trainer(train=train, params=params, grid=grid,
+                   data_fn=lambda d: run_lib.Data(d.x, d.y),
+                   evaluate_fn=lambda st, x, y: model.evaluate(st, x, y, config),
+                   protocol=protocol)
+  if spec.method in ('sgd', 'adam', 'ste'):
+    from bnnjax.baselines import mlp
+    config = mlp_config(spec, ds)
+    return Trainer(train=mlp.make_train(config), params=mlp_params(spec), grid={},
+                   data_fn=lambda d: run_lib.Data(mlp_inputs(spec, d), d.y),
+                   evaluate_fn=lambda st, x, y: mlp.evaluate(st, x, y, config),
+                   protocol=config.run_config())
+  raise ValueError(f'method {spec.method!r} (--method) has no trainer; valid: '
+                   f"['adam', 'flip', 'ours', 'sgd', 'ste']")
 
 
 METHODS: Dict[str, Method] = {
@@ -386,6 +522,7 @@ METHODS: Dict[str, Method] = {
     'sgd': Method(validate_mlp, run_mlp),
     'adam': Method(validate_mlp, run_mlp),
     'ste': Method(validate_mlp, run_mlp),
+    'flip': Method(validate_flip, run_flip),
 }
 
 

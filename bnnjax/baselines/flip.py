@@ -1,0 +1,173 @@
+r"""`flip`: the local binary error rule with 1-bit weights and no hidden integers.
+
+Beyond the paper. The rule of arXiv 2412.00119 keeps an integer hidden weight H behind
+every binary weight W = sign(H); with H clipped to ±1 (c = 1, "pure binary") every step
+that points against a weight's sign flips it at once, and the network does not learn
+(experiments/results/weight_bits: 9.7 % on mnist5k, 11.7 % on Prototypes). `flip` keeps
+only W and turns the rule's integer step into a random flip:
+
+Steps 1-5 of algorithm.md are the rule's, unchanged (`model.forward`, `error_set`,
+`head_targets`, `select`). Step 6 computes the same local drive
+Δ_ij = Σ_{μ∈M_l} s_{l-1,i}^μ t_j^μ m_μj (the rule would do H += 2Δ); then, instead of
+steps 6-8, each weight whose drive points against its sign (Δ_ij · W_ij < 0, or W_ij = 0
+with Δ_ij ≠ 0 under 'reference') is set to sign(Δ_ij) with probability
+
+    p_ij = min(1, q · |Δ_ij|),
+
+independently (q = `FlipParams.flip_prob`, one Bernoulli per weight and step from
+`bnnjax.rng`). Each unit of drive is a chance q to flip, so q plays the part of 1 / (the
+depth of a counter): a weight flips after about 1/q net pushes, as an integer weight
+clipped near 2/q would, but nothing is stored between steps. There is no reinforcement
+(step 7: nothing to grow) and no clip (step 8: W is ±1).
+
+Exactness: with q = 1 every opposed weight flips, which is what H ← clip(H + 2Δ, ±1)
+does, so `flip` with q = 1 trains bit for bit like `ours` with weight_clip = 1 (the
+reinforcement of ±1 weights is undone by the clip); tests/test_continual.py checks
+this, and checks a step against a NumPy reimplementation for q < 1.
+
+Memory: one bit per weight (stored here as int8 ±1 in `model.State.hidden`; the cost
+model counts 1 bit). Δ_ij is a popcount computed and used per weight, never stored for
+all weights. Dimensions: B batch, D inputs, N hidden, C classes.
+"""
+
+import hashlib
+from typing import NamedTuple, Optional, Tuple
+
+import jax
+import jax.numpy as jnp
+
+from bnnjax import bits
+from bnnjax import config as config_lib
+from bnnjax import model
+from bnnjax import rng
+from bnnjax import run as run_lib
+
+DEFAULT_FLIP_PROB = 1.0 / 256  # best of {1/4 .. 1/1024} on mnist5k, 10 epochs
+
+
+class FlipParams(NamedTuple):
+  """Traced hyper-parameters (scalars, or 1-D arrays of a grid).
+
+  robustness: r >= 0, the margin τ_l = floor(r · N_l) of step 3 (as the rule).
+  flip_prob: q in [0, 1], flip probability per unit of opposed local drive.
+  """
+  robustness: float = 0.25
+  flip_prob: float = DEFAULT_FLIP_PROB
+
+
+def validate_params(p: FlipParams) -> None:
+  """Host-side check of every value (scalars or grids); ValueError names the flag."""
+  import numpy as np
+  r = np.asarray(p.robustness, np.float64)
+  q = np.asarray(p.flip_prob, np.float64)
+  if not (np.all(np.isfinite(r)) and np.all(r >= 0)):
+    raise ValueError(f'robustness (--robustness) must be finite and >= 0, got '
+                     f'{r.tolist()}')
+  if not (np.all(np.isfinite(q)) and np.all((q >= 0) & (q <= 1))):
+    raise ValueError(f'flip probability q (--learning_rate for --method=flip) must be in '
+                     f'[0, 1], got {q.tolist()}')
+
+
+def validate_config(config: config_lib.Config) -> None:
+  if config.train_classifiers:
+    raise ValueError('train_classifiers (--train_classifiers) does not apply to '
+                     '--method=flip (its classifiers are fixed)')
+
+
+def init(key: jax.Array, config: config_lib.Config) -> model.State:
+  """The rule's initial state with clip 1 (`model.init`: same key schedule), so W =
+  sign(H_0): ±1 ('binary') or {-1, 0, +1} ('reference', where H_0 = trunc(G) = 0);
+  stored as int8."""
+  state = model.init(key, config, config_lib.HParams(weight_clip=1))
+  return state._replace(hidden=tuple(h.astype(jnp.int8) for h in state.hidden))
+
+
+def flip_probability(delta: jax.Array, flip_prob) -> jax.Array:
+  """float32[...] p = min(1, q · |Δ|) (float32 product: exact IEEE rounding, so NumPy
+  reproduces it bit for bit)."""
+  q = jnp.asarray(flip_prob, jnp.float32)
+  return jnp.minimum(q * jnp.abs(delta).astype(jnp.float32), jnp.float32(1.0))
+
+
+def flip_update(w: jax.Array, delta: jax.Array, key: jax.Array,
+                flip_prob) -> Tuple[jax.Array, jax.Array]:
+  """(new W int8[a, b], flipped bool[a, b]) from W int8[a, b] and the drive Δ int32[a, b].
+
+  A weight is a candidate when Δ points against it (Δ·W < 0, or W = 0 and Δ ≠ 0); a
+  candidate becomes sign(Δ) with probability min(1, q|Δ|) (always when that is 1)."""
+  d = delta.astype(jnp.int32)
+  against = (d * w.astype(jnp.int32) <= 0) & (d != 0)
+  p = flip_probability(d, flip_prob)
+  draw = rng.bernoulli_mask(key, p, w.shape) | (p >= 1.0)
+  flipped = against & draw
+  return jnp.where(flipped, jnp.sign(d), w).astype(jnp.int8), flipped
+
+
+def step(state: model.State, batch: model.Batch, params: FlipParams,
+         config: config_lib.Config) -> Tuple[model.State, model.StepMetrics]:
+  """One step: the rule's steps 1-6 (drive Δ), then the random flips. Keys are used as
+  `model.step` uses them (one per layer), so q = 1 reproduces ours at weight_clip 1."""
+  ternary = config.semantics == 'reference'
+  key, step_key = jax.random.split(state.key)
+  layer_keys = jax.random.split(step_key, len(config.layers))
+  fwd = model.forward(state, batch.x, config)
+  y = batch.y.astype(jnp.int32)
+  correct = jnp.sum(model.head_correct(fwd.scores[-1], y, config.head, config.semantics)
+                    & batch.valid, dtype=jnp.int32)
+  b = batch.x.shape[0]
+  x_vals = bits.unpack_rows(batch.x, config.num_inputs)  # int8[B, D], ±1
+  inputs = (x_vals,) + fwd.post[:-1]
+  input_ternary = (False,) + (ternary,) * (len(config.layers) - 1)
+  new_hidden, errors, updated = [], [], []
+  for l, (w, p) in enumerate(zip(state.hidden, state.classifiers)):
+    # --- Steps 3-5: error set, targets and group selection, as the rule.
+    tau = jnp.floor(jnp.asarray(params.robustness, jnp.float32)
+                    * config.layers[l]).astype(jnp.int32)
+    err = model.error_set(fwd.scores[l], y, batch.valid, tau, config.head,
+                          config.semantics)
+    target = model.head_targets(p, y, config.head)
+    mask = model.select(fwd.pre[l], target, err, config.group_size[l])
+    g = jnp.where(mask, target, 0).astype(jnp.int8)
+    # --- Step 6's drive Δ = S^T G; then a flip where it opposes W, with prob. min(1, q|Δ|).
+    delta = model.product(inputs[l], g, b, config, input_ternary[l], True)
+    w_new, _ = flip_update(w, delta, layer_keys[l], params.flip_prob)
+    new_hidden.append(w_new)
+    errors.append(jnp.sum(err, dtype=jnp.int32))
+    updated.append(jnp.sum(jnp.any(mask, axis=0), dtype=jnp.int32))
+  new_state = state._replace(hidden=tuple(new_hidden), key=key)
+  return new_state, model.StepMetrics(correct, jnp.stack(errors), jnp.stack(updated))
+
+
+def evaluate(state: model.State, x: jax.Array, y: jax.Array,
+             config: config_lib.Config) -> jax.Array:
+  """Correct predictions (int32[]): the rule's forward pass on W."""
+  return model.evaluate(state, x, y, config)
+
+
+def make_model(config: config_lib.Config) -> run_lib.Model:
+  validate_config(config)
+  return run_lib.Model(
+      init_fn=lambda key, params: init(key, config),
+      step_fn=lambda state, batch, params: step(state, batch, params, config),
+      evaluate_fn=lambda state, x, y: evaluate(state, x, y, config))
+
+
+def make_train(config: config_lib.Config, num_devices: Optional[int] = None):
+  """`train(keys, params: FlipParams, data, progress_fn=None, checkpoint_path=None,
+  initial_states=None)` -> `bnnjax.run.Results` (states: `model.State`, int8 hidden)."""
+  protocol = run_lib.Protocol(batch_size=config.batch_size, num_epochs=config.num_epochs,
+                              num_test=config.num_test,
+                              shuffle_split=config.shuffle_split,
+                              seed_chunk=config.seed_chunk)
+
+  def check_fn(params, data):
+    validate_params(params)
+    run_lib.check_data(data, config)
+
+  # This module's code is part of the checkpoint fingerprint (bnnjax.run hashes only
+  # its RULE_MODULES).
+  with open(__file__, 'rb') as f:
+    code = hashlib.sha256(f.read()).hexdigest()
+  return run_lib.make_runner(make_model(config), protocol,
+                             fingerprint_config=('flip', config, code),
+                             num_devices=num_devices, check_fn=check_fn)

@@ -402,6 +402,8 @@ class Runner:
       train_idx = [_to_host(t) for t in train_idx]
       test_idx = [_to_host(t) for t in test_idx]
     already_complete = history.shape[2] >= protocol.num_epochs
+    if checkpoint_every is None:
+      checkpoint_every = _ENGINE['checkpoint_every']
     every = int(checkpoint_every or 0)  # 0: automatic (see `_CheckpointPolicy`)
     policy = _CheckpointPolicy(every)
     for epoch in range(history.shape[2], protocol.num_epochs):
@@ -484,18 +486,23 @@ def make_runner(net: Model, protocol: Protocol, fingerprint_config=None,
 
 # Process-wide engine defaults (`configure`): entry points set them from flags, and every
 # `make_runner` without its own values uses them.
-_ENGINE = {'devices': None, 'runs_per_call': None}
+_ENGINE = {'devices': None, 'runs_per_call': None, 'checkpoint_every': None}
 
 
-def configure(devices=None, runs_per_call: Optional[int] = None) -> None:
-  """Sets the engine defaults of this process: devices ('all' or N) and the largest
-  number of runs per compiled call (None = all runs in one call)."""
+def configure(devices=None, runs_per_call: Optional[int] = None,
+              checkpoint_every: Optional[int] = None) -> None:
+  """Sets the engine defaults of this process: devices ('all' or N), the largest
+  number of runs per compiled call (None = all runs in one call) and the checkpoint
+  interval in epochs (None or 0 = automatic). Raises ValueError on a bad value."""
   if devices is not None:
     _parse_devices(devices)
-  if runs_per_call is not None and (isinstance(runs_per_call, bool) or
-                                    int(runs_per_call) < 1):
-    raise ValueError(f'runs_per_call (--runs_per_call) must be >= 1, got {runs_per_call}')
-  _ENGINE.update(devices=devices, runs_per_call=runs_per_call)
+  for name, v, low in (('runs_per_call', runs_per_call, 1),
+                       ('checkpoint_every', checkpoint_every, 0)):
+    if v is not None and (isinstance(v, bool) or not isinstance(v, (int, np.integer))
+                          or v < low):
+      raise ValueError(f'{name} (--{name}) must be an integer >= {low}, got {v!r}')
+  _ENGINE.update(devices=devices, runs_per_call=runs_per_call,
+                 checkpoint_every=checkpoint_every)
 
 
 def _parse_devices(devices):

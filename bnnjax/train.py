@@ -78,6 +78,25 @@ _EXPORT = flags.DEFINE_string(
 _EXPORT_SEED = flags.DEFINE_integer(
     'export_seed', None, 'With --export: only run K (0-based; run K used seed --seed + '
     'K), of every grid point. Default: every run.')
+_DEVICES = flags.DEFINE_string(
+    'devices', 'all', 'Devices the runs are sharded over: all (every device of every '
+    'process; on CPU one per core) or N. Results do not depend on it.')
+_RUNS_PER_CALL = flags.DEFINE_integer(
+    'runs_per_call', None, 'At most this many runs (seeds x grid points) per compiled '
+    'call; larger sweeps run in chunks of this size without recompiling (device '
+    'memory). Default: all runs in one call.')
+_CHECKPOINT_EVERY = flags.DEFINE_integer(
+    'checkpoint_every', 0, 'Write the checkpoint every K epochs (and after the last); '
+    '0 = automatic: every epoch while writing is cheap, less often for huge states.')
+_COORDINATOR = flags.DEFINE_string(
+    'coordinator_address', None, 'Multi-process run: host:port of process 0 (else '
+    '$JAX_COORDINATOR_ADDRESS). Every process runs the same command.')
+_NUM_PROCESSES = flags.DEFINE_integer(
+    'num_processes', None, 'Multi-process run: number of processes (else '
+    '$JAX_NUM_PROCESSES).')
+_PROCESS_ID = flags.DEFINE_integer(
+    'process_id', None, 'Multi-process run: this process\'s index in [0, '
+    'num_processes) (else $JAX_PROCESS_ID). Process 0 writes every file.')
 _EXPORT_HIDDEN = flags.DEFINE_bool(
     'export_hidden', False, 'With --export: also store the integer hidden weights and '
     'the rest of the training state (to resume training).')
@@ -193,6 +212,15 @@ def main(argv):
   logging.set_verbosity(logging.WARNING)  # JAX's backend probing logs at INFO
   from bnnjax import run as run_lib
   run_lib.use_cpu_cores()  # before JAX touches a backend
+  try:
+    run_lib.configure(devices=_DEVICES.value, runs_per_call=_RUNS_PER_CALL.value,
+                      checkpoint_every=_CHECKPOINT_EVERY.value)
+    distributed = run_lib.init_distributed(_COORDINATOR.value, _NUM_PROCESSES.value,
+                                           _PROCESS_ID.value)
+    run_lib.select_devices(_DEVICES.value)  # enough devices?
+  except (ValueError, RuntimeError) as e:
+    _fail(str(e))
+  main_process = run_lib.is_main_process()
   from bnnjax import data as data_lib
   from bnnjax import methods
   spec = build_spec()
@@ -217,20 +245,30 @@ def main(argv):
   workdir = _WORKDIR.value or os.path.join(
       'runs', f'{spec.method}-{ds.name.replace("/", "_")}-'
       f'{"_".join(map(str, spec.layers))}-{spec.semantics}{variant}')
-  print(f'bnnjax: {spec.method} on {ds.name} ({ds.num_samples} samples, '
-        f'{ds.num_features} features, {ds.num_classes} classes, test {ds.num_test}); '
-        f'layers {spec.layers}; {spec.num_seeds} seeds x {spec.num_epochs} epochs; '
-        f'data ready in {time.time() - t0:.1f}s; workdir {workdir}', flush=True)
+  # Every process runs the same program; process 0 alone prints and writes files.
+  say = (lambda *a, **k: print(*a, **k)) if main_process else (lambda *a, **k: None)
+  devices = run_lib.select_devices(_DEVICES.value)
+  say(f'bnnjax: {spec.method} on {ds.name} ({ds.num_samples} samples, '
+      f'{ds.num_features} features, {ds.num_classes} classes, test {ds.num_test}); '
+      f'layers {spec.layers}; {spec.num_seeds} seeds x {spec.num_epochs} epochs; '
+      f'data ready in {time.time() - t0:.1f}s; workdir {workdir}', flush=True)
+  say(f'devices: up to {len(devices)} {devices[0].platform} device(s)'
+      + (f' over {jax_process_count()} processes' if distributed else ''), flush=True)
   if ds.notes:
-    print(f'data: {ds.notes}', flush=True)
+    say(f'data: {ds.notes}', flush=True)
   start = time.time()
 
   def progress(epoch, train_acc, test_acc):
-    print(f'epoch {epoch + 1:3d}/{spec.num_epochs}  train {train_acc.mean():6.2f}  '
-          f'test {test_acc.mean():6.2f} ± {test_acc.std():5.2f}  '
-          f'({time.time() - start:6.1f}s)', flush=True)
+    say(f'epoch {epoch + 1:3d}/{spec.num_epochs}  train {train_acc.mean():6.2f}  '
+        f'test {test_acc.mean():6.2f} ± {test_acc.std():5.2f}  '
+        f'({time.time() - start:6.1f}s)', flush=True)
 
-  result = method.run_fn(spec, ds, progress, os.path.join(workdir, 'checkpoint.npz'))
+  try:
+    result = method.run_fn(spec, ds, progress, os.path.join(workdir, 'checkpoint.npz'))
+  except ValueError as e:  # e.g. a damaged checkpoint or one of another run
+    _fail(str(e))
+  if not main_process:
+    return
   from bnnjax import cost
   from bnnjax import results
   command = ' '.join(['python -m bnnjax.train'] + list(sys.argv[1:]))
@@ -248,6 +286,11 @@ def main(argv):
         flush=True)
   if _EXPORT.value:
     _export(spec, ds, result)
+
+
+def jax_process_count() -> int:
+  import jax
+  return jax.process_count()
 
 
 def run():

@@ -1,0 +1,262 @@
+"""Scale-out: the run engine's pure functions, device sharding, run chunks, checkpoint
+intervals, and a two-process run equal to a one-process run bit for bit."""
+
+import dataclasses
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+
+import jax
+import numpy as np
+import pytest
+
+from bnnjax import bits
+from bnnjax import model
+from bnnjax import run
+from bnnjax.config import Config, HParams
+
+CONFIG = Config(layers=(12, 6), group_size=(3, 2), num_inputs=45, num_classes=3,
+                batch_size=5, num_epochs=3, num_test=10, seed_chunk=2)
+PARAMS = HParams(robustness=0.5, p_reinforce=0.9, weight_clip=0)
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _data(seed=0, n=37):
+  r = np.random.default_rng(seed)
+  x = r.choice([-1, 1], size=(n, CONFIG.num_inputs)).astype(np.int8)
+  y = r.integers(0, CONFIG.num_classes, size=n).astype(np.int32)
+  return run.Data(bits.pack_numpy(x), y)
+
+
+def _assert_same(a, b):
+  np.testing.assert_array_equal(a.train_acc, b.train_acc)
+  np.testing.assert_array_equal(a.test_acc, b.test_acc)
+  for u, v in zip(jax.tree_util.tree_leaves(a.states), jax.tree_util.tree_leaves(b.states)):
+    np.testing.assert_array_equal(u, v)
+  assert set(a.metrics) == set(b.metrics)
+  for k in a.metrics:
+    np.testing.assert_array_equal(a.metrics[k], b.metrics[k])
+
+
+def test_pure_functions_under_plain_jit_equal_the_driver():
+  """init_runs / epoch_runs are pure functions of flat run arrays: jitted by hand (no
+  mesh) and looped over epochs, they give the driver's results."""
+  data = _data()
+  keys = run.seed_keys(3, 3)
+  runner = run.make_train(CONFIG)
+  res = runner(keys, PARAMS, data)
+  flat = HParams(*[np.full((3,), v, np.float32 if isinstance(v, float) else np.int32)
+                   for v in PARAMS])
+  states, tr, te = jax.jit(runner.init_runs)(keys, flat, data.y)
+  epoch = jax.jit(runner.epoch_runs)
+  tests = []
+  for _ in range(CONFIG.num_epochs):
+    states, _, test_correct, _ = epoch(states, flat, tr, te, data)
+    tests.append(100.0 * np.asarray(test_correct) / CONFIG.num_test)
+  np.testing.assert_array_equal(np.stack(tests, axis=1), res.test_acc)
+  for u, v in zip(jax.tree_util.tree_leaves(states), jax.tree_util.tree_leaves(res.states)):
+    np.testing.assert_array_equal(u, v)
+
+
+def test_run_chunks_give_the_same_bits_without_recompiling():
+  """5 runs in calls of 2 (3 calls, the last padded) equal one call of 5; the epoch
+  program is traced once for all chunks."""
+  traces = []
+
+  def step_fn(state, batch, params):
+    traces.append(1)  # runs only while tracing
+    return model.step(state, batch, params, CONFIG)
+
+  from bnnjax import diagnostics
+  net = run.Model(init_fn=lambda k, p: model.init(k, CONFIG, p), step_fn=step_fn,
+                  evaluate_fn=lambda s, x, y: model.evaluate(s, x, y, CONFIG),
+                  epoch_metrics_fn=diagnostics.rule_epoch_metrics)
+  protocol = run.Protocol(batch_size=CONFIG.batch_size, num_epochs=CONFIG.num_epochs,
+                          num_test=CONFIG.num_test, seed_chunk=2)
+  data = _data(1)
+  keys = run.seed_keys(0, 5)
+  whole = run.make_runner(net, protocol, fingerprint_config=CONFIG)(keys, PARAMS, data)
+  traces.clear()
+  chunked = run.make_runner(net, protocol, fingerprint_config=CONFIG, num_devices=1,
+                            runs_per_call=2)(keys, PARAMS, data)
+  assert len(traces) == 1
+  _assert_same(chunked, whole)
+
+
+def test_checkpoint_every_k_epochs_resumes_from_the_last_written(tmp_path):
+  data = _data(2)
+  keys = run.seed_keys(0, 2)
+  train = run.make_train(CONFIG)
+  full = train(keys, PARAMS, data)
+  path = str(tmp_path / 'ckpt.npz')
+
+  def stop_at(k):
+    def fn(epoch, *_):
+      if epoch == k:
+        raise KeyboardInterrupt
+    return fn
+
+  with pytest.raises(KeyboardInterrupt):  # after epoch 1 of 3: nothing written yet
+    train(keys, PARAMS, data, progress_fn=stop_at(0), checkpoint_path=path,
+          checkpoint_every=2)
+  assert not os.path.exists(path)
+  with pytest.raises(KeyboardInterrupt):  # after epoch 2: written
+    train(keys, PARAMS, data, progress_fn=stop_at(1), checkpoint_path=path,
+          checkpoint_every=2)
+  with np.load(path) as z:
+    assert z['history'].shape[2] == 2
+  seen = []
+  resumed = train(keys, PARAMS, data, progress_fn=lambda e, *_: seen.append(e),
+                  checkpoint_path=path, checkpoint_every=2)
+  assert seen == [2]
+  _assert_same(resumed, full)
+  with pytest.raises(ValueError, match='checkpoint_every'):
+    train(keys, PARAMS, data, checkpoint_path=path, checkpoint_every=-1)
+
+
+def test_automatic_checkpoint_interval():
+  policy = run._CheckpointPolicy(0)
+  assert policy.due(1, False, 20.0)  # the first write is measured
+  policy.saved(10.0)  # 10 s to write a 20 s epoch: every ceil(10 / (0.05 * 20)) = 10
+  assert [policy.due(e, False, 20.0) for e in range(2, 12)] == [False] * 9 + [True]
+  policy.saved(10.0)
+  assert policy.due(12, True, 20.0)  # the last epoch always
+  cheap = run._CheckpointPolicy(0)
+  cheap.due(1, False, 0.01)
+  cheap.saved(run.CHECKPOINT_CHEAP_SECONDS)
+  assert cheap.due(2, False, 0.01)  # cheap writes: every epoch
+
+
+def test_checkpoint_integers_are_stored_narrow_and_restored_exactly(tmp_path):
+  data = _data(3)
+  keys = run.seed_keys(0, 2)
+  path = str(tmp_path / 'ckpt.npz')
+  res = run.make_train(dataclasses.replace(CONFIG, num_epochs=1))(
+      keys, HParams(0.5, 0.9, 100), data, checkpoint_path=path)
+  with np.load(path) as z:
+    dtypes = {z[k].dtype for k in z.files if k.startswith('leaf_')}
+  assert np.dtype(np.int32) not in dtypes or len(dtypes) > 1  # |H| <= 100: int8
+  assert run._narrow(np.array([-200, 5], np.int32)).dtype == np.int16
+  assert run._narrow(np.array([2**20], np.int32)).dtype == np.int32
+  again = run.make_train(dataclasses.replace(CONFIG, num_epochs=1))(
+      keys, HParams(0.5, 0.9, 100), data, checkpoint_path=path)
+  assert again.already_complete
+  for u, v in zip(jax.tree_util.tree_leaves(res.states),
+                  jax.tree_util.tree_leaves(again.states)):
+    assert u.dtype == v.dtype
+    np.testing.assert_array_equal(u, v)
+
+
+@pytest.mark.parametrize('damage', ['truncate', 'garbage', 'empty'])
+def test_damaged_checkpoint_is_named_not_restarted(tmp_path, damage):
+  data = _data(4)
+  keys = run.seed_keys(0, 2)
+  path = str(tmp_path / 'ckpt.npz')
+  train = run.make_train(dataclasses.replace(CONFIG, num_epochs=1))
+  train(keys, PARAMS, data, checkpoint_path=path)
+  blob = open(path, 'rb').read()
+  with open(path, 'wb') as f:
+    f.write({'truncate': blob[:len(blob) // 2], 'garbage': b'\0' * 64 + blob[64:],
+             'empty': b''}[damage])
+  before = open(path, 'rb').read()
+  with pytest.raises(ValueError, match='unreadable or incomplete') as e:
+    train(keys, PARAMS, data, checkpoint_path=path)
+  assert path in str(e.value) and 'remove it' in str(e.value)
+  assert open(path, 'rb').read() == before  # left as it was, not overwritten
+
+
+def test_engine_options_are_validated():
+  for bad in ('x', 0, -2, 1.5, True):
+    with pytest.raises(ValueError, match='devices'):
+      run.configure(devices=bad)
+  with pytest.raises(ValueError, match='runs_per_call'):
+    run.configure(runs_per_call=0)
+  with pytest.raises(ValueError, match='checkpoint_every'):
+    run.configure(checkpoint_every=-1)
+  with pytest.raises(ValueError, match='devices'):
+    run.select_devices(len(jax.devices()) + 1)
+  assert len(run.select_devices('all', num_runs=1)) == 1
+  with pytest.raises(ValueError, match='process_id'):
+    run.init_distributed('localhost:1', 2, 2)
+  with pytest.raises(ValueError, match='all of'):
+    run.init_distributed('localhost:1', None, 0)
+
+
+def _run(cmd, env=None, **kw):
+  env = dict(os.environ, **(env or {}))
+  env['PYTHONPATH'] = REPO + os.pathsep + env.get('PYTHONPATH', '')
+  return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, **kw)
+
+
+def test_ten_seeds_over_four_devices_equal_one_device():
+  """With XLA_FLAGS=--xla_force_host_platform_device_count=4 (a fresh process)."""
+  script = textwrap.dedent(f'''
+      import jax, numpy as np
+      from bnnjax import bits, run
+      from bnnjax.config import Config, HParams
+      assert len(jax.devices()) == 4, jax.devices()
+      config = Config(layers=(12, 6), group_size=(3, 2), num_inputs=45, num_classes=3,
+                      batch_size=5, num_epochs=2, num_test=10, seed_chunk=2)
+      r = np.random.default_rng(0)
+      x = r.choice([-1, 1], size=(37, 45)).astype(np.int8)
+      y = r.integers(0, 3, size=37).astype(np.int32)
+      data = run.Data(bits.pack_numpy(x), y)
+      keys = run.seed_keys(42, 10)
+      params = HParams(0.5, 0.9, 0)
+      one = run.make_train(config, num_devices=1)(keys, params, data)
+      four = run.make_train(config, num_devices=4)(keys, params, data)
+      np.testing.assert_array_equal(one.test_acc, four.test_acc)
+      for a, b in zip(jax.tree_util.tree_leaves(one.states),
+                      jax.tree_util.tree_leaves(four.states)):
+        np.testing.assert_array_equal(a, b)
+      for k in one.metrics:
+        np.testing.assert_array_equal(one.metrics[k], four.metrics[k])
+      print('same bits')
+  ''')
+  out = _run([sys.executable, '-c', script],
+             env={'XLA_FLAGS': '--xla_force_host_platform_device_count=4'})
+  assert out.returncode == 0, out.stderr[-3000:]
+  assert 'same bits' in out.stdout
+
+
+def _free_port() -> int:
+  with socket.socket() as s:
+    s.bind(('localhost', 0))
+    return s.getsockname()[1]
+
+
+def test_two_processes_equal_one_process_bit_for_bit(tmp_path):
+  """`python -m bnnjax.train` as two cooperating processes on CPU (gloo collectives),
+  each with its own devices, writes the same results, diagnostics and final weights as
+  one process; only process 0 writes."""
+  flags = ['--dataset=digits', '--layers=15,15', '--group_size=5', '--epochs=2',
+           '--num_seeds=3', '--export_hidden']
+  base = [sys.executable, '-m', 'bnnjax.train'] + flags
+  single = _run(base + [f'--workdir={tmp_path / "one"}',
+                        f'--export={tmp_path / "one" / "net.bnn"}'])
+  assert single.returncode == 0, single.stderr[-3000:]
+  port = _free_port()
+  two = [base + [f'--workdir={tmp_path / "two"}', f'--export={tmp_path / "two" / "net.bnn"}',
+                 f'--coordinator_address=localhost:{port}', '--num_processes=2',
+                 f'--process_id={i}'] for i in range(2)]
+  procs = [subprocess.Popen(c, env=dict(os.environ, PYTHONPATH=REPO),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+           for c in two]
+  outs = [p.communicate(timeout=600) for p in procs]
+  for p, (_, err) in zip(procs, outs):
+    assert p.returncode == 0, err[-3000:]
+  assert 'over 2 processes' in outs[0][0] and 'epoch' not in outs[1][0]  # one printer
+  one_dir, two_dir = tmp_path / 'one', tmp_path / 'two'
+  assert (one_dir / 'results.csv').read_bytes() == (two_dir / 'results.csv').read_bytes()
+  with np.load(one_dir / 'diagnostics.npz') as a, np.load(two_dir / 'diagnostics.npz') as b:
+    assert a.files == b.files
+    for k in a.files:
+      np.testing.assert_array_equal(a[k], b[k])
+  from bnnjax import export
+  nets = [export.load(str(d / 'net.bnn')).networks for d in (one_dir, two_dir)]
+  assert len(nets[0]) == len(nets[1]) == 3
+  for n1, n2 in zip(*nets):
+    for h1, h2 in zip(n1.hidden, n2.hidden):
+      np.testing.assert_array_equal(h1, h2)

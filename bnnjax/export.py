@@ -498,6 +498,15 @@ def save(path: str, config: Config, states: model.State, seeds: Sequence[int], *
   if len(states.hidden) != len(config.layers):
     raise ValueError(f'the state has {len(states.hidden)} layers, the config '
                      f'{len(config.layers)}')
+  for name, values in (('runs', runs), ('grid_points', grid_points),
+                       ('hparams', hparams), ('test_acc', test_acc)):
+    if values is not None and len(values) != m:
+      raise ValueError(f'{len(values)} {name} for {m} networks')
+  if test_acc is not None and not all(
+      a is None or (isinstance(a, (int, float, np.number)) and math.isfinite(float(a)))
+      for a in test_acc):
+    raise ValueError(f'test_acc must be finite accuracies in percent (or None), got '
+                     f'{list(test_acc)}')
   ternary = config.semantics == 'reference'
   arrays: List[Tuple[str, np.ndarray, Dict]] = []
 

@@ -22,6 +22,7 @@ A bad flag or file exits non-zero with one line `error: ...`.
 
 import csv
 import io
+import os
 import sys
 
 from absl import app
@@ -65,14 +66,42 @@ def _check_flags() -> None:
     _fail(f'inputs (--inputs) must be one of {list(INPUTS)}, got {_INPUTS.value!r}')
   if _BATCH_SIZE.value < 1:
     _fail(f'batch_size (--batch_size) must be >= 1, got {_BATCH_SIZE.value}')
+  for flag in (_PREDICTIONS, _C_HEADER, _C_INPUTS):
+    _check_output(flag)
+
+
+def _check_output(flag) -> None:
+  """Exits with a one-line error unless the output file of `flag` can be written: not
+  a folder, and the nearest existing folder above it writable (before any work)."""
+  path = flag.value
+  if path is None:
+    return
+  if not path or os.path.isdir(path):
+    _fail(f'{flag.name} (--{flag.name}) must be a file path, {path!r} is a folder')
+  folder = os.path.dirname(os.path.abspath(path))
+  while not os.path.exists(folder):
+    folder = os.path.dirname(folder)
+  if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+    _fail(f'{flag.name} (--{flag.name}) cannot be written: {folder!r} is not a writable '
+          f'folder')
+
+
+def _write(flag, write_fn, what: str) -> None:
+  """Writes one output file (atomically: a failed write leaves any previous file
+  intact) or exits with a one-line error naming the flag and the file."""
+  try:
+    write_fn(flag.value)
+  except OSError as e:
+    _fail(f'{flag.name} (--{flag.name}): cannot write {flag.value}: '
+          f'{e.strerror or e}; any previous file there is unchanged')
+  print(f'wrote {flag.value}{what}', flush=True)
 
 
 def _write_header(export, exp, index: int) -> None:
-  try:
-    export.write_c_header(_C_HEADER.value, exp, index)
-  except OSError as e:
-    _fail(f'c_header (--c_header): cannot write {_C_HEADER.value}: {e}')
-  print(f'wrote {_C_HEADER.value}', flush=True)
+  text = export.c_header(exp, index)
+  from bnnjax import run as run_lib
+  _write(_C_HEADER, lambda p: run_lib.atomic_write(
+      p, lambda f: f.write(text.encode('ascii'))), '')
 
 
 def main(argv):
@@ -135,8 +164,6 @@ def main(argv):
     _fail(f'inputs (--inputs) raw needs the raw features of {exp.data.get("name")}, '
           f'which --dataset={name} does not provide')
 
-  if _C_HEADER.value:
-    _write_header(export, exp, indices[0])
   rows, accs = [], []
   for i in indices:
     net = exp.networks[i]
@@ -163,20 +190,26 @@ def main(argv):
           f'inputs){reported}', flush=True)
     rows += [(i, net.run, net.seed, int(s), int(t), int(p))
              for s, t, p in zip(idx, y, pred)]
-    if _C_INPUTS.value:
-      export.write_inputs(_C_INPUTS.value, np.asarray(ds.x)[idx], ds.num_features)
-      print(f'wrote {_C_INPUTS.value} ({len(idx)} samples)', flush=True)
+    if _C_INPUTS.value:  # one network (checked above): written after the header
+      c_inputs = (np.asarray(ds.x)[idx], ds.num_features)
   if len(accs) > 1:
     print(f'mean {_SPLIT.value} accuracy {np.mean(accs):.2f} ± {np.std(accs):.2f} over '
           f'{len(accs)} networks', flush=True)
+  # Every output is written once every prediction is made, so a bad data set or input
+  # leaves none behind.
+  if _C_HEADER.value:
+    _write_header(export, exp, indices[0])
+  if _C_INPUTS.value:
+    _write(_C_INPUTS, lambda p: export.write_inputs(p, *c_inputs),
+           f' ({c_inputs[0].shape[0]} samples)')
   if _PREDICTIONS.value:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator='\n')
     writer.writerow(['network', 'run', 'seed', 'sample', 'label', 'prediction'])
     writer.writerows(rows)
     from bnnjax import run as run_lib
-    run_lib.atomic_write(_PREDICTIONS.value, lambda f: f.write(buf.getvalue().encode()))
-    print(f'wrote {_PREDICTIONS.value} ({len(rows)} rows)', flush=True)
+    _write(_PREDICTIONS, lambda p: run_lib.atomic_write(
+        p, lambda f: f.write(buf.getvalue().encode())), f' ({len(rows)} rows)')
 
 
 def run():

@@ -163,6 +163,10 @@ def from_packed(name: str, x_packed: np.ndarray, y: np.ndarray, num_features: in
     raise ValueError(f'{name}: packed features must be uint32[n, '
                      f'{bits.num_words(num_features)}] for {num_features} features, got '
                      f'{x_packed.dtype}{list(x_packed.shape)}')
+  full = bits.pack_numpy(np.ones((1, num_features), np.int8))[0]  # the real bits
+  if np.any(np.bitwise_or.reduce(x_packed, axis=0) & ~full):
+    raise ValueError(f'{name}: packed features have bits set beyond the {num_features} '
+                     f'features (padding bits must be 0: wrong width or bit layout)')
   if y.shape != (n,) or not np.issubdtype(y.dtype, np.integer):
     raise ValueError(f'{name}: labels must be integers of shape [{n}], got '
                      f'{y.dtype}{list(y.shape)}')

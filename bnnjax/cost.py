@@ -4,10 +4,11 @@ Model side (algorithm.md, "Cost model of the paper"; the x-axes of the paper's p
 memory demand in bits, bytes and KB (1 KB = 1,000 bytes, as in the paper) and Boolean
 gates per training step of B samples, for `ours`, `ours_train_out` (ours with trained
 local classifiers, the paper's name), `cp_r`, `sgd` and `adam` (float inputs 'fp' or ±1
-inputs 'bin'), plus gates per epoch and per run. Dimensions: D inputs, N_l hidden
+inputs 'bin'), and `flip` (1-bit weights, bnnjax.baselines.flip; beyond the paper), plus
+gates per epoch and per run. Dimensions: D inputs, N_l hidden
 widths, C classes, B batch, n training samples.
 
-For `ours`, `ours_train_out` and `cp_r`, `num_classes` is the number of classifier
+For `ours`, `ours_train_out`, `flip` and `cp_r`, `num_classes` is the number of classifier
 columns C_out: C, or 1 for a two-class task with the one-output ('sign') head
 (`bnnjax.config.Config.num_outputs`), so every formula counts the classifiers the
 network really has. The float MLPs keep C logits (two for a two-class task).
@@ -29,6 +30,9 @@ Conventions (the ones under which the paper's check values come out; tests/test_
     ours_train_out (bnnjax's extension; the paper gives no check value): every local
            classifier is trained, so each holds 8-bit integer weights: D·n + 8·W +
            8·Σ_{l<L} N_l·C + 8·Act (the last classifier N_L·C is already in W)
+    flip (bnnjax.baselines.flip, beyond the paper): ours with 1-bit weights and no
+           hidden integers: D·n + 1·W + max_l(N_l·C) + 8·Act (the drive Δ of a weight is
+           a popcount used at once, never stored for all weights)
     cp_r:  D·n + 8·W_trainable + 1·W_grouping + 8·Act  (W_trainable: perceptrons and the
            fixed classifier, stored like `ours` stores its classifier; W_grouping = K1·K2)
     sgd:   bits_in·D·n + 32·W + 32·Act + 32·max over layers of a·b (one gradient buffer)
@@ -40,6 +44,9 @@ Conventions (the ones under which the paper's check values come out; tests/test_
                                           XNOR B·b·C + popcount B·b·C
     trainable binary layers (not the last): selection XNOR 9·B·b; update XNOR 2·a·b +
                                           popcount a·b + increment 4·a·b
+    flip: the same gates as ours (Δ by XNOR + popcount; the compare of a random word
+      with q·|Δ| and the flip counted as the increments they replace; random numbers are
+      not counted, for ours' reinforcement either)
     ours_train_out, also for the local classifier (a, b) = (N_l, C) of every hidden
       layer (the last one's is the output layer): selection XNOR 9·B·C and the same
       update terms (bnnjax's extension, counted like a trained layer)
@@ -74,8 +81,8 @@ BYTES_PER_KB = 1000  # the paper's KB
 GATE_WEIGHTS = {'xnor': 1, 'popcount': 10, 'increment': 10, 'fmul': 10_000,
                 'fadd': 10_000}
 
-METHODS = ('ours', 'ours_train_out', 'cp_r', 'sgd', 'adam')
-RULE_METHODS = ('ours', 'ours_train_out', 'cp_r')  # classifiers may have one column
+METHODS = ('ours', 'ours_train_out', 'cp_r', 'sgd', 'adam', 'flip')
+RULE_METHODS = ('ours', 'ours_train_out', 'cp_r', 'flip')  # classifiers may have one column
 INPUT_MODES = ('bin', 'fp')
 FLOAT_BITS = 32
 FP_SUBSET = 32  # FP-input runs keep 1/32 of the training split
@@ -212,8 +219,8 @@ def memory_bits_breakdown(method: str, layers: Sequence[int], num_inputs: int,
   act = batch_size * sum(l.fan_out for l in net)
   w_all = sum(l.fan_in * l.fan_out for l in net)
   parts = dict(data=d * n, weights=0, classifiers=0, activations=0, gradients=0)
-  if method == 'ours':
-    parts['weights'] = 8 * w_all
+  if method in ('ours', 'flip'):
+    parts['weights'] = (1 if method == 'flip' else 8) * w_all
     parts['classifiers'] = max(l.fan_out * num_classes for l in net if l.kind == 'hidden')
     parts['activations'] = 8 * act
   elif method == 'ours_train_out':
@@ -558,6 +565,7 @@ def report(method: str, layers: Sequence[int], dataset, batch_size: int = 100,
   row = lambda name, model_v, meas: f'  {name:<{w}}{model_v:>22}   {meas}'
   lines.append(row('memory', 'paper model', 'bnnjax measured (one run)'))
   model_bits_label = {'ours': '8-bit', 'ours_train_out': '8-bit', 'cp_r': '8-bit',
+                      'flip': '1-bit',
                       'sgd': '32-bit',
                       'adam': '32-bit'}[method]
   lines.append(row('', f'({model_bits_label} weights)', ''))
@@ -584,7 +592,7 @@ def report(method: str, layers: Sequence[int], dataset, batch_size: int = 100,
   by = lambda bits_: _fmt_bytes(bits_ / BITS_PER_BYTE)
   lines.append(row('data', by(parts['data']), meas_data))
   lines.append(row('weights', by(parts['weights']), meas_w))
-  if method == 'ours':
+  if method in ('ours', 'flip'):
     lines.append(row('local classifiers (max N_l*C)', by(parts['classifiers']), meas_cls))
   elif method == 'ours_train_out':
     lines.append(row('trained classifiers (8-bit)', by(parts['classifiers']), meas_cls))

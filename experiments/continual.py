@@ -190,7 +190,19 @@ def _spec(method: str, smoke: bool, num_epochs: int, num_seeds: int,
                          diagnostics=False, **kwargs)
 
 
+# Smoke runs keep these learners per benchmark (every code path, few compiles: a CI
+# budget of about half a minute); full runs have all of them.
+SMOKE_METHODS = {'permuted_mnist5k': ('ours', 'sgd'), 'split_digits': ('flip', 'ste'),
+                 'mnist5k': ('ours',), 'prototypes': ('flip',)}
+
+
 def settings(smoke: bool = False, num_seeds: int = NUM_SEEDS) -> List[Setting]:
+  out = [s for s in _all_settings(smoke, num_seeds)
+         if not smoke or s.spec.method in SMOKE_METHODS[s.benchmark]]
+  return out
+
+
+def _all_settings(smoke: bool, num_seeds: int) -> List[Setting]:
   out = []
   for name, b in BENCHMARKS.items():
     e = b.num_epochs

@@ -301,3 +301,30 @@ def test_entry_point_smoke():
   assert '144,900 B int32 H' in out.stdout  # 4 * (1000 * 35 + 35 * 35)
   with pytest.raises(ValueError, match='unknown method'):
     cost.report('foo', (5,), cost.synthetic_dataset('prototypes'))
+
+
+# flip (bnnjax.baselines.flip): ours with 1-bit weights, by hand (D 10, layers 6-6, B 4,
+# n 20, C 3): W = 60 + 36 + 18 = 114 at 1 bit; bits = 200 + 114 + max(18, 18) + 8 * 60
+# = 812 (ours: 1,610, the 7 * 114 = 798 bits of integer weights fewer); the same
+# 12,420 gates per step as ours.
+def test_flip_by_hand():
+  cols = cost.summary_columns('flip', (6, 6), 10, 3, 4, 20, 1)
+  assert cols['model_memory_bits'] == 812
+  assert cols['model_memory_weights_bits'] == 114
+  assert cols['model_gates_per_step'] == 12_420
+  ours = cost.summary_columns('ours', (6, 6), 10, 3, 4, 20, 1)
+  assert ours['model_memory_bits'] - cols['model_memory_bits'] == 7 * 114
+
+
+def test_run_columns_of_flip():
+  from bnnjax import methods
+  ds = _small_dataset()
+  spec = methods.RunSpec(method='flip', layers=(12, 6), group_size=(3, 6), batch_size=8,
+                         num_epochs=3)
+  cols = cost.run_columns(spec, ds)
+  assert cols['model_method'] == 'flip'
+  assert cols['model_memory_bits'] == cost.memory_bits('flip', (12, 6), 70, 3, 8, 30)
+  assert cols['model_memory_weights_bits'] == 12 * 70 + 6 * 12 + 6 * 3
+  assert not [k for k in cols if k.startswith('measured_')]  # measured side: ours only
+  cols2 = cost.run_columns(spec, _small_dataset(c=2))
+  assert cols2['model_classifier_columns'] == 1

@@ -1,11 +1,13 @@
-"""Whole runs: `make_train(config) -> train(keys, params, data)`.
+"""Whole runs: `make_train(config) -> Runner`, called as `train(keys, params, data)`.
 
 A run is one (seed, hyper-parameter) pair. All runs of a call share the data pool and
-are processed by one jitted epoch function: `lax.map` over chunks of `config.seed_chunk`
-runs, `vmap` inside a chunk (on CPU, vmapping more than a few seeds at once is
-cache-bound). The host loops over epochs, so progress is printed between jitted calls,
-and the states can be checkpointed atomically after every epoch: an interrupted run
-resumes from the last checkpoint and reaches the same bits.
+are processed by one jitted epoch function (`Runner.epoch_runs`, pure, over flat run
+arrays): `lax.map` over chunks of `config.seed_chunk` runs, `vmap` inside a chunk (on
+CPU, vmapping more than a few seeds at once is cache-bound). The run axis is sharded
+over a device mesh with `jax.shard_map` (every device of every process, `--devices`).
+The host driver loops over epochs, so progress is printed between jitted calls, and the
+states are checkpointed atomically (every epoch, or every K epochs for huge states): an
+interrupted run resumes from the last checkpoint and reaches the same bits.
 
 Seeds: run k of a call uses key `jax.random.PRNGKey(seed + k)`; the key is split into
 a split key (the per-run shuffle of the pool, algorithm.md "Data protocol") and an init

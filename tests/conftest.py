@@ -1,4 +1,4 @@
-"""Test setup: two CPU devices, so the pmap path of bnnjax.run is exercised."""
+"""Test setup: two CPU devices, so runs are sharded over a 2-device mesh in bnnjax.run."""
 
 import os
 import sys

@@ -3,6 +3,10 @@ r"""Runs one experiment (a table or figure of arXiv 2412.00119) and writes its o
   python -m experiments.run --list
   python -m experiments.run --experiment=main --dataset=prototypes
   python -m experiments.run --experiment=robustness --smoke
+  python -m experiments.run --experiment=continual [--dataset=permuted_mnist5k]
+
+`continual` (beyond the paper: sequential tasks, experiments/continual.py) has its own
+runner; for it --dataset names its benchmarks.
 
 Writes <workdir>/<experiment>/{results.csv, summary.json, table.md, figure.png} and one
 file per finished setting in <workdir>/settings (reused by any later run, of this or
@@ -10,6 +14,7 @@ another experiment, with the same setting). Every flag and every setting is chec
 before anything is compiled or written; a bad one exits with one line `error: ...`.
 """
 
+import importlib
 import os
 import sys
 import time
@@ -34,10 +39,19 @@ def _fail(msg: str) -> None:
   sys.exit(2)
 
 
+# Experiments with their own runner (not a `framework.Experiment`): name -> module.
+OWN_RUNNER = {'continual': 'experiments.continual'}
+
+
 def list_experiments(data_dir=None) -> str:
   import experiments
   from experiments import framework
   lines = []
+  for name, module in OWN_RUNNER.items():
+    mod = importlib.import_module(module)
+    lines.append(f'{name:16s} beyond the paper: sequential tasks without replay, and '
+                 f'pure-binary training')
+    lines.append(f'{"":16s}   benchmarks: {", ".join(mod.BENCHMARKS)}')
   status = {}
   for name in experiments.NAMES:
     exp = experiments.get(name)
@@ -68,6 +82,18 @@ def main(argv):
     return
   if not _EXPERIMENT.value:
     _fail('--experiment is required (or --list); valid: ' + ', '.join(experiments.NAMES))
+  if _EXPERIMENT.value in OWN_RUNNER:
+    runner = importlib.import_module(OWN_RUNNER[_EXPERIMENT.value])
+    workdir = _WORKDIR.value or os.path.join(
+        'runs', 'experiments-smoke' if _SMOKE.value else 'experiments')
+    start = time.time()
+    try:
+      runner.run(workdir, smoke=_SMOKE.value, benchmarks=_DATASET.value,
+                 num_seeds=_NUM_SEEDS.value, log=lambda m: print(m, flush=True))
+    except ValueError as e:
+      _fail(e)
+    print(f'[{_EXPERIMENT.value}] done in {time.time() - start:.1f}s', flush=True)
+    return
   try:
     exp = experiments.get(_EXPERIMENT.value)
   except ValueError as e:

@@ -120,3 +120,19 @@ def test_cli_list_and_bad_flags(tmp_path):
     lines = [l for l in proc.stderr.splitlines() if l.startswith('error:')]
     assert len(lines) == 1 and match in lines[0], proc.stderr
     assert not (tmp_path / 'wd').exists()
+
+
+def test_cli_runs_continual_through_its_own_runner(tmp_path):
+  """experiments.run dispatches --experiment=continual to experiments/continual.py;
+  for it --dataset names benchmarks, and a bad one is one error line, nothing written."""
+  proc = _cli(['--list'], tmp_path)
+  assert proc.returncode == 0 and 'continual' in proc.stdout
+  assert 'permuted_mnist5k' in proc.stdout
+  for args, match in ((['--dataset=nope'], 'unknown benchmark'),
+                      (['--num_seeds=0'], 'num_seeds')):
+    proc = _cli(['--experiment=continual', f'--workdir={tmp_path / "wd"}'] + args,
+                tmp_path)
+    assert proc.returncode != 0
+    lines = [l for l in proc.stderr.splitlines() if l.startswith('error:')]
+    assert len(lines) == 1 and match in lines[0], proc.stderr
+    assert not (tmp_path / 'wd').exists()

@@ -242,7 +242,8 @@ def test_sequence_matrix_matches_separate_runs():
 def test_sequence_of_a_float_baseline_and_bad_sequences():
   ds = _tiny_pool()
   tasks = continual.permuted_tasks(ds, 2)
-  res = continual.run_sequence(_spec('sgd', learning_rate=0.5), tasks, log=lambda m: None)
+  res = continual.run_sequence(_spec('sgd', learning_rate=0.5, group_size=None), tasks,
+                               log=lambda m: None)
   assert res['acc'].shape == (1, 2, 2, 2) and res['labels'] == ['SGD']
   assert np.all((res['acc'] >= 0) & (res['acc'] <= 100))
   odd = [tasks[0], data_lib.from_packed('x', ds.x[:100], ds.y[:100], ds.num_features,

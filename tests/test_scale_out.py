@@ -229,26 +229,45 @@ def _free_port() -> int:
 
 def test_two_processes_equal_one_process_bit_for_bit(tmp_path):
   """`python -m bnnjax.train` as two cooperating processes on CPU (gloo collectives),
-  each with its own devices, writes the same results, diagnostics and final weights as
-  one process; only process 0 writes."""
-  flags = ['--dataset=digits', '--layers=15,15', '--group_size=5', '--epochs=2',
+  each with its own devices: killed (-9, both) once process 0's checkpoint exists, then
+  restarted, it writes the same results, diagnostics and final weights as one
+  uninterrupted process; only process 0 prints and writes."""
+  import signal
+  import time
+  epochs = 20  # the kill lands within ~0.1 s of the first checkpoint: mid-run
+  flags = ['--dataset=digits', '--layers=15,15', '--group_size=5', f'--epochs={epochs}',
            '--num_seeds=3', '--export_hidden']
   base = [sys.executable, '-m', 'bnnjax.train'] + flags
-  single = _run(base + [f'--workdir={tmp_path / "one"}',
-                        f'--export={tmp_path / "one" / "net.bnn"}'])
+  one_dir, two_dir = tmp_path / 'one', tmp_path / 'two'
+  single = _run(base + [f'--workdir={one_dir}', f'--export={one_dir / "net.bnn"}'])
   assert single.returncode == 0, single.stderr[-3000:]
-  port = _free_port()
-  two = [base + [f'--workdir={tmp_path / "two"}', f'--export={tmp_path / "two" / "net.bnn"}',
-                 f'--coordinator_address=localhost:{port}', '--num_processes=2',
-                 f'--process_id={i}'] for i in range(2)]
-  procs = [subprocess.Popen(c, env=dict(os.environ, PYTHONPATH=REPO),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-           for c in two]
+
+  def launch():
+    port = _free_port()
+    cmds = [base + [f'--workdir={two_dir}', f'--export={two_dir / "net.bnn"}',
+                    f'--coordinator_address=localhost:{port}', '--num_processes=2',
+                    f'--process_id={i}'] for i in range(2)]
+    return [subprocess.Popen(c, env=dict(os.environ, PYTHONPATH=REPO),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for c in cmds]
+
+  ckpt = two_dir / 'checkpoint.npz'
+  procs = launch()
+  deadline = time.time() + 300
+  while not ckpt.exists() and time.time() < deadline and procs[0].poll() is None:
+    time.sleep(0.02)
+  for p in procs:
+    p.send_signal(signal.SIGKILL)
+    p.communicate()
+  with np.load(ckpt) as z:
+    done = z['history'].shape[2]
+  assert 1 <= done < epochs, done  # killed mid-run
+  assert not (two_dir / 'results.csv').exists()
+  procs = launch()
   outs = [p.communicate(timeout=600) for p in procs]
   for p, (_, err) in zip(procs, outs):
     assert p.returncode == 0, err[-3000:]
   assert 'over 2 processes' in outs[0][0] and 'epoch' not in outs[1][0]  # one printer
-  one_dir, two_dir = tmp_path / 'one', tmp_path / 'two'
   assert (one_dir / 'results.csv').read_bytes() == (two_dir / 'results.csv').read_bytes()
   with np.load(one_dir / 'diagnostics.npz') as a, np.load(two_dir / 'diagnostics.npz') as b:
     assert a.files == b.files

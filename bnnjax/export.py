@@ -588,7 +588,11 @@ def save(path: str, config: Config, states: model.State, seeds: Sequence[int], *
   blob = body + hashlib.sha256(body).digest()
   assert len(blob) == total
   from bnnjax import run as run_lib
-  run_lib.atomic_write(path, lambda f: f.write(blob))
+  try:
+    run_lib.atomic_write(path, lambda f: f.write(blob))
+  except OSError as e:  # e.g. a full disk: name the file; the previous one is intact
+    raise OSError(e.errno, f'cannot write the export {path}: {e.strerror or e}; any '
+                           f'previous file there is unchanged', path) from e
   return total
 
 

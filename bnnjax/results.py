@@ -10,7 +10,9 @@ every result on disk has the same columns. It imports no absl flags and no plott
 * `write_results`: `<workdir>/results.csv`, `<workdir>/summary.json` and (when the run
   has diagnostics) `<workdir>/diagnostics.npz`, each written to a temporary file and
   renamed over the old one, so an interrupted write never leaves a half-written result;
-  a failing write leaves the previous file intact.
+  a failing write leaves the previous files intact (all of them: `write_files`).
+* `read_rows`: a results CSV read back and checked complete (a truncated or corrupted
+  file raises ValueError naming it and saying to remove it).
 """
 
 import csv
@@ -19,7 +21,8 @@ import io
 import json
 import os
 import platform
-from typing import Dict, List, Optional, Sequence
+import tempfile
+from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -183,15 +186,109 @@ def write_results(workdir: str, spec, dataset: str, result, command: str = '',
         for k, v in diag.items()}
   summary.update(environment())
   text = json.dumps(summary, indent=2, sort_keys=True, default=str)
-  run_lib.atomic_write(os.path.join(workdir, RESULTS_CSV),
-                       lambda f: f.write(csv_text(rows).encode()))
-  run_lib.atomic_write(os.path.join(workdir, SUMMARY_JSON),
-                       lambda f: f.write(text.encode()))
+  files = {RESULTS_CSV: lambda f: f.write(csv_text(rows).encode()),
+           SUMMARY_JSON: lambda f: f.write(text.encode())}
   metrics = getattr(result, 'metrics', None) or {}
   if metrics:  # every diagnostic, histograms included, with their leading axes
     arrays = {k: np.asarray(v) for k, v in metrics.items()}
     from bnnjax import diagnostics
     arrays['hist_edges'] = diagnostics.HIST_EDGES
-    run_lib.atomic_write(os.path.join(workdir, DIAGNOSTICS_NPZ),
-                         lambda f: np.savez(f, **arrays))
+    files[DIAGNOSTICS_NPZ] = lambda f: np.savez(f, **arrays)
+  write_files({os.path.join(workdir, k): v for k, v in files.items()})
   return summary
+
+
+def write_files(files: Dict[str, Callable]) -> None:
+  """Writes several files as one step: {path: write_fn(file)}.
+
+  Every file is first written to a temporary file beside its path and synced; only when
+  all of them are complete are they renamed over the old ones. A failing write (a full
+  disk, a folder that cannot be created) removes the temporary files and raises OSError
+  naming the file, and leaves every previous file as it was (so results.csv and
+  summary.json never disagree)."""
+  written = []  # (tmp, path)
+  try:
+    for path, write_fn in files.items():
+      folder = os.path.dirname(os.path.abspath(path))
+      try:
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix='.tmp-',
+                                   suffix=os.path.basename(path))
+        written.append((tmp, path))
+        with os.fdopen(fd, 'wb') as f:
+          write_fn(f)
+          f.flush()
+          os.fsync(f.fileno())
+      except OSError as e:
+        raise OSError(e.errno, f'cannot write {path}: {e.strerror or e}; the previous '
+                               f'results in {folder} are unchanged', path) from e
+    for tmp, path in written:
+      os.replace(tmp, path)
+    written = []
+  finally:
+    for tmp, _ in written:
+      if os.path.exists(tmp):
+        os.remove(tmp)
+
+
+def read_rows(path: str) -> List[Dict[str, str]]:
+  """The rows of a results CSV written by `csv_text` (a run's results.csv, or an
+  experiment's settings/<id>.csv), checked complete: every row has every column, and
+  the (grid point,) run x epoch rows cover num_seeds x num_epochs exactly once, with
+  accuracies in [0, 100]. Raises ValueError naming the file and what to do for an
+  empty, truncated, corrupted or foreign file."""
+
+  def bad(what):
+    return ValueError(f'results file {path} is {what}: it was damaged after it was '
+                      f'written (bnnjax writes it atomically) or is not a bnnjax results '
+                      f'file; remove it to compute it again')
+
+  try:
+    with open(path, 'rb') as f:
+      blob = f.read()
+  except OSError as e:
+    raise ValueError(f'results file {path} cannot be read: {e.strerror or e}') from None
+  try:
+    text = blob.decode('utf-8')
+  except UnicodeDecodeError:
+    raise bad('not UTF-8 text (corrupted)') from None
+  if not text.strip():
+    raise bad('empty')
+  if not text.endswith('\n'):
+    raise bad('truncated (its last line is incomplete)')
+  try:
+    reader = csv.reader(io.StringIO(text, newline=''))
+    header = next(reader)
+    rows = [r for r in reader]
+  except csv.Error as e:
+    raise bad(f'not valid CSV ({e})') from None
+  need = ('run', 'epoch', 'num_seeds', 'num_epochs', 'train_acc', 'test_acc')
+  missing = [c for c in need if c not in header]
+  if missing or len(set(header)) != len(header):
+    raise bad(f'without the columns {missing}' if missing else 'with repeated columns')
+  if not rows:
+    raise bad('without rows (truncated)')
+  out, seen, groups = [], set(), {}
+  for i, r in enumerate(rows):
+    if len(r) != len(header):
+      raise bad(f'inconsistent: line {i + 2} has {len(r)} fields, the header {len(header)}')
+    row = dict(zip(header, r))
+    try:
+      group = (row.get('setting_id', ''), row.get('grid_point', ''))
+      key = group + (int(row['run']), int(row['epoch']))
+      seeds, epochs = int(row['num_seeds']), int(row['num_epochs'])
+      accs = (float(row['train_acc']), float(row['test_acc']))
+    except ValueError:
+      raise bad(f'inconsistent: line {i + 2} has a non-numeric run, epoch, seed count or '
+                f'accuracy') from None
+    if (not 0 <= key[2] < seeds or not 1 <= key[3] <= epochs or key in seen or
+        groups.setdefault(group, (seeds, epochs)) != (seeds, epochs) or
+        not all(0.0 <= a <= 100.0 for a in accs)):
+      raise bad(f'inconsistent: line {i + 2} (run {key[2]}, epoch {key[3]}) is out of '
+                f'range or repeated')
+    seen.add(key)
+    out.append(row)
+  want = sum(seeds * epochs for seeds, epochs in groups.values())
+  if len(seen) != want:
+    raise bad(f'incomplete: {len(seen)} of {want} (run, epoch) rows')
+  return out

@@ -13,6 +13,8 @@ test_determinism) and scripts/reliability_report.py.
 
 import json
 import os
+import signal
+import subprocess
 import time
 
 FULL = os.environ.get('BNNJAX_RELIABILITY_FULL') == '1'
@@ -94,3 +96,138 @@ def tree_snapshot(folder: str):
       out[os.path.relpath(p, folder)] = (st.st_size if name in files else -1,
                                          st.st_mtime_ns)
   return out
+
+
+# ----------------------------------------------------------------------------------
+# Command-line runs in fresh processes, and what they wrote
+# ----------------------------------------------------------------------------------
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# Runs `python -m <module> args...` with N CPU devices: the backend is started with
+# jax_num_cpu_devices = N before the entry point runs, so the entry point cannot change
+# it (use_cpu_cores and --devices=all then see N devices).
+_WITH_DEVICES = ('import sys, runpy, jax; '
+                 'jax.config.update("jax_num_cpu_devices", int(sys.argv[1])); '
+                 'jax.devices(); sys.argv = sys.argv[2:]; '
+                 'runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)')
+
+
+def command(module: str, args, devices=None):
+  """argv of a fresh Python process running the entry point `module`."""
+  import sys
+  if devices is None:
+    return [sys.executable, '-m', module] + list(args)
+  return [sys.executable, '-c', _WITH_DEVICES, str(devices), module] + list(args)
+
+
+def env():
+  return dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''))
+
+
+def run_cli(module: str, args, cwd, devices=None, timeout=600):
+  """subprocess.CompletedProcess of one entry-point run to its end."""
+  import subprocess
+  return subprocess.run(command(module, args, devices), cwd=str(cwd), env=env(),
+                        capture_output=True, text=True, timeout=timeout)
+
+
+# Columns that legitimately differ between two runs of the same command.
+TIME_COLUMN_PARTS = ('wall', 'seconds', 'time')
+
+
+def _csv_digest(path: str) -> str:
+  import csv
+  import hashlib
+  with open(path, newline='') as f:
+    rows = list(csv.DictReader(f))
+  h = hashlib.sha256()
+  for r in rows:
+    keep = sorted((k, v) for k, v in r.items()
+                  if not any(p in k for p in TIME_COLUMN_PARTS))
+    h.update(repr(keep).encode())
+  return f'{len(rows)} rows {h.hexdigest()[:16]}'
+
+
+def _npz_digest(path: str) -> str:
+  import hashlib
+  import numpy as np
+  h = hashlib.sha256()
+  with np.load(path) as z:
+    for k in sorted(z.files):
+      a = z[k]
+      h.update(k.encode() + str(a.dtype).encode() + repr(a.shape).encode())
+      h.update(np.ascontiguousarray(a).tobytes())
+  return h.hexdigest()[:16]
+
+
+def run_digest(workdir: str, export_path=None):
+  """{file: hash} of a bnnjax.train workdir's results, wall-time columns left out:
+  results.csv rows, summary.json's per-seed final accuracies, diagnostics.npz arrays,
+  and the exported file's bytes (the final binary and integer hidden weights)."""
+  import hashlib
+  out = {'results.csv': _csv_digest(os.path.join(workdir, 'results.csv'))}
+  with open(os.path.join(workdir, 'summary.json')) as f:
+    s = json.load(f)
+  out['summary.json'] = repr([(p.get('test_acc_per_seed'), p.get('train_acc_mean'))
+                              for p in s['points']] + [s['num_seeds'], s['num_epochs']])
+  diag = os.path.join(workdir, 'diagnostics.npz')
+  if os.path.exists(diag):
+    out['diagnostics.npz'] = _npz_digest(diag)
+  if export_path:
+    with open(export_path, 'rb') as f:
+      out['export'] = hashlib.sha256(f.read()).hexdigest()[:16]
+  return out
+
+
+def sweep_digest(workdir: str, experiment: str):
+  """{file: hash} of an experiment's outputs: its results.csv and every setting's
+  rows (wall-time columns left out), and the table."""
+  out = {'results.csv': _csv_digest(os.path.join(workdir, experiment, 'results.csv'))}
+  settings = os.path.join(workdir, 'settings')
+  for name in sorted(os.listdir(settings)):
+    if name.endswith('.csv'):
+      out['settings/' + name] = _csv_digest(os.path.join(settings, name))
+  with open(os.path.join(workdir, experiment, 'table.md')) as f:
+    out['table.md'] = f.read()
+  return out
+
+
+def temp_litter(folder: str):
+  """Temporary files of interrupted atomic writes ('.tmp-*') under `folder`."""
+  return sorted(os.path.relpath(os.path.join(r, n), folder)
+                for r, _, files in os.walk(folder) for n in files
+                if n.startswith('.tmp-'))
+
+
+def kill_at(module, args, cwd, rng, span, mode):
+  """Starts the command, kills it with SIGKILL at a random moment, returns what was
+  on disk then: mode 'time': uniform in [0.05, span] seconds after the start; 'line':
+  after a random one of the progress lines (epoch or setting lines) plus up to 0.2 s."""
+  log_path = os.path.join(str(cwd), f'killed-{time.time_ns()}.log')
+  with open(log_path, 'w') as log:
+    proc = subprocess.Popen(command(module, args), cwd=str(cwd), env=env(),
+                            stdout=log, stderr=subprocess.STDOUT, text=True)
+    t0 = time.time()
+    if mode == 'time':
+      deadline = t0 + rng.uniform(0.05, span)
+      while time.time() < deadline and proc.poll() is None:
+        time.sleep(0.01)
+    else:
+      want = rng.randint(1, 6)
+      while proc.poll() is None:
+        lines = [l for l in open(log_path).read().splitlines()
+                 if l.startswith('epoch ') or ': running' in l or ': done' in l]
+        if len(lines) >= want:
+          break
+        time.sleep(0.01)
+      time.sleep(rng.uniform(0, 0.2))
+    finished = proc.poll() is not None
+    if not finished:
+      os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+  text = open(log_path).read()
+  os.remove(log_path)
+  return dict(after_s=round(time.time() - t0, 2), finished_before_kill=finished,
+              epochs_printed=sum(l.startswith('epoch ') for l in text.splitlines()),
+              settings_done=text.count(': done in'))

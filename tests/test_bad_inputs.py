@@ -21,7 +21,6 @@ fixes are in (see docs/reliability.md).
 """
 
 import contextlib
-import dataclasses
 import io
 import json
 import math
@@ -811,7 +810,6 @@ API_PENDING = {
     'train.y_float': 'bnnjax/run.py (check_data): refuse non-integer labels (float '
                      'labels are silently truncated to int32)',
     'train.y_nan': 'bnnjax/run.py (check_data): as train.y_float (NaN labels train)',
-    'train.checkpoint_every_negative': 'bnnjax/run.py: checkpoint_every (issue 13)',
 }
 
 

@@ -26,7 +26,6 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from bnnjax import run as run_lib
 
 RESULTS_CSV = 'results.csv'
 SUMMARY_JSON = 'summary.json'

@@ -338,13 +338,20 @@ def worker(module_name: str, case_ids, out_path: str) -> None:
     json.dump(results, f)
 
 
-def run_worker(module_name, tmp_dir, case_ids=()):
+def start_worker(module_name, tmp_dir, case_ids=()):
+  """Starts the worker process of one entry point; `finish_worker` collects it."""
   out = os.path.join(str(tmp_dir), f'{module_name}.json')
   env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''))
-  proc = subprocess.run([sys.executable, os.path.abspath(__file__), module_name,
-                         ','.join(case_ids), out], cwd=str(tmp_dir), env=env,
-                        capture_output=True, text=True, timeout=900)
-  assert proc.returncode == 0, proc.stderr[-4000:]
+  proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), module_name,
+                           ','.join(case_ids), out], cwd=str(tmp_dir), env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  return proc, out
+
+
+def finish_worker(started):
+  proc, out = started
+  _, err = proc.communicate(timeout=900)
+  assert proc.returncode == 0, err[-4000:]
   with open(out) as f:
     return json.load(f)
 
@@ -382,13 +389,14 @@ def cli_params(pending: bool):
 
 
 def cli_results_for(folder, pending: bool):
-  """{module: {case id: result}} of the table's (pending or settled) cases."""
-  out = {}
+  """{module: {case id: result}} of the table's (pending or settled) cases; the entry
+  points' workers run side by side."""
+  started = {}
   for module, (_, cases) in TABLES.items():
     ids = [c[0] for c in cases if ((module, c[0]) in PENDING) == pending]
     if ids:
-      out[module] = run_worker(module, folder, ids)
-  return out
+      started[module] = start_worker(module, folder, ids)
+  return {module: finish_worker(s) for module, s in started.items()}
 
 
 @pytest.fixture(scope='module')

@@ -144,7 +144,7 @@ def _damages(blob: bytes, rng, n):
     elif kind == 'zero':
       i = rng.randrange(len(blob))
       k = rng.randint(1, 64)
-      out.append((f'{k} bytes zeroed at {i}', (blob[:i] + b'\0' * k +
+      out.append((f'bytes zeroed at {i} ({k} bytes)', (blob[:i] + b'\0' * k +
                                                  blob[i + k:])[:len(blob)]))
     else:
       out.append(('garbage appended', blob + bytes(rng.randrange(256) for _ in range(9))))
@@ -272,7 +272,7 @@ def test_damaged_results_file_is_refused_naming_the_file(results_blob, tmp_path)
   damages = _damages(results_blob, rng, ru.count(60, 3000))
   # Whole rows lost (a cut at a line end still parses as CSV).
   lines = results_blob.split(b'\n')
-  damages += [('rows lost at the end', b'\n'.join(lines[:3]) + b'\n'),
+  damages += [('rows lost from the end', b'\n'.join(lines[:3]) + b'\n'),
               ('a row lost in the middle', b'\n'.join(lines[:2] + lines[3:]))]
   for i, (what, damaged) in enumerate(damages):
     path = str(tmp_path / f'results{i}.csv')

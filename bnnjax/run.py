@@ -58,9 +58,29 @@ class Results(NamedTuple):
   already_complete: bool = False
 
 
+MAX_SEED = 2**32 - 1  # PRNGKey keeps 32 bits without x64: larger seeds would alias
+
+
 def seed_keys(seed: int, num_seeds: int) -> jax.Array:
-  """uint32[S, 2]: run k gets PRNGKey(seed + k) (the paper's runs use 42 + k)."""
+  """uint32[S, 2]: run k gets PRNGKey(seed + k) (the paper's runs use 42 + k).
+
+  Seeds must lie in [0, MAX_SEED]: without x64 mode PRNGKey keeps 32 bits, so -1 or
+  2^32 would silently train with another seed than the one recorded."""
+  check_seeds(seed, num_seeds)
   return jnp.stack([jax.random.PRNGKey(seed + k) for k in range(num_seeds)])
+
+
+def check_seeds(seed, num_seeds) -> None:
+  """ValueError unless seed, ..., seed + num_seeds - 1 are integers in [0, MAX_SEED]."""
+  for name, v in (('seed', seed), ('num_seeds', num_seeds)):
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+      raise ValueError(f'{name} (--{name}) must be an integer, got {v!r}')
+  if num_seeds < 1:
+    raise ValueError(f'num_seeds (--num_seeds) must be >= 1, got {num_seeds}')
+  if not 0 <= seed or seed + num_seeds - 1 > MAX_SEED:
+    raise ValueError(f'seed (--seed) must be in [0, {MAX_SEED - num_seeds + 1}] so that '
+                     f'seeds seed .. seed + {num_seeds - 1} fit PRNGKey\'s 32 bits, got '
+                     f'{seed}')
 
 
 def check_data(data: Data, config: Config) -> None:
@@ -703,19 +723,26 @@ def _fingerprint(config, params, keys, data) -> str:
 
 
 def atomic_write(path: str, write_fn: Callable) -> None:
-  """Calls write_fn(file) on a temporary file beside `path`, then renames it over path."""
+  """Calls write_fn(file) on a temporary file beside `path`, then renames it over path.
+
+  On any failure the temporary file is removed and an existing `path` is left as it
+  was; an OSError (e.g. ENOSPC) is raised again naming `path`."""
   folder = os.path.dirname(os.path.abspath(path))
-  os.makedirs(folder, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=folder, prefix='.tmp-', suffix=os.path.basename(path))
+  tmp = None
   try:
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix='.tmp-', suffix=os.path.basename(path))
     with os.fdopen(fd, 'wb') as f:
       write_fn(f)
       f.flush()
       os.fsync(f.fileno())
     os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
+  except BaseException as e:
+    if tmp is not None and os.path.exists(tmp):
       os.remove(tmp)
+    if isinstance(e, OSError) and getattr(e, 'filename', None) != path:
+      raise OSError(e.errno, f'could not write {path}: {e.strerror or e}; the previous '
+                    f'file (if any) is unchanged', path) from e
     raise
 
 

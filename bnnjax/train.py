@@ -163,9 +163,25 @@ def build_spec(default_batch_size=None):
     spec = dataclasses.replace(spec, num_epochs=2, num_seeds=2)
   if any(n < 1 for n in spec.layers):
     _fail(f'layers (--layers) widths must be >= 1, got {_LAYERS.value!r}')
-  if spec.num_seeds < 1:
-    _fail(f'num_seeds (--num_seeds) must be >= 1, got {spec.num_seeds}')
+  from bnnjax import run as run_lib
+  try:
+    run_lib.check_seeds(spec.seed, spec.num_seeds)
+  except ValueError as e:
+    _fail(str(e))
   return spec
+
+
+def check_workdir(path: str) -> None:
+  """Exits with a one-line error unless --workdir is a folder or can be created."""
+  if os.path.exists(path) and not os.path.isdir(path):
+    _fail(f'workdir (--workdir) {path!r} exists and is not a folder')
+  folder = os.path.abspath(path)
+  while not os.path.exists(folder):  # the nearest existing parent must be a folder
+    folder = os.path.dirname(folder)
+  if not os.path.isdir(folder):
+    _fail(f'workdir (--workdir) {path!r} cannot be created: {folder!r} is a file')
+  if not os.access(folder, os.W_OK):
+    _fail(f'workdir (--workdir) {path!r} is not writable ({folder!r})')
 
 
 def check_export_flags(spec) -> None:
@@ -232,6 +248,8 @@ def main(argv):
   except ValueError as e:
     _fail(str(e))
   check_export_flags(spec)
+  if _WORKDIR.value:
+    check_workdir(_WORKDIR.value)
   t0 = time.time()
   try:
     ds = data_lib.load(_DATASET.value, smoke=_SMOKE.value, data_dir=_DATA_DIR.value,
@@ -246,6 +264,7 @@ def main(argv):
       'runs', f'{spec.method}-{ds.name.replace("/", "_")}-'
       f'{"_".join(map(str, spec.layers))}-{spec.semantics}{variant}')
   # Every process runs the same program; process 0 alone prints and writes files.
+  check_workdir(workdir)
   say = (lambda *a, **k: print(*a, **k)) if main_process else (lambda *a, **k: None)
   devices = run_lib.select_devices(_DEVICES.value)
   say(f'bnnjax: {spec.method} on {ds.name} ({ds.num_samples} samples, '

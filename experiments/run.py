@@ -32,6 +32,13 @@ _WORKDIR = flags.DEFINE_string('workdir', None, 'Output folder (default '
                                'runs/experiments, or runs/experiments-smoke).')
 _DATASET = flags.DEFINE_list('dataset', None, 'Only the settings on these data sets.')
 _DATA_DIR = flags.DEFINE_string('data_dir', None, 'Data folder (as bnnjax.train).')
+_DEVICES = flags.DEFINE_string('devices', 'all', 'Devices each call shards its runs over '
+                               '(as bnnjax.train): all or N.')
+_RUNS_PER_CALL = flags.DEFINE_integer(
+    'runs_per_call', None, 'At most this many runs per compiled call (as bnnjax.train).')
+_CHECKPOINT_EVERY = flags.DEFINE_integer(
+    'checkpoint_every', 0, 'Checkpoint interval in epochs; 0 = automatic (as '
+    'bnnjax.train).')
 
 
 def _fail(msg: str) -> None:
@@ -75,6 +82,21 @@ def main(argv):
   logging.set_verbosity(logging.WARNING)
   from bnnjax import run as run_lib
   run_lib.use_cpu_cores()  # before JAX touches a backend
+  try:  # the engine every setting's call uses (bnnjax.run)
+    run_lib.configure(devices=_DEVICES.value, runs_per_call=_RUNS_PER_CALL.value,
+                      checkpoint_every=_CHECKPOINT_EVERY.value)
+    run_lib.select_devices(_DEVICES.value)
+  except ValueError as e:
+    _fail(e)
+  if _WORKDIR.value:
+    if os.path.exists(_WORKDIR.value) and not os.path.isdir(_WORKDIR.value):
+      _fail(f'workdir (--workdir) {_WORKDIR.value!r} exists and is not a folder')
+    parent = os.path.abspath(_WORKDIR.value)
+    while not os.path.exists(parent):
+      parent = os.path.dirname(parent)
+    if not os.path.isdir(parent) or not os.access(parent, os.W_OK):
+      _fail(f'workdir (--workdir) {_WORKDIR.value!r} cannot be created: {parent!r} is '
+            f'not a writable folder')
   import experiments
   from experiments import framework
   if _LIST.value:

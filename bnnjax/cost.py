@@ -31,8 +31,10 @@ Conventions (the ones under which the paper's check values come out; tests/test_
            classifier is trained, so each holds 8-bit integer weights: D·n + 8·W +
            8·Σ_{l<L} N_l·C + 8·Act (the last classifier N_L·C is already in W)
     flip (bnnjax.baselines.flip, beyond the paper): ours with 1-bit weights and no
-           hidden integers: D·n + 1·W + max_l(N_l·C) + 8·Act (the drive Δ of a weight is
-           a popcount used at once, never stored for all weights)
+           hidden integers: D·n + k·W + max_l(N_l·C) + 8·Act, k = 1 bit, or the bits of
+           its small counter (`flip_weight_bits`: log2(c' + 1) for the odd values
+           ±1, ..., ±c'); the drive Δ of a weight is a popcount used at once, never
+           stored for all weights
     cp_r:  D·n + 8·W_trainable + 1·W_grouping + 8·Act  (W_trainable: perceptrons and the
            fixed classifier, stored like `ours` stores its classifier; W_grouping = K1·K2)
     sgd:   bits_in·D·n + 32·W + 32·Act + 32·max over layers of a·b (one gradient buffer)
@@ -201,15 +203,27 @@ def samples_held(method: str, num_train: int, input_mode: str = 'bin',
   return int(num_train)
 
 
+def flip_weight_bits(counter_clip: int = 1) -> int:
+  """Bits per weight of `flip` with a counter clip c (0 or 1: no counter, 1 bit): the
+  odd values ±1, ±3, ..., ±c' (c' the largest odd value <= c) take log2(c' + 1) bits,
+  rounded up."""
+  c = max(1, int(counter_clip))
+  c -= 1 - c % 2
+  return max(1, math.ceil(math.log2(c + 1)))
+
+
 def memory_bits_breakdown(method: str, layers: Sequence[int], num_inputs: int,
                           num_classes: int, batch_size: int, num_train: int,
                           input_mode: str = 'bin',
-                          num_train_used: Optional[int] = None) -> Dict[str, int]:
+                          num_train_used: Optional[int] = None,
+                          weight_bits: Optional[int] = None) -> Dict[str, int]:
   """Memory demand in bits by part: data, weights, classifiers, activations, gradients.
 
   num_train: training-split size n; for FP-input float baselines the model holds
   `fp_subset_size(num_train)` samples at 32 bits per feature (`num_train_used`
-  overrides the count)."""
+  overrides the count). weight_bits: `flip` only, bits per weight (default 1)."""
+  _check(weight_bits is None or (method == 'flip' and int(weight_bits) >= 1),
+         f'weight_bits applies to method flip (>= 1), got {weight_bits} for {method}')
   _check_method(method, input_mode)
   _check(batch_size >= 1 and num_train >= 0,
          f'need batch_size >= 1 and num_train >= 0, got {batch_size}, {num_train}')
@@ -220,7 +234,7 @@ def memory_bits_breakdown(method: str, layers: Sequence[int], num_inputs: int,
   w_all = sum(l.fan_in * l.fan_out for l in net)
   parts = dict(data=d * n, weights=0, classifiers=0, activations=0, gradients=0)
   if method in ('ours', 'flip'):
-    parts['weights'] = (1 if method == 'flip' else 8) * w_all
+    parts['weights'] = (int(weight_bits or 1) if method == 'flip' else 8) * w_all
     parts['classifiers'] = max(l.fan_out * num_classes for l in net if l.kind == 'hidden')
     parts['activations'] = 8 * act
   elif method == 'ours_train_out':
@@ -316,7 +330,8 @@ def gates_per_epoch(method: str, layers: Sequence[int], num_inputs: int,
 def summary_columns(method: str, layers: Sequence[int], num_inputs: int,
                     num_classes: int, batch_size: int, num_train: int,
                     num_epochs: int = 50, input_mode: str = 'bin',
-                    num_train_used: Optional[int] = None) -> Dict[str, float]:
+                    num_train_used: Optional[int] = None,
+                    weight_bits: Optional[int] = None) -> Dict[str, float]:
   """Memory and gate columns of the paper's cost model for one configuration.
 
   Args:
@@ -335,7 +350,7 @@ def summary_columns(method: str, layers: Sequence[int], num_inputs: int,
   """
   n = samples_held(method, num_train, input_mode, num_train_used)
   parts = memory_bits_breakdown(method, layers, num_inputs, num_classes, batch_size,
-                                num_train, input_mode, num_train_used)
+                                num_train, input_mode, num_train_used, weight_bits)
   total = sum(parts.values())
   per_epoch = gates_per_epoch(method, layers, num_inputs, num_classes, batch_size, n)
   cols = {'model_num_train': n, 'model_memory_bits': total,
@@ -463,6 +478,7 @@ def run_columns(spec, dataset, measured: bool = True) -> Dict:
   method = cost_method(spec)
   if method not in METHODS:
     return {}
+  import numpy as np
   from bnnjax import methods
   d, c = dataset.num_features, dataset.num_classes
   n_split = dataset.num_samples - dataset.num_test
@@ -477,8 +493,12 @@ def run_columns(spec, dataset, measured: bool = True) -> Dict:
     d = methods.mlp_num_inputs(spec, dataset)
     if spec.input_mode == 'fp':
       used = n_split // methods.fp_train_divisor(dataset)
+  weight_bits = None
+  if method == 'flip':  # the counter of the first grid point
+    weight_bits = flip_weight_bits(int(np.ravel(methods.flip_params(spec).counter_clip)[0]))
   cols = summary_columns(method, layers, d, c, spec.batch_size, n_split,
-                         spec.num_epochs, getattr(spec, 'input_mode', 'bin'), used)
+                         spec.num_epochs, getattr(spec, 'input_mode', 'bin'), used,
+                         weight_bits)
   cols['model_method'] = method
   if method in RULE_METHODS:
     cols['model_classifier_columns'] = c

@@ -394,40 +394,57 @@ def run_mlp(spec: RunSpec, ds: DataSet, progress_fn=None,
 
 # ----------------------------------------------------------------------------------
 # flip: the rule with 1-bit weights and random flips (bnnjax.baselines.flip; beyond the
-# paper). `learning_rate` is the flip probability q (None: flip.DEFAULT_FLIP_PROB); a
-# tuple of values is a grid run in one call (MethodResult.grid {'flip_prob': [...]}).
+# paper). `learning_rate` is the move probability q (None: flip.DEFAULT_FLIP_PROB) and
+# `weight_clip` the clip of its small counter (0 or 1: none, 1-bit weights); tuples of
+# either are a grid (their Cartesian product, q varying fastest) run in one call
+# (MethodResult.grid {'flip_prob': [...], 'counter_clip': [...]}).
 # ----------------------------------------------------------------------------------
 
 
-def flip_params(spec: RunSpec):
-  """FlipParams of a RunSpec: q from `learning_rate` (scalar, or a 1-D grid)."""
+def flip_grid(spec: RunSpec) -> Dict[str, List]:
+  """{'flip_prob': [P], 'counter_clip': [P]} when learning_rate or weight_clip is a
+  tuple (their Cartesian product, q varying fastest), else {}. weight_clip 0 -> 1."""
   from bnnjax.baselines import flip
   q = flip.DEFAULT_FLIP_PROB if spec.learning_rate is None else spec.learning_rate
-  if isinstance(q, (tuple, list, np.ndarray)):
-    if not len(q):
-      raise ValueError('learning_rate (--learning_rate, the flip probability q) lists no '
-                       'value')
-    q = np.asarray(q, np.float64)
-  return flip.FlipParams(robustness=spec.robustness, flip_prob=q)
+  c = spec.weight_clip
+  if not any(isinstance(v, (tuple, list, np.ndarray)) for v in (q, c)):
+    return {}
+  qs, cs = _as_tuple(q), _as_tuple(c)
+  if not qs:
+    raise ValueError('learning_rate (--learning_rate, the flip probability q) lists no '
+                     'value')
+  if not cs:
+    raise ValueError('weight_clip (--weight_clip) lists no value')
+  points = list(itertools.product(cs, qs))
+  return {'flip_prob': [float(p[1]) for p in points],
+          'counter_clip': [max(1, int(p[0])) if float(p[0]) == int(p[0]) else p[0]
+                           for p in points]}
 
 
-def flip_grid(spec: RunSpec) -> Dict[str, List]:
-  q = flip_params(spec).flip_prob
-  return {'flip_prob': list(np.asarray(q).tolist())} if np.ndim(q) else {}
+def flip_params(spec: RunSpec):
+  """FlipParams of a RunSpec: q from `learning_rate`, the counter clip from
+  `weight_clip` (0 -> 1), scalars or the 1-D grids of `flip_grid`."""
+  from bnnjax.baselines import flip
+  grid = flip_grid(spec)
+  if grid:
+    return flip.FlipParams(robustness=spec.robustness,
+                           flip_prob=np.asarray(grid['flip_prob'], np.float64),
+                           counter_clip=np.asarray(grid['counter_clip']))
+  q = flip.DEFAULT_FLIP_PROB if spec.learning_rate is None else spec.learning_rate
+  c = spec.weight_clip
+  integral = np.ndim(c) == 0 and float(c) == int(c)
+  return flip.FlipParams(robustness=spec.robustness, flip_prob=q,
+                         counter_clip=max(1, int(c)) if integral else c)
 
 
 def validate_flip(spec: RunSpec, ds: Optional[DataSet] = None) -> None:
   """Raises ValueError naming the flag, before any data load (ds None) or compile."""
   from bnnjax.baselines import flip
   if isinstance(spec.robustness, (tuple, list)) or isinstance(
-      spec.p_reinforce, (tuple, list)) or isinstance(spec.weight_clip, (tuple, list)):
+      spec.p_reinforce, (tuple, list)):
     raise ValueError('--method=flip sweeps only the flip probability q '
-                     '(--learning_rate); robustness, p_reinforce and weight_clip grids '
-                     'apply to ours and cp_r')
-  if spec.weight_clip != 0:
-    raise ValueError(f'weight_clip (--weight_clip) does not apply to --method=flip (its '
-                     f'weights are 1 bit, there is nothing to clip), got '
-                     f'{spec.weight_clip}')
+                     '(--learning_rate) and its counter clip (--weight_clip); robustness '
+                     'and p_reinforce grids apply to ours and cp_r')
   if spec.p_reinforce != RunSpec.p_reinforce:
     raise ValueError(f'p_reinforce (--p_reinforce) does not apply to --method=flip (no '
                      f'hidden integer to reinforce), got {spec.p_reinforce}')
@@ -457,7 +474,9 @@ def run_flip(spec: RunSpec, ds: DataSet, progress_fn=None,
                       wall_seconds=res.wall_seconds,
                       config=dataclasses.asdict(config), grid=flip_grid(spec),
                       extra={'head': config.head, 'num_outputs': config.num_outputs,
-                             'flip_prob': np.asarray(flip_params(spec).flip_prob).tolist()},
+                             'flip_prob': np.asarray(flip_params(spec).flip_prob).tolist(),
+                             'counter_clip': np.asarray(
+                                 flip_params(spec).counter_clip).tolist()},
                       states=res.states)
 
 

@@ -63,6 +63,11 @@ P_REINFORCE = (0.5, 0.0)
 FLIP_PROB = 1.0 / 256  # flip's q in the continual runs
 FLIP_GRID = (1.0 / 16, 1.0 / 64, 1.0 / 256, 1.0 / 1024)
 PURE_CLIPS = (127, 0, 1)  # c = 1: pure ±1 hidden weights
+SMALL_CLIPS = (15, 7, 3)  # 5-, 4- and 3-bit signed hidden integers, deterministic steps
+# flip with a small stochastic counter (bits: cost.flip_weight_bits): clips x q
+COUNTER_CLIPS = (3, 7, 15)  # 2, 3, 4 bits
+COUNTER_GRID = (1.0 / 16, 1.0 / 64)
+COUNTER = (7, 1.0 / 16)  # (clip, q) of the counter in the continual runs: 3 bits
 
 
 @dataclasses.dataclass(frozen=True)
@@ -197,8 +202,13 @@ SMOKE_METHODS = {'permuted_mnist5k': ('ours', 'sgd'), 'split_digits': ('flip', '
 
 
 def settings(smoke: bool = False, num_seeds: int = NUM_SEEDS) -> List[Setting]:
-  out = [s for s in _all_settings(smoke, num_seeds)
-         if not smoke or s.spec.method in SMOKE_METHODS[s.benchmark]]
+  out, seen = [], set()
+  for s in _all_settings(smoke, num_seeds):
+    if smoke and (s.spec.method not in SMOKE_METHODS[s.benchmark]
+                  or (s.benchmark, s.spec.method) in seen):
+      continue  # smoke: the first setting of each listed method
+    seen.add((s.benchmark, s.spec.method))
+    out.append(s)
   return out
 
 
@@ -211,11 +221,25 @@ def _all_settings(smoke: bool, num_seeds: int) -> List[Setting]:
                                      weight_clip=PURE_CLIPS)))
       out.append(Setting(name, _spec('flip', smoke, e, num_seeds,
                                      learning_rate=FLIP_GRID)))
+      # Small integers: deterministic (the rule, clipped) vs stochastic (flip's counter).
+      out.append(Setting(name, _spec('ours', smoke, e, num_seeds,
+                                     weight_clip=SMALL_CLIPS)))
+      out.append(Setting(name, _spec('flip', smoke, e, num_seeds,
+                                     weight_clip=COUNTER_CLIPS,
+                                     learning_rate=COUNTER_GRID)))
+      # The same under strictly 1-bit arithmetic (algorithm.md, 'binary' semantics:
+      # no zero weight, activation or classifier entry anywhere).
+      out.append(Setting(name, _spec('ours', smoke, e, num_seeds, weight_clip=PURE_CLIPS,
+                                     semantics='binary')))
+      out.append(Setting(name, _spec('flip', smoke, e, num_seeds,
+                                     learning_rate=FLIP_PROB, semantics='binary')))
       continue
     out += [
         Setting(name, _spec('ours', smoke, e, num_seeds, p_reinforce=P_REINFORCE,
                             weight_clip=CLIPS)),
         Setting(name, _spec('flip', smoke, e, num_seeds, learning_rate=FLIP_PROB)),
+        Setting(name, _spec('flip', smoke, e, num_seeds, weight_clip=COUNTER[0],
+                            learning_rate=COUNTER[1])),
         Setting(name, _spec('sgd', smoke, e, num_seeds)),
         Setting(name, _spec('ste', smoke, e, num_seeds)),
     ]
@@ -235,18 +259,26 @@ def point_labels(spec: methods.RunSpec, grid: Dict[str, list]) -> List[str]:
   """One label per grid point (or one for no grid)."""
   num = len(next(iter(grid.values()))) if grid else 1
   labels = []
+  suffix = ' [binary semantics]' if spec.semantics == 'binary' else ''
   for p in range(num):
     val = lambda f: grid[f][p] if grid else getattr(spec, f)
     if spec.method == 'ours':
       labels.append(f'ours {_bits_label(val("weight_clip"))} p_r={float(val("p_reinforce")):g}')
     elif spec.method == 'flip':
-      q = grid['flip_prob'][p] if grid else methods.flip_params(spec).flip_prob
-      labels.append(f'flip q=1/{round(1 / float(q))}' if q > 0 else 'flip q=0')
+      fp = methods.flip_params(spec)
+      q = grid['flip_prob'][p] if grid else fp.flip_prob
+      c = int(grid['counter_clip'][p] if grid else fp.counter_clip)
+      q_text = f'q=1/{round(1 / float(q))}' if q > 0 else 'q=0'
+      if c == 1:
+        labels.append(f'flip 1-bit {q_text}')
+      else:
+        from bnnjax import cost
+        labels.append(f'flip counter {cost.flip_weight_bits(c)}-bit (c={c}) {q_text}')
     elif spec.method == 'ste':
       labels.append('STE (Adam)')
     else:
       labels.append(spec.method.upper() if spec.method == 'sgd' else spec.method)
-  return labels
+  return [label + suffix for label in labels]
 
 
 # ----------------------------------------------------------------------------------
@@ -421,6 +453,7 @@ def load_records(workdir: str, all_settings: Sequence[Setting], smoke: bool) -> 
       r = json.load(f)
     for k in ('acc', 'train_curve', 'test_curve'):
       r[k] = np.asarray(r[k], np.float64)
+    r['labels'] = point_labels(s.spec, r['grid'])  # today's names for the points
     out.append(r)
   return out
 

@@ -58,16 +58,18 @@ def test_flip_with_q1_trains_like_ours_with_clip_1(semantics):
                                                       ours.states.hidden))
 
 
-def _numpy_flip_step(state, x_pm1, y, valid, r, q, semantics, group_sizes, head):
+def _numpy_flip_step(state, x_pm1, y, valid, r, q, semantics, group_sizes, head,
+                     counter_clip=1):
   """NumPy: the drive Δ from the literal reference step (p_r = 0, no clip: H + 2Δ),
-  then flips where Δ opposes W with probability min(1, q|Δ|) from the same hash."""
+  then a move of H by 2·sign(Δ) with probability min(1, q|Δ|) from the same hash, and
+  the counter's clip (c_f = 1: a flip where Δ opposes W)."""
+  c = ref.clip_value(counter_clip, semantics)
   key, step_key = jax.random.split(state['key'])
   layer_keys = jax.random.split(step_key, len(state['hidden']))
   new, _ = ref.step(state, x_pm1, y, valid, (r, 0.0, 0), semantics, group_sizes, head)
   out = []
   for l, (w, h_new) in enumerate(zip(state['hidden'], new['hidden'])):
     delta = (h_new - w) // 2
-    against = (delta * w <= 0) & (delta != 0)
     p = np.minimum(np.float32(q) * np.abs(delta).astype(np.float32), np.float32(1))
     seed = np.asarray(jax.random.bits(layer_keys[l], (2,), jax.numpy.uint32)).astype(
         np.uint64)
@@ -76,36 +78,41 @@ def _numpy_flip_step(state, x_pm1, y, valid, r, q, semantics, group_sizes, head)
     thr = np.where(p >= 1, 0xFFFFFFFF,
                    np.minimum(p * np.float32(4294967296.0),
                               np.float32(4294967040.0)).astype(np.uint64))
-    flipped = against & ((hsh < thr) | (p >= 1))
-    out.append(np.where(flipped, np.sign(delta), w))
+    moved = (delta != 0) & ((hsh < thr) | (p >= 1))
+    out.append(np.clip(w + 2 * np.sign(delta) * moved, -c, c))
   return out, key
 
 
-@pytest.mark.parametrize('semantics,head', [('reference', 'argmax'), ('binary', 'argmax'),
-                                            ('binary', 'sign')])
-def test_flip_step_matches_numpy(semantics, head):
+@pytest.mark.parametrize('semantics,head,counter', [
+    ('reference', 'argmax', 1), ('binary', 'argmax', 1), ('binary', 'sign', 1),
+    ('binary', 'argmax', 4), ('reference', 'argmax', 3)])
+def test_flip_step_matches_numpy(semantics, head, counter):
   c = 2 if head == 'sign' else 3
   config = config_lib.Config(layers=(8, 6), group_size=(4, 3), num_inputs=37,
                              num_classes=c, batch_size=24, num_test=5,
                              semantics=semantics, head=head)
   key = jax.random.PRNGKey(3)
-  state = flip.init(key, config)
+  params = flip.FlipParams(robustness=0.5, flip_prob=0.3, counter_clip=counter)
+  state = flip.init(key, config, params)
   rng = np.random.default_rng(1)
   x = rng.choice([-1, 1], size=(24, 37)).astype(np.int8)
   y = rng.integers(0, c, 24).astype(np.int32)
   valid = np.ones(24, bool)
   valid[-3:] = False
-  params = flip.FlipParams(robustness=0.5, flip_prob=0.3)
   new, _ = flip.step(state, model.Batch(bits.pack_numpy(x), y, valid), params, config)
   ref_state = {'hidden': [np.asarray(w).astype(np.int64) for w in state.hidden],
                'classifiers': [np.asarray(p).astype(np.int64) for p in state.classifiers],
                'key': state.key, 'prev_acc': 0.0}
-  want, _ = _numpy_flip_step(ref_state, x, y, valid, 0.5, 0.3, semantics, (4, 3), head)
-  changed = 0
+  want, _ = _numpy_flip_step(ref_state, x, y, valid, 0.5, 0.3, semantics, (4, 3), head,
+                             counter)
+  changed = flipped = 0
   for w_new, w_want, w_old in zip(new.hidden, want, ref_state['hidden']):
     np.testing.assert_array_equal(np.asarray(w_new).astype(np.int64), w_want)
     changed += int(np.sum(w_want != w_old))
-  assert changed > 0  # the step did flip weights (and so the comparison can fail)
+    flipped += int(np.sum(np.sign(w_want) != np.sign(w_old)))
+    c = ref.clip_value(counter, semantics)
+    assert np.abs(w_want).max() <= c and (c == 1 or np.abs(w_want).max() > 1)
+  assert changed > 0 and flipped > 0  # the step moved weights: the comparison can fail
 
 
 def test_flip_probability_and_candidates():
@@ -113,12 +120,16 @@ def test_flip_probability_and_candidates():
   d = np.array([[-1, 3, 2, -200, -1, 0]], np.int32)
   p = np.asarray(flip.flip_probability(d, 0.25))
   np.testing.assert_array_equal(p, np.float32([[0.25, 0.75, 0.5, 1.0, 0.25, 0.0]]))
-  new, flipped = flip.flip_update(w, d, jax.random.PRNGKey(0), 1.0)
-  np.testing.assert_array_equal(np.asarray(new), [[-1, 1, 1, -1, -1, 1]])
-  np.testing.assert_array_equal(np.asarray(flipped), [[1, 0, 1, 0, 1, 0]])
-  new0, flipped0 = flip.flip_update(w, d, jax.random.PRNGKey(0), 0.0)
+  new, moved = flip.flip_update(w, d, jax.random.PRNGKey(0), 1.0)
+  np.testing.assert_array_equal(np.asarray(new), [[-1, 1, 1, -1, -1, 1]])  # flips
+  np.testing.assert_array_equal(np.asarray(moved), [[1, 1, 1, 1, 1, 0]])
+  new0, moved0 = flip.flip_update(w, d, jax.random.PRNGKey(0), 0.0)
   np.testing.assert_array_equal(np.asarray(new0), w)
-  assert not np.asarray(flipped0).any()
+  assert not np.asarray(moved0).any()
+  # A counter (clip 3) moves one step of 2 per update, whatever |Δ|, and saturates.
+  h = np.array([[3, 1, -1, -3, 0, 3]], np.int8)
+  new3, _ = flip.flip_update(h, d, jax.random.PRNGKey(0), 1.0, 3)
+  np.testing.assert_array_equal(np.asarray(new3), [[1, 3, 1, -3, -2, 3]])
   # About q of the candidates with |Δ| = 1 flip.
   big_w = np.ones((200, 200), np.int8)
   _, f = flip.flip_update(big_w, -np.ones((200, 200), np.int32), jax.random.PRNGKey(1),
@@ -129,7 +140,8 @@ def test_flip_probability_and_candidates():
 def test_flip_q0_never_changes_weights_and_is_1_bit():
   ds = _tiny_pool()
   res = methods.run_flip(_spec('flip', learning_rate=(0.0, 0.5), semantics='binary'), ds)
-  assert res.grid == {'flip_prob': [0.0, 0.5]} and res.test_acc.shape == (2, 2, 2)
+  assert res.grid == {'flip_prob': [0.0, 0.5], 'counter_clip': [1, 1]}
+  assert res.test_acc.shape == (2, 2, 2)
   init = jax.vmap(lambda k: flip.init(jax.random.split(k)[1], methods.ours_config(
       _spec('flip', semantics='binary'), ds)))(run_lib.seed_keys(42, 2))
   for w, w0 in zip(res.states.hidden, init.hidden):
@@ -138,12 +150,25 @@ def test_flip_q0_never_changes_weights_and_is_1_bit():
     assert set(np.unique(np.asarray(w)).tolist()) <= {-1, 1}
 
 
+def test_flip_counter_grid_keeps_odd_values_in_the_clip():
+  ds = _tiny_pool()
+  res = methods.run_flip(_spec('flip', learning_rate=(0.5, 0.1), weight_clip=(0, 4),
+                               semantics='binary'), ds)
+  assert res.grid == {'flip_prob': [0.5, 0.1, 0.5, 0.1], 'counter_clip': [1, 1, 4, 4]}
+  for w in res.states.hidden:
+    w = np.asarray(w)
+    assert set(np.unique(w[:2]).tolist()) <= {-1, 1}
+    assert set(np.unique(w[2:]).tolist()) == {-3, -1, 1, 3}  # c' = 3 under 'binary'
+
+
 @pytest.mark.parametrize('kwargs,match', [
-    (dict(weight_clip=3), 'weight_clip'),
+    (dict(weight_clip=200), 'counter clip'),
+    (dict(weight_clip=-1), 'weight_clip'),
     (dict(p_reinforce=0.2), 'p_reinforce'),
     (dict(learning_rate=1.5), 'flip probability'),
     (dict(learning_rate=()), 'lists no value'),
-    (dict(weight_clip=(1, 3)), 'sweeps only'),
+    (dict(robustness=(0.1, 0.2)), 'sweeps only'),
+    (dict(weight_clip=()), 'lists no value'),
     (dict(train_classifiers=True), 'train_classifiers'),
     (dict(input_mode='fp'), 'input_mode'),
     (dict(layers=(6, 6), group_size=(4,)), 'group_size'),

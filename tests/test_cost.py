@@ -328,3 +328,19 @@ def test_run_columns_of_flip():
   assert not [k for k in cols if k.startswith('measured_')]  # measured side: ours only
   cols2 = cost.run_columns(spec, _small_dataset(c=2))
   assert cols2['model_classifier_columns'] == 1
+
+
+def test_flip_counter_bits_by_hand():
+  # Odd values ±1..±c': c 1 -> 1 bit, 3 -> 2 (±1, ±3), 4 -> c' 3 -> 2, 7 -> 3, 15 -> 4.
+  assert [cost.flip_weight_bits(c) for c in (0, 1, 3, 4, 7, 15, 127)] == [
+      1, 1, 2, 2, 3, 4, 7]
+  # 2-bit counter: 200 + 2 * 114 + 18 + 480 = 926 bits (D 10, 6-6, B 4, n 20, C 3).
+  cols = cost.summary_columns('flip', (6, 6), 10, 3, 4, 20, 1, weight_bits=2)
+  assert cols['model_memory_bits'] == 926
+  from bnnjax import methods
+  spec = methods.RunSpec(method='flip', layers=(12, 6), group_size=(3, 6),
+                         weight_clip=(7, 3))
+  assert cost.run_columns(spec, _small_dataset())['model_memory_weights_bits'] == 3 * (
+      12 * 70 + 6 * 12 + 6 * 3)
+  with pytest.raises(ValueError, match='weight_bits'):
+    cost.summary_columns('ours', (6, 6), 10, 3, 4, 20, 1, weight_bits=2)

@@ -42,6 +42,7 @@ from bnnjax import model
 from bnnjax import rng
 from bnnjax import run as run_lib
 
+MAX_COUNTER_CLIP = 127  # the counter is stored in int8
 DEFAULT_FLIP_PROB = 1.0 / 256  # best of {1/4 .. 1/1024} on mnist5k, 10 epochs
 
 
@@ -49,10 +50,14 @@ class FlipParams(NamedTuple):
   """Traced hyper-parameters (scalars, or 1-D arrays of a grid).
 
   robustness: r >= 0, the margin τ_l = floor(r · N_l) of step 3 (as the rule).
-  flip_prob: q in [0, 1], flip probability per unit of opposed local drive.
+  flip_prob: q in [0, 1], move probability per unit of local drive.
+  counter_clip: c_f in [1, MAX_COUNTER_CLIP]: 1 keeps W only (1 bit per weight); c_f > 1
+    keeps a small counter H in [-c_f, c_f] ('binary': odd values, log2(c_f + 1) bits)
+    whose sign is W, moved by ±2 with the same probability (see the module docstring).
   """
   robustness: float = 0.25
   flip_prob: float = DEFAULT_FLIP_PROB
+  counter_clip: int = 1
 
 
 def validate_params(p: FlipParams) -> None:
@@ -60,6 +65,11 @@ def validate_params(p: FlipParams) -> None:
   import numpy as np
   r = np.asarray(p.robustness, np.float64)
   q = np.asarray(p.flip_prob, np.float64)
+  c = np.asarray(p.counter_clip)
+  if not (np.all(np.mod(c, 1) == 0) and np.all((c >= 1) & (c <= MAX_COUNTER_CLIP))):
+    raise ValueError(f'counter clip (--weight_clip for --method=flip) must be an integer '
+                     f'in [1, {MAX_COUNTER_CLIP}] (0 means 1: no counter), got '
+                     f'{c.tolist()}')
   if not (np.all(np.isfinite(r)) and np.all(r >= 0)):
     raise ValueError(f'robustness (--robustness) must be finite and >= 0, got '
                      f'{r.tolist()}')
@@ -74,11 +84,18 @@ def validate_config(config: config_lib.Config) -> None:
                      '--method=flip (its classifiers are fixed)')
 
 
-def init(key: jax.Array, config: config_lib.Config) -> model.State:
-  """The rule's initial state with clip 1 (`model.init`: same key schedule), so W =
-  sign(H_0): ±1 ('binary') or {-1, 0, +1} ('reference', where H_0 = trunc(G) = 0);
-  stored as int8."""
-  state = model.init(key, config, config_lib.HParams(weight_clip=1))
+def counter_hparams(params: FlipParams) -> config_lib.HParams:
+  """The rule's HParams whose clip is the counter's (for `model.init` and
+  `model.effective_clip`)."""
+  return config_lib.HParams(weight_clip=params.counter_clip)
+
+
+def init(key: jax.Array, config: config_lib.Config,
+         params: FlipParams = FlipParams()) -> model.State:
+  """The rule's initial state clipped to the counter (`model.init`: same key
+  schedule). With c_f = 1, W = sign(H_0): ±1 ('binary') or {-1, 0, +1} ('reference',
+  where H_0 = trunc(G) = 0). Stored as int8."""
+  state = model.init(key, config, counter_hparams(params))
   return state._replace(hidden=tuple(h.astype(jnp.int8) for h in state.hidden))
 
 
@@ -89,18 +106,20 @@ def flip_probability(delta: jax.Array, flip_prob) -> jax.Array:
   return jnp.minimum(q * jnp.abs(delta).astype(jnp.float32), jnp.float32(1.0))
 
 
-def flip_update(w: jax.Array, delta: jax.Array, key: jax.Array,
-                flip_prob) -> Tuple[jax.Array, jax.Array]:
-  """(new W int8[a, b], flipped bool[a, b]) from W int8[a, b] and the drive Δ int32[a, b].
+def flip_update(w: jax.Array, delta: jax.Array, key: jax.Array, flip_prob,
+                clip=1) -> Tuple[jax.Array, jax.Array]:
+  """(new H int8[a, b], moved bool[a, b]) from H int8[a, b] (W = sign(H); H = W for
+  c_f = 1) and the drive Δ int32[a, b]; clip: c' of the counter (int, or int32[]).
 
-  A weight is a candidate when Δ points against it (Δ·W < 0, or W = 0 and Δ ≠ 0); a
-  candidate becomes sign(Δ) with probability min(1, q|Δ|) (always when that is 1)."""
+  Each weight with Δ ≠ 0 moves, with probability min(1, q|Δ|) (always when that is 1),
+  by 2·sign(Δ), then H is clipped to [-c', c']. With c' = 1 only a move against W
+  changes anything: W becomes sign(Δ) (a flip)."""
   d = delta.astype(jnp.int32)
-  against = (d * w.astype(jnp.int32) <= 0) & (d != 0)
   p = flip_probability(d, flip_prob)
-  draw = rng.bernoulli_mask(key, p, w.shape) | (p >= 1.0)
-  flipped = against & draw
-  return jnp.where(flipped, jnp.sign(d), w).astype(jnp.int8), flipped
+  moved = (rng.bernoulli_mask(key, p, w.shape) | (p >= 1.0)) & (d != 0)
+  c = jnp.asarray(clip, jnp.int32)
+  h = jnp.clip(w.astype(jnp.int32) + 2 * jnp.sign(d) * moved.astype(jnp.int32), -c, c)
+  return h.astype(jnp.int8), moved
 
 
 def step(state: model.State, batch: model.Batch, params: FlipParams,
@@ -118,6 +137,7 @@ def step(state: model.State, batch: model.Batch, params: FlipParams,
   x_vals = bits.unpack_rows(batch.x, config.num_inputs)  # int8[B, D], ±1
   inputs = (x_vals,) + fwd.post[:-1]
   input_ternary = (False,) + (ternary,) * (len(config.layers) - 1)
+  clip = model.effective_clip(counter_hparams(params), config.semantics)
   new_hidden, errors, updated = [], [], []
   for l, (w, p) in enumerate(zip(state.hidden, state.classifiers)):
     # --- Steps 3-5: error set, targets and group selection, as the rule.
@@ -130,7 +150,7 @@ def step(state: model.State, batch: model.Batch, params: FlipParams,
     g = jnp.where(mask, target, 0).astype(jnp.int8)
     # --- Step 6's drive Δ = S^T G; then a flip where it opposes W, with prob. min(1, q|Δ|).
     delta = model.product(inputs[l], g, b, config, input_ternary[l], True)
-    w_new, _ = flip_update(w, delta, layer_keys[l], params.flip_prob)
+    w_new, _ = flip_update(w, delta, layer_keys[l], params.flip_prob, clip)
     new_hidden.append(w_new)
     errors.append(jnp.sum(err, dtype=jnp.int32))
     updated.append(jnp.sum(jnp.any(mask, axis=0), dtype=jnp.int32))
@@ -147,7 +167,7 @@ def evaluate(state: model.State, x: jax.Array, y: jax.Array,
 def make_model(config: config_lib.Config) -> run_lib.Model:
   validate_config(config)
   return run_lib.Model(
-      init_fn=lambda key, params: init(key, config),
+      init_fn=lambda key, params: init(key, config, params),
       step_fn=lambda state, batch, params: step(state, batch, params, config),
       evaluate_fn=lambda state, x, y: evaluate(state, x, y, config))
 

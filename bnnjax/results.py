@@ -253,6 +253,8 @@ def read_rows(path: str) -> List[Dict[str, str]]:
     raise bad('not UTF-8 text (corrupted)') from None
   if not text.strip():
     raise bad('empty')
+  if '\0' in text:
+    raise bad('corrupted (it holds NUL bytes, which no results file has)')
   if not text.endswith('\n'):
     raise bad('truncated (its last line is incomplete)')
   try:

@@ -86,7 +86,7 @@ PROMISES = [
     ('enospc', 'A write that fails (ENOSPC from os.fsync) leaves every previous file '
      'byte for byte intact and no temporary file: results (results.csv, summary.json '
      'and diagnostics.npz are replaced all or none), exports and checkpoints raise '
-     'OSError (naming the file for results and exports); `bnnjax.predict` exits with '
+     'OSError naming the file; `bnnjax.predict` exits with '
      'one error line naming the flag and file.',
      ['tests/test_faults.py::test_enospc_while_writing_results_keeps_every_previous_file',
       'tests/test_faults.py::test_enospc_while_writing_an_export_keeps_the_previous_file',

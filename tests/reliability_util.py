@@ -231,3 +231,29 @@ def kill_at(module, args, cwd, rng, span, mode):
   return dict(after_s=round(time.time() - t0, 2), finished_before_kill=finished,
               epochs_printed=sum(l.startswith('epoch ') for l in text.splitlines()),
               settings_done=text.count(': done in'))
+
+
+def code_hash() -> str:
+  """SHA-256 of bnnjax's and experiments' sources: a kill/rerun case is redone when
+  another process edits the code meanwhile (checkpoints then refuse to resume, rightly:
+  `bnnjax.run.code_fingerprint`)."""
+  import hashlib
+  h = hashlib.sha256()
+  for pkg in ('bnnjax', 'experiments'):
+    for root, _, files in sorted(os.walk(os.path.join(ROOT, pkg))):
+      for name in sorted(files):
+        if name.endswith('.py'):
+          with open(os.path.join(root, name), 'rb') as f:
+            h.update(name.encode() + f.read())
+  return h.hexdigest()
+
+
+def stable_code(case_fn, tries: int = 3):
+  """Runs case_fn() until the code did not change while it ran; returns its result
+  and the number of runs. (CI edits nothing; a shared working tree may.)"""
+  for attempt in range(1, tries + 1):
+    before = code_hash()
+    out = case_fn()
+    if code_hash() == before:
+      return out, attempt
+  raise RuntimeError(f'the sources changed during each of {tries} tries')

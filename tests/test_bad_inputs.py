@@ -206,6 +206,12 @@ EXPERIMENTS_CASES = [
      '--workdir={file}', 'workdir'),
     ('workdir_under_a_file', '--experiment=depth --smoke --dataset=mnist5k '
      '--workdir={file}/wd', 'workdir'),
+    ('devices_zero', '--experiment=depth --smoke --devices=0', 'devices'),
+    ('devices_text', '--experiment=depth --smoke --devices=x', 'devices'),
+    ('runs_per_call_zero', '--experiment=depth --smoke --runs_per_call=0',
+     'runs_per_call'),
+    ('checkpoint_every_negative', '--experiment=depth --smoke --checkpoint_every=-1',
+     'checkpoint_every'),
     ('positional_argument', '--experiment=depth extra', 'unexpected'),
     ('unknown_flag', '--experiment=depth --nope=1', 'nope'),
 ]
@@ -217,23 +223,9 @@ TABLES = {'bnnjax.train': (TRAIN_BASE, TRAIN_CASES),
 # Cases that fail because of code this suite's owner may not change, with the fix each
 # needs. tests/test_pending_reliability.py checks them (they must fail there until fixed).
 PENDING = {
-    ('bnnjax.train', 'workdir_is_a_file'):
-        'bnnjax/train.py: check --workdir before loading data or compiling (an existing '
-        'folder, or a path whose nearest existing parent is a writable folder), like '
-        'check_export_flags does for --export',
-    ('bnnjax.train', 'workdir_under_a_file'): 'bnnjax/train.py: as workdir_is_a_file',
-    ('bnnjax.train', 'seed_too_large'):
-        'bnnjax/train.py (build_spec) or methods: --seed and --seed + num_seeds - 1 must '
-        'fit jax.random.PRNGKey (e.g. [0, 2**63 - 1]); today an OverflowError traceback',
-    ('bnnjax.train', 'seed_negative'):
-        'bnnjax/train.py: refuse --seed < 0 (PRNGKey(-1) silently equals '
-        'PRNGKey(2**32 - 1) seeds, so run k\'s documented seed (seed + k) is not what '
-        'trained it), or document negative seeds',
-    ('experiments.run', 'workdir_is_a_file'):
-        'experiments/run.py: check --workdir (a folder or creatable) before '
-        'framework.run_experiment compiles anything',
-    ('experiments.run', 'workdir_under_a_file'): 'experiments/run.py: as '
-                                                 'workdir_is_a_file',
+    # (module, case id): the fix it needs. Empty: the workdir and seed cases of
+    # bnnjax.train and experiments.run were fixed in run.py / train.py / experiments
+    # (commits 9977771, 0541394) and moved into the table.
 }
 
 

@@ -71,6 +71,25 @@ def test_another_device_count_writes_identical_results(reference, tmp_path, devi
   assert not differ, differ
 
 
+def _kill_case(cwd, digest, span, rng, mode):
+  cwd.mkdir()
+  at = ru.kill_at('bnnjax.train', TRAIN_ARGS, cwd, rng, span, mode)
+  wd = cwd / 'wd'
+  at['checkpoint_on_disk'] = (wd / 'checkpoint.npz').exists()
+  at['results_on_disk'] = (wd / 'results.csv').exists()
+  again = ru.run_cli('bnnjax.train', TRAIN_ARGS, cwd)
+  problems = []
+  if again.returncode != 0:
+    problems.append(f'the rerun failed: {again.stderr.strip()[-300:]}')
+  else:
+    got = _digest(cwd)
+    problems += [f'{k} differs' for k in digest if got.get(k) != digest[k]]
+    if at['checkpoint_on_disk'] and 'epoch   1/' in again.stdout:
+      problems.append('restarted from scratch although a checkpoint was on disk')
+  at['temp_files_left'] = len(ru.temp_litter(str(wd)))
+  return problems, at
+
+
 def test_kill_9_training_then_rerun_gives_the_same_results(reference, tmp_path):
   """kill -9 at a random moment (uniform over the reference run's wall time, or just
   after a random epoch line), then the same command: the uninterrupted run's results,
@@ -80,22 +99,10 @@ def test_kill_9_training_then_rerun_gives_the_same_results(reference, tmp_path):
   failures = []
   for i in range(ru.count(1, 12)):
     mode = 'line' if i % 2 else 'time'
-    cwd = tmp_path / f'kill{i}'
-    cwd.mkdir()
-    at = ru.kill_at('bnnjax.train', TRAIN_ARGS, cwd, rng, span, mode)
-    wd = cwd / 'wd'
-    at['checkpoint_on_disk'] = (wd / 'checkpoint.npz').exists()
-    at['results_on_disk'] = (wd / 'results.csv').exists()
-    again = ru.run_cli('bnnjax.train', TRAIN_ARGS, cwd)
-    problems = []
-    if again.returncode != 0:
-      problems.append(f'the rerun failed: {again.stderr.strip()[-300:]}')
-    else:
-      got = _digest(cwd)
-      problems += [f'{k} differs' for k in digest if got.get(k) != digest[k]]
-      if at['checkpoint_on_disk'] and 'epoch   1/' in again.stdout:
-        problems.append('restarted from scratch although a checkpoint was on disk')
-    at['temp_files_left'] = len(ru.temp_litter(str(wd)))
+    (problems, at), tries = ru.stable_code(
+        lambda: _kill_case(tmp_path / f'kill{i}-{time.time_ns()}', digest, span, rng,
+                           mode))
+    at['tries'] = tries
     ru.record('fault', f'kill -9 bnnjax.train ({mode})',
               f'{THIS}::test_kill_9_training_then_rerun_gives_the_same_results',
               not problems, problems=problems, **at)

@@ -48,6 +48,25 @@ def sweep_reference(tmp_path_factory):
   return ru.sweep_digest(str(cwd / 'wd'), 'group_size'), time.time() - t0
 
 
+def _sweep_kill_case(cwd, digest, span, rng, mode):
+  cwd.mkdir()
+  at = ru.kill_at('experiments.run', SWEEP_ARGS, cwd, rng, span, mode)
+  settings_dir = cwd / 'wd' / 'settings'
+  done = sorted(os.listdir(settings_dir)) if settings_dir.exists() else []
+  at['settings_on_disk'] = len(done)
+  again = ru.run_cli('experiments.run', SWEEP_ARGS, cwd)
+  problems = []
+  if again.returncode != 0:
+    problems.append(f'the rerun failed: {again.stderr.strip()[-300:]}')
+  else:
+    got = ru.sweep_digest(str(cwd / 'wd'), 'group_size')
+    problems += [f'{k} differs' for k in digest if got.get(k) != digest[k]]
+    if again.stdout.count('already done, skipped') < len(done):
+      problems.append('recomputed a setting that was on disk')
+  at['temp_files_left'] = len(ru.temp_litter(str(cwd / 'wd')))
+  return problems, at
+
+
 def test_kill_9_experiment_sweep_then_rerun_gives_the_same_results(tmp_path,
                                                                    sweep_reference):
   digest, span = sweep_reference
@@ -55,22 +74,10 @@ def test_kill_9_experiment_sweep_then_rerun_gives_the_same_results(tmp_path,
   failures = []
   for i in range(ru.count(1, 6)):
     mode = 'line' if i % 2 else 'time'
-    cwd = tmp_path / f'kill{i}'
-    cwd.mkdir()
-    at = ru.kill_at('experiments.run', SWEEP_ARGS, cwd, rng, span, mode)
-    settings_dir = cwd / 'wd' / 'settings'
-    done = sorted(os.listdir(settings_dir)) if settings_dir.exists() else []
-    at['settings_on_disk'] = len(done)
-    again = ru.run_cli('experiments.run', SWEEP_ARGS, cwd)
-    problems = []
-    if again.returncode != 0:
-      problems.append(f'the rerun failed: {again.stderr.strip()[-300:]}')
-    else:
-      got = ru.sweep_digest(str(cwd / 'wd'), 'group_size')
-      problems += [f'{k} differs' for k in digest if got.get(k) != digest[k]]
-      if again.stdout.count('already done, skipped') < len(done):
-        problems.append('recomputed a setting that was on disk')
-    at['temp_files_left'] = len(ru.temp_litter(str(cwd / 'wd')))
+    (problems, at), tries = ru.stable_code(
+        lambda: _sweep_kill_case(tmp_path / f'kill{i}-{time.time_ns()}', digest, span,
+                                 rng, mode))
+    at['tries'] = tries
     ru.record('fault', f'kill -9 experiments.run ({mode})',
               f'{THIS}::test_kill_9_experiment_sweep_then_rerun_gives_the_same_results',
               not problems, problems=problems, **at)
@@ -101,7 +108,11 @@ def interrupted_run(tmp_path_factory):
   train = bnnjax.make_train(config)
   keys, params = bnnjax.seed_keys(7, 2), bnnjax.HParams()
   data = bnnjax.Data(ds.x, ds.y)
-  full = train(keys, params, data)
+  with ru.CompileWatch() as watch:
+    full = train(keys, params, data)
+  # The positive control of CompileWatch (test_bad_inputs: "nothing compiled"): it
+  # sees the training program compile.
+  assert watch.programs, 'CompileWatch saw no program compile: update its names'
   path = str(tmp_path_factory.mktemp('ckpt') / 'checkpoint.npz')
 
   def stop(epoch, *_):
@@ -393,10 +404,8 @@ def test_enospc_while_checkpointing_keeps_the_previous_checkpoint(interrupted_ru
   folder = str(tmp_path)
   path = os.path.join(folder, 'checkpoint.npz')
   open(path, 'wb').write(blob)
-  # Naming the file is run.py's part: tests/test_pending_reliability.py checks it.
   problems = _enospc_case('checkpoint', folder, lambda: resume(path), monkeypatch, 1,
-                          'test_enospc_while_checkpointing_keeps_the_previous_checkpoint',
-                          need_name=False)
+                          'test_enospc_while_checkpointing_keeps_the_previous_checkpoint')
   assert not problems, problems
   assert _same(resume(path), full)  # and, with room again, it resumes to the same bits
 

@@ -52,41 +52,6 @@ def test_pending_api_case(case_id, fn, exc, match, tmp_path):
   assert not outcome['problems'], (outcome, bad.API_PENDING[case_id])
 
 
-def test_pending_enospc_while_checkpointing_names_the_file(tmp_path, monkeypatch):
-  """run.py: a checkpoint write that fails (ENOSPC) raises OSError naming the file
-  (today: '[Errno 28] No space left on device', no file)."""
-  import errno
-  import bnnjax
-  from bnnjax import data as data_lib
-  ds = data_lib.load('digits', smoke=True)
-  config = bnnjax.Config(layers=(8,), group_size=4, num_inputs=ds.num_features,
-                         num_classes=ds.num_classes, num_test=ds.num_test, num_epochs=1)
-  train = bnnjax.make_train(config)
-  path = str(tmp_path / 'checkpoint.npz')
-
-  def fsync(fd):
-    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-
-  monkeypatch.setattr(os, 'fsync', fsync)
-  problems = []
-  try:
-    train(bnnjax.seed_keys(0, 1), bnnjax.HParams(), bnnjax.Data(ds.x, ds.y),
-          checkpoint_path=path)
-    problems.append('no error')
-  except OSError as e:
-    if path not in str(e) and e.filename != path:
-      problems.append(f'the error names no file: {e}')
-  monkeypatch.undo()
-  if os.listdir(tmp_path):
-    problems.append(f'left {os.listdir(tmp_path)}')
-  ru.record('fault', 'ENOSPC checkpoint: the error names the file',
-            f'{THIS}::test_pending_enospc_while_checkpointing_names_the_file',
-            not problems, problems=problems,
-            pending='bnnjax/run.py: atomic_write (or _save_checkpoint) re-raises '
-                    'OSError(e.errno, "cannot write <path>: ...", path)')
-  assert not problems, problems
-
-
 def test_pending_train_cli_enospc_gives_one_error_line(tmp_path):
   """bnnjax.train with a full disk: one 'error:' line naming the file, no traceback,
   nothing left behind (today: a traceback)."""

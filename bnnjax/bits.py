@@ -47,12 +47,15 @@ import numpy as np
 
 WORD_BITS = 32
 
-# Words per scan iteration of `packed_dot`. Words inside an iteration are unrolled into
-# one elementwise fusion over [M, K] (nothing of shape [M, K, W] is materialised). The
-# scan also keeps XLA on CPU from fusing (and so duplicating) the whole product into
-# each of its consumers; 4 words per iteration was fastest for the paper's sizes
-# (benchmarks/bench_train.py).
-WORD_CHUNK = 4
+# Words per scan iteration of `packed_dot` (at least; see there). Words inside an
+# iteration are unrolled into one elementwise fusion over [M, K] (nothing of shape
+# [M, K, W] is materialised). The scan keeps XLA on CPU from fusing (and so duplicating)
+# the operands' packing into the product: operands read inside a loop body are
+# materialised once. XLA:CPU (jax 0.10) vectorised the body well for iterations of 16
+# words, but for 4-12 words it fused the loop's dynamic slice of the operands into the
+# body and the forward product ran 3-8x slower: 400-500 G bit-MACs/s on one Sapphire
+# Rapids core against 60-70 G (benchmarks/bench_perf.py).
+WORD_CHUNK = 16
 
 
 class Packed(NamedTuple):
@@ -71,23 +74,29 @@ def num_words(n: int) -> int:
   return -(-int(n) // WORD_BITS)
 
 
-def _pack_bool(bits: jax.Array) -> jax.Array:
-  """bool[n, ...] -> uint32[W, ...]: element e at bit e // W of word e % W."""
-  n = bits.shape[0]
+def _pack_bool(bits: jax.Array, axis: int = 0) -> jax.Array:
+  """bool[..., n (at `axis`), ...] -> uint32 with W words at `axis`: element e at bit
+  e // W of word e % W."""
+  axis = axis % bits.ndim
+  n = bits.shape[axis]
   w = num_words(n)
   pad = w * WORD_BITS - n
   if pad:
-    bits = jnp.pad(bits, [(0, pad)] + [(0, 0)] * (bits.ndim - 1))
-  bits = bits.reshape((WORD_BITS, w) + bits.shape[1:]).astype(jnp.uint32)
+    widths = [(0, 0)] * bits.ndim
+    widths[axis] = (0, pad)
+    bits = jnp.pad(bits, widths)
+  shape = bits.shape[:axis] + (WORD_BITS, w) + bits.shape[axis + 1:]
+  bits = bits.reshape(shape).astype(jnp.uint32)
   # Fold halves: after the fold of width h, entry i holds bits i, i + h, i + 2h, ...
   # already shifted to their places. Five folds give sum_i bit_i << i. This is one
   # elementwise fusion (a reduce over the bit axis ran 1.3-3x slower on CPU) with few
   # HLO ops (fast to trace and compile).
   half = WORD_BITS // 2
+  lead = (slice(None),) * axis
   while half >= 1:
-    bits = bits[:half] | (bits[half:] << half)
+    bits = bits[lead + (slice(0, half),)] | (bits[lead + (slice(half, 2 * half),)] << half)
     half //= 2
-  return bits[0]
+  return bits[lead + (0,)]
 
 
 def pack(values: jax.Array, ternary: bool = True) -> Packed:
@@ -100,6 +109,15 @@ def pack(values: jax.Array, ternary: bool = True) -> Packed:
   """
   sign = _pack_bool(values > 0)
   nz = _pack_bool(values != 0) if ternary else None
+  return Packed(sign, nz)
+
+
+def pack_rows(values: jax.Array, ternary: bool = True) -> Packed:
+  """`pack(values.T)` for values [K, n] (K vectors as rows), without transposing the
+  [K, n] array: it is packed along its contiguous axis, and only the packed words
+  [K, W] (32x fewer) are transposed to planes [W, K]."""
+  sign = _pack_bool(values > 0, axis=1).T
+  nz = _pack_bool(values != 0, axis=1).T if ternary else None
   return Packed(sign, nz)
 
 
@@ -171,8 +189,8 @@ def packed_dot(a: Packed, b: Packed, n: int, word_chunk: int = WORD_CHUNK) -> ja
     a: Packed with planes uint32[W, M] (M vectors of n values, packed along axis 0).
     b: Packed with planes uint32[W, K].
     n: number of real (non-padding) elements per vector.
-    word_chunk: words per scan iteration (a CPU cache-locality knob: XLA would otherwise
-      materialise [M, K, W] temporaries for wide inputs; any value gives the same result).
+    word_chunk: words per scan iteration, at least (a CPU speed knob, see WORD_CHUNK;
+      any value gives the same result).
 
   Returns:
     int32[M, K] with entry (m, k) = sum_i a[i, m] * b[i, k].
@@ -184,12 +202,21 @@ def packed_dot(a: Packed, b: Packed, n: int, word_chunk: int = WORD_CHUNK) -> ja
   both = a.nz is not None and b.nz is not None
   zero = jnp.zeros((m, k), jnp.int32)
   acc = (zero if both else None, zero)
-  if w == 1:
-    count, diff = _word_terms(a, b, 0, 1, acc)
+  # Nonzero counts of a one-sided ternary product: a reduction over the words.
+  if both:
+    count = None
+  elif a.nz is not None:
+    count = jnp.sum(_popcount(a.nz), axis=0)[:, None]
+  elif b.nz is not None:
+    count = jnp.sum(_popcount(b.nz), axis=0)[None, :]
   else:
-    # Always at least two loop iterations (XLA inlines single-trip loops): operands
-    # read inside a loop body are materialised once, never fused into the product.
-    num_chunks = max(2, -(-w // word_chunk))
+    count = jnp.int32(n)
+  if w == 1:
+    acc_count, diff = _word_terms(a, b, 0, 1, acc)
+  else:
+    # Always at least two loop iterations (XLA inlines single-trip loops), each of at
+    # least word_chunk words when there are enough (floor division, see WORD_CHUNK).
+    num_chunks = max(2, w // word_chunk)
     chunk = -(-w // num_chunks)
     pad = num_chunks * chunk - w  # zero words: sign 0 on both sides, nz 0
 
@@ -202,14 +229,8 @@ def packed_dot(a: Packed, b: Packed, n: int, word_chunk: int = WORD_CHUNK) -> ja
     def body(carry, xs):
       return _word_terms(Packed(xs[0], xs[1]), Packed(xs[2], xs[3]), 0, chunk, carry), None
 
-    (count, diff), _ = lax.scan(
+    (acc_count, diff), _ = lax.scan(
         body, acc, (chunks(a.sign), chunks(a.nz), chunks(b.sign), chunks(b.nz)))
   if both:
-    pass
-  elif a.nz is not None:
-    count = jnp.sum(_popcount(a.nz), axis=0)[:, None]
-  elif b.nz is not None:
-    count = jnp.sum(_popcount(b.nz), axis=0)[None, :]
-  else:
-    count = jnp.int32(n)
+    count = acc_count
   return count - 2 * diff

@@ -13,12 +13,35 @@ import dataclasses
 from typing import NamedTuple, Tuple, Union
 
 SEMANTICS = ('reference', 'binary')
-BACKENDS = ('packed', 'dense')
+BACKENDS = ('auto', 'packed', 'dense')
+# What backend 'auto' runs on each JAX platform (`resolved_backend`): on CPU the packed
+# XNOR/popcount product beat int8 and float32 dots of the unpacked values at every
+# paper shape (benchmarks/RESULTS.md: 3-20x); GPUs and TPUs have matmul units for
+# which popcount is no match, and the dense backend's float32 HIGHEST dot is exact.
+AUTO_BACKEND = {'cpu': 'packed'}
+AUTO_BACKEND_DEFAULT = 'dense'
 # Output heads (algorithm.md step 3): 'argmax' has one classifier column per class and
 # predicts the argmax; 'sign' (two-class tasks, the authors' code) has a single ±1
 # output column and predicts sign(z), class 1 for +1 and class 0 for -1. 'auto' picks
 # 'sign' for two classes and 'argmax' otherwise.
 HEADS = ('auto', 'argmax', 'sign')
+
+
+def resolved_backend(config, platform=None) -> str:
+  """The backend that computes products for `config`: 'packed' or 'dense'.
+
+  `config.backend` unless it is 'auto', which picks per platform (AUTO_BACKEND): the
+  packed backend on CPU, the dense one on GPU and TPU. Both give identical results, so
+  the choice is a speed choice only. platform: a JAX platform name ('cpu', 'gpu',
+  'tpu', ...); by default `jax.default_backend()`, where jitted code runs unless placed
+  elsewhere. Resolved when the program is traced; entry points can print and record it.
+  """
+  if config.backend != 'auto':
+    return config.backend
+  if platform is None:
+    import jax  # local: keep module import light
+    platform = jax.default_backend()
+  return AUTO_BACKEND.get(platform, AUTO_BACKEND_DEFAULT)
 
 
 def resolve_head(head: str, num_classes: int) -> str:
@@ -65,12 +88,13 @@ class Config:
       official test split).
     semantics: 'reference' (the authors' arithmetic, sign(0) = 0) or 'binary' (strictly
       one bit). See algorithm.md, "Two arithmetic semantics".
-    backend: 'packed' (XNOR/AND/popcount on uint32 words) or 'dense' (int8 x int8 -> int32
-      matmul). Both give identical results.
+    backend: 'packed' (XNOR/AND/popcount on uint32 words), 'dense' (int8 dot on CPU,
+      exact float32 dot elsewhere) or 'auto' (the default: packed on CPU, dense on GPU
+      and TPU; `resolved_backend`). All give identical results.
     seed_chunk: runs (seeds x grid points) vmapped together; chunks run one after another
       with `lax.map`, which keeps the CPU working set in cache.
     eval_batch_size: samples per forward chunk when evaluating.
-    word_chunk: uint32 words per scan iteration of the packed product.
+    word_chunk: uint32 words per scan iteration of the packed product (bits.WORD_CHUNK).
     train_classifiers: train the local classifiers too (algorithm.md, "Variant: trained
       local classifiers"; the paper's "train-out"). Off: classifiers are fixed.
     head: 'argmax', 'sign' (one output column, two classes only) or 'auto' (resolved
@@ -85,10 +109,10 @@ class Config:
   num_test: int = 2000
   shuffle_split: bool = True
   semantics: str = 'reference'
-  backend: str = 'packed'
+  backend: str = 'auto'
   seed_chunk: int = 5
   eval_batch_size: int = 1000
-  word_chunk: int = 4
+  word_chunk: int = 16
   train_classifiers: bool = False
   head: str = 'auto'
 

@@ -13,7 +13,9 @@ Two arithmetic semantics (`Config.semantics`):
 
 Two backends (`Config.backend`) compute every integer product: 'packed' (XNOR/AND/
 popcount on uint32 words, `bits.packed_dot`) and 'dense' (int8 matmul with int32
-accumulation). Their results are identical, bit for bit.
+accumulation on CPU, exact float32 matmul elsewhere); 'auto' (the default) picks packed
+on CPU and dense on GPU/TPU (`config.resolved_backend`). Results are identical, bit
+for bit.
 """
 
 import math
@@ -25,7 +27,7 @@ from jax import lax
 
 from bnnjax import bits
 from bnnjax import rng
-from bnnjax.config import Config, HParams, MAX_WEIGHT
+from bnnjax.config import Config, HParams, MAX_WEIGHT, resolved_backend
 
 INIT_SCALE = 64.0  # std of the Normal draws that initialise H and P (algorithm.md)
 
@@ -96,8 +98,9 @@ def effective_clip(params: HParams, semantics: str) -> jax.Array:
 def product(a, b: jax.Array, n: int, config: Config, a_ternary: bool,
             b_ternary: bool) -> jax.Array:
   """Exact a.T @ b for a: int8[n, M] (or `bits.Packed` planes [W, M]) and b: int8[n, K]
-  -> int32[M, K]. `*_ternary` says whether zeros may occur (extra bit-plane)."""
-  if config.backend == 'dense':
+  -> int32[M, K]. `*_ternary` says whether zeros may occur (extra bit-plane). The
+  backend is `resolved_backend(config)` ('auto' picks per platform)."""
+  if resolved_backend(config) == 'dense':
     if isinstance(a, bits.Packed):
       a = bits.unpack(a.sign, n, a.nz)
     return dense_dot(a, b, n)
@@ -213,7 +216,10 @@ def forward(state: State, x: jax.Array, config: Config) -> Forward:
   for h, p in zip(state.hidden, state.classifiers):
     a = product(s_t, weight_signs(h), n_in, config, s_ternary, ternary)  # [B, N]
     s = sign(a, config.semantics)
-    s_t, s_ternary, n_in = s.T, ternary, s.shape[1]
+    s_ternary, n_in = ternary, s.shape[1]
+    # The packed backend packs s once, along its contiguous axis (no [N, B] transpose),
+    # for this layer's classifier and the next layer.
+    s_t = bits.pack_rows(s, ternary) if resolved_backend(config) == 'packed' else s.T
     z = product(s_t, p, n_in, config, ternary, ternary)  # [B, C]
     pre.append(a)
     post.append(s)

@@ -66,3 +66,33 @@ def test_word_count_mismatch_raises():
   p = bits.pack(jnp.ones((40, 1), jnp.int8))
   with pytest.raises(ValueError, match='word counts'):
     bits.packed_dot(p, p, 100)
+
+
+@pytest.mark.parametrize('n', [1, 31, 33, 100])
+@pytest.mark.parametrize('ternary', [False, True])
+def test_pack_rows_is_pack_of_the_transpose(n, ternary):
+  rng = np.random.default_rng(n)
+  v = _ternary(rng, (5, n), 0.3 if ternary else 0.0)  # 5 vectors as rows
+  want = bits.pack(jnp.asarray(v.T), ternary)
+  got = jax.jit(lambda x: bits.pack_rows(x, ternary))(jnp.asarray(v))
+  np.testing.assert_array_equal(np.asarray(got.sign), np.asarray(want.sign))
+  assert (got.nz is None) == (not ternary)
+  if ternary:
+    np.testing.assert_array_equal(np.asarray(got.nz), np.asarray(want.nz))
+
+
+@pytest.mark.parametrize('w,word_chunk', [(2, 16), (5, 16), (17, 16), (32, 16), (33, 16),
+                                          (72, 16), (100, 16), (40, 5)])
+def test_packed_dot_scan_blocks(w, word_chunk):
+  # Word counts that give one, two and many scan blocks, with and without padding
+  # words, for the both-ternary and one-sided ternary forms.
+  n = 32 * w - 7
+  rng = np.random.default_rng(w)
+  a = _ternary(rng, (n, 3), 0.1)
+  b = _ternary(rng, (n, 4), 0.1)
+  a_pm = np.where(a >= 0, 1, -1).astype(np.int8)
+  for x, xt in [(a, True), (a_pm, False)]:
+    expect = x.astype(np.int64).T @ b.astype(np.int64)
+    out = jax.jit(lambda x, y: bits.packed_dot(bits.pack(x, xt), bits.pack(y, True), n,
+                                                word_chunk))(jnp.asarray(x), jnp.asarray(b))
+    np.testing.assert_array_equal(np.asarray(out), expect)

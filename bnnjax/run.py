@@ -86,6 +86,7 @@ def check_seeds(seed, num_seeds) -> None:
 def check_data(data: Data, config: Config) -> None:
   """Host-side validation of a data pool against a config (before any compile)."""
   x, y = np.asarray(data.x), np.asarray(data.y)
+  _check_labels(y)
   if x.ndim != 2 or x.dtype != np.uint32:
     raise ValueError(f'data.x must be uint32[n, W] packed bits, got {x.dtype}{list(x.shape)}')
   if x.shape[1] != bits.num_words(config.num_inputs):
@@ -112,7 +113,13 @@ def _broadcast_params(params, num_runs_per_point: int):
   Returns (params of the same type with leaves [R], grid shape: () or (P,)). Floats
   become float32 and integers int32 (the traced dtypes)."""
   leaves = [np.asarray(v) for v in params]
-  grid = np.broadcast_shapes(*[v.shape for v in leaves])
+  try:
+    grid = np.broadcast_shapes(*[v.shape for v in leaves])
+  except ValueError:
+    raise ValueError(
+        f'hyper-parameter grid: every field must be a scalar or a 1-D array of the same '
+        f'length P, got shapes {dict(zip(params._fields, [list(v.shape) for v in leaves]))}'
+    ) from None
   if len(grid) > 1:
     raise ValueError(f'hyper-parameter grids must be 1-D, got shape {grid}')
   num_points = grid[0] if grid else 1
@@ -173,9 +180,28 @@ def split_indices(key: jax.Array, n: int, protocol: Protocol):
   return train_idx, test_idx
 
 
+def _check_labels(y: np.ndarray) -> None:
+  if y.dtype.kind not in 'iu':
+    raise ValueError(f'labels (data.y) must be integers, got {y.dtype} (float labels '
+                     f'would be truncated silently)')
+
+
+def check_keys(keys) -> np.ndarray:
+  """uint32[S, 2] (or [2]) PRNG keys as from `seed_keys`; ValueError otherwise."""
+  a = np.asarray(keys)
+  if a.dtype.kind not in 'iu' or a.ndim not in (1, 2) or a.shape[-1] != 2 or (
+      a.ndim == 2 and a.shape[0] < 1):
+    raise ValueError(f'keys must be uint32[S, 2] or uint32[2] PRNG keys (see '
+                     f'bnnjax.seed_keys), got {a.dtype}{list(a.shape)}')
+  if a.size and (a.min() < 0 or a.max() > MAX_SEED):
+    raise ValueError('keys must hold uint32 values (see bnnjax.seed_keys)')
+  return a.astype(np.uint32)
+
+
 def check_pool(x: np.ndarray, y: np.ndarray, num_test: int,
                train_divisor: int = 1) -> None:
   """Host-side validation of any pool (x: [n, ...] features, y: int[n] labels)."""
+  _check_labels(y)
   if x.ndim != 2:
     raise ValueError(f'data.x must be 2-D [n, features], got shape {list(x.shape)}')
   if y.shape != (x.shape[0],):
@@ -344,7 +370,7 @@ class Runner:
                                          int(checkpoint_every) < 0):
       raise ValueError(f'checkpoint_every must be an integer >= 0 (0 = automatic), '
                        f'got {checkpoint_every!r}')
-    keys = np.asarray(keys, np.uint32)
+    keys = check_keys(keys)
     single = keys.ndim == 1
     if single:
       keys = keys[None]
@@ -409,6 +435,8 @@ class Runner:
     history = np.zeros((2, num_runs, 0), np.float64)
     metrics = {}  # name -> [R, E, ...]
     earlier_seconds = 0.0  # wall time of earlier calls of this run (from the checkpoint)
+    if checkpoint_path and jax.process_index() == 0:
+      _remove_stale_temporaries(checkpoint_path)
     if checkpoint_path and os.path.exists(checkpoint_path):
       flat_states, history, metrics, earlier_seconds = _load_checkpoint(
           checkpoint_path, fingerprint, like)
@@ -744,6 +772,19 @@ def atomic_write(path: str, write_fn: Callable) -> None:
       raise OSError(e.errno, f'could not write {path}: {e.strerror or e}; the previous '
                     f'file (if any) is unchanged', path) from e
     raise
+
+
+def _remove_stale_temporaries(path: str) -> None:
+  """Removes `atomic_write` temporaries of `path` left by a killed write (never read)."""
+  folder = os.path.dirname(os.path.abspath(path))
+  suffix = os.path.basename(path)
+  if os.path.isdir(folder):
+    for name in os.listdir(folder):
+      if name.startswith('.tmp-') and name.endswith(suffix):
+        try:
+          os.remove(os.path.join(folder, name))
+        except OSError:
+          pass
 
 
 def _narrow(a: np.ndarray) -> np.ndarray:

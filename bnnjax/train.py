@@ -284,15 +284,18 @@ def main(argv):
 
   try:
     result = method.run_fn(spec, ds, progress, os.path.join(workdir, 'checkpoint.npz'))
-  except ValueError as e:  # e.g. a damaged checkpoint or one of another run
-    _fail(str(e))
+  except (ValueError, OSError) as e:  # a damaged checkpoint, one of another run, a full
+    _fail(str(e))                     # disk
   if not main_process:
     return
   from bnnjax import cost
   from bnnjax import results
   command = ' '.join(['python -m bnnjax.train'] + list(sys.argv[1:]))
-  summary = results.write_results(workdir, spec, ds.name, result, command,
-                                  cost.run_columns(spec, ds), ds.notes)
+  try:
+    summary = results.write_results(workdir, spec, ds.name, result, command,
+                                    cost.run_columns(spec, ds), ds.notes)
+  except OSError as e:
+    _fail(f'writing the results: {e}')
   for point in summary['points']:
     label = ', '.join(f'{k} {point[k]}' for k in summary['grid'])
     print(f'final test accuracy {point["test_acc_mean"]:.2f} ± '

@@ -801,15 +801,6 @@ API_PENDING = {
                                   'batch_size=2.5 (check it is an integer)',
     'HParams.robustness_text': 'bnnjax/config.py: validate_hparams lets NumPy\'s '
                                '"could not convert string to float" through',
-    'train.params_grid_lengths_differ': 'bnnjax/run.py (_broadcast_params): NumPy\'s '
-                                        'broadcast message, not one naming the grid',
-    'train.keys_float': 'bnnjax/run.py: train() converts float keys with np.asarray('
-                        'keys, np.uint32) silently; refuse a non-uint32 dtype',
-    'train.keys_wrong_shape': 'bnnjax/run.py: keys of shape [S, 3] give JAX\'s TypeError; '
-                              'check keys are uint32[S, 2] or [2] first (ValueError)',
-    'train.y_float': 'bnnjax/run.py (check_data): refuse non-integer labels (float '
-                     'labels are silently truncated to int32)',
-    'train.y_nan': 'bnnjax/run.py (check_data): as train.y_float (NaN labels train)',
 }
 
 

@@ -437,3 +437,30 @@ def test_enospc_while_writing_predictions_gives_one_error_and_keeps_the_file(
             f'{THIS}::test_enospc_while_writing_predictions_gives_one_error_and_keeps_the_file',
             not problems, problems=problems)
   assert not problems, problems
+
+
+def test_train_cli_enospc_gives_one_error_line(tmp_path):
+  """bnnjax.train with a full disk: one 'error:' line naming the file, no traceback,
+  nothing left behind."""
+  import subprocess
+  code = ('import os, errno, sys, runpy\n'
+          'def fsync(fd): raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))\n'
+          'os.fsync = fsync\n'
+          'sys.argv = ["bnnjax.train"] + sys.argv[1:]\n'
+          'runpy.run_module("bnnjax.train", run_name="__main__", alter_sys=True)\n')
+  proc = subprocess.run([sys.executable, '-c', code, '--smoke', '--dataset=digits',
+                         '--layers=15', '--workdir=wd'], cwd=str(tmp_path), env=ru.env(),
+                        capture_output=True, text=True, timeout=600)
+  lines = [l for l in proc.stderr.splitlines() if l.startswith('error:')]
+  problems = []
+  if proc.returncode == 0 or 'Traceback' in proc.stderr or len(lines) != 1:
+    problems.append(f'not one clear error line (exit {proc.returncode}): '
+                    f'{proc.stderr.strip().splitlines()[-1:]}')
+  elif 'wd' not in lines[0]:
+    problems.append(f'the error names no file: {lines[0]}')
+  if ru.temp_litter(str(tmp_path)):
+    problems.append('temporary files left')
+  ru.record('fault', 'ENOSPC bnnjax.train (command line)',
+            f'{THIS}::test_train_cli_enospc_gives_one_error_line',
+            not problems, problems=problems)
+  assert not problems, problems

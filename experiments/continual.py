@@ -453,6 +453,9 @@ def load_records(workdir: str, all_settings: Sequence[Setting], smoke: bool) -> 
       r = json.load(f)
     for k in ('acc', 'train_curve', 'test_curve'):
       r[k] = np.asarray(r[k], np.float64)
+    if r['method'] == 'flip' and r['grid'] and 'counter_clip' not in r['grid']:
+      # written before flip had a counter: every point was the 1-bit flip
+      r['grid']['counter_clip'] = [1] * len(r['grid']['flip_prob'])
     r['labels'] = point_labels(s.spec, r['grid'])  # today's names for the points
     out.append(r)
   return out

@@ -153,6 +153,12 @@ def environment() -> Dict:
                       'cpu_count': os.cpu_count()}}
 
 
+def _resolved_backend(spec) -> Optional[str]:
+  from bnnjax import config as config_lib
+  backend = getattr(spec, 'backend', None)
+  return None if backend is None else config_lib.resolved_backend(spec)
+
+
 def write_results(workdir: str, spec, dataset: str, result, command: str = '',
                   cost_columns: Optional[Dict] = None, data_notes: str = '') -> Dict:
   """Writes <workdir>/results.csv and <workdir>/summary.json atomically; returns the
@@ -164,6 +170,8 @@ def write_results(workdir: str, spec, dataset: str, result, command: str = '',
       'dataset': dataset,
       'data_notes': data_notes,
       'method': spec.method,
+      # the products' backend actually used: --backend, or what 'auto' picked here
+      'backend_resolved': _resolved_backend(spec),
       'num_seeds': int(np.asarray(result.test_acc).shape[-2]),
       'num_epochs': int(np.asarray(result.test_acc).shape[-1]),
       'wall_seconds': float(result.wall_seconds),

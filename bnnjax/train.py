@@ -55,7 +55,9 @@ _EPOCHS = flags.DEFINE_integer('epochs', 50, 'Epochs per run.')
 _NUM_SEEDS = flags.DEFINE_integer('num_seeds', 10, 'Seeds, run in one vmapped call.')
 _SEED = flags.DEFINE_integer('seed', 42, 'Run k uses seed + k (the paper: 42 + k).')
 _SEMANTICS = flags.DEFINE_string('semantics', 'reference', 'reference or binary.')
-_BACKEND = flags.DEFINE_string('backend', 'packed', 'packed or dense.')
+_BACKEND = flags.DEFINE_string(
+    'backend', 'auto', 'auto (packed on CPU, dense on GPU/TPU), packed or dense; all '
+    'give identical results.')
 _SEED_CHUNK = flags.DEFINE_integer('seed_chunk', 5, 'Runs vmapped together per device.')
 _INPUT_MODE = flags.DEFINE_string('input_mode', 'bin', 'Float baselines: fp or bin.')
 _LEARNING_RATE = flags.DEFINE_float('learning_rate', None,
@@ -271,7 +273,10 @@ def main(argv):
       f'{ds.num_features} features, {ds.num_classes} classes, test {ds.num_test}); '
       f'layers {spec.layers}; {spec.num_seeds} seeds x {spec.num_epochs} epochs; '
       f'data ready in {time.time() - t0:.1f}s; workdir {workdir}', flush=True)
-  say(f'devices: up to {len(devices)} {devices[0].platform} device(s)'
+  from bnnjax import config as config_lib
+  say(f'backend: {config_lib.resolved_backend(spec)}'
+      + (' (auto)' if spec.backend == 'auto' else '') + '; '
+      f'devices: up to {len(devices)} {devices[0].platform} device(s)'
       + (f' over {jax_process_count()} processes' if distributed else ''), flush=True)
   if ds.notes:
     say(f'data: {ds.notes}', flush=True)

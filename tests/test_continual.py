@@ -2,9 +2,6 @@
 method (bnnjax/baselines/flip.py): exactness against `ours` and a NumPy step, task
 construction, metrics by hand, and a smoke run."""
 
-import dataclasses
-import os
-
 import jax
 import numpy as np
 import pytest

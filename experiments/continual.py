@@ -588,6 +588,12 @@ def write_outputs(workdir: str, all_settings: Sequence[Setting], smoke: bool,
   return summary
 
 
+def plt_color(i: int) -> str:
+  """A colour of matplotlib's 20-colour qualitative map (more curves than 'C0'-'C9')."""
+  from matplotlib import colormaps
+  return colormaps['tab20'](i % 20)
+
+
 def plot(rows: Sequence[Dict], out_dir: str) -> List[str]:
   """Heat maps and forgetting curves per sequential benchmark, and the pure-binary
   comparison; [] when matplotlib is missing."""
@@ -657,21 +663,31 @@ def plot(rows: Sequence[Dict], out_dir: str) -> List[str]:
   single = [r for r in rows if BENCHMARKS[r['benchmark']].kind == 'single']
   if single:
     names = list(dict.fromkeys(r['benchmark'] for r in single))
-    fig = Figure(figsize=(5.5 * len(names), 4), layout='constrained')
-    axes = fig.subplots(1, len(names), squeeze=False)[0]
-    for ax, name in zip(axes, names):
-      sub = [r for r in single if r['benchmark'] == name]
-      for r in sub:
-        curve = r['test_curve'][:, 0]  # [S, E]
-        xs = np.arange(1, curve.shape[-1] + 1)
-        ax.plot(xs, curve.mean(0), label=r['label'])
-        ax.fill_between(xs, curve.mean(0) - curve.std(0), curve.mean(0) + curve.std(0),
-                        alpha=0.2)
-      ax.set_title(f'{name}: integer vs 1-bit weights', fontsize=9)
-      ax.set_xlabel('epoch')
-      ax.set_ylabel('test accuracy (%)')
-      ax.grid(alpha=0.3)
-      ax.legend(fontsize=6)
+    small = lambda r: 'counter' in r['label'] or any(
+        f'ours {k}-bit' in r['label'] for k in (3, 4, 5))
+    reference = lambda r: r['label'] == 'ours 8-bit (c=127) p_r=0.5'
+    panels = (('1-bit vs integer hidden weights', lambda r: not small(r)),
+              ('small integers: clipped rule vs stochastic counter',
+               lambda r: small(r) or reference(r)))
+    fig = Figure(figsize=(5.5 * len(names), 4 * len(panels)), layout='constrained')
+    axes = fig.subplots(len(panels), len(names), squeeze=False)
+    for row, (title, keep) in enumerate(panels):
+      for ax, name in zip(axes[row], names):
+        sub = [r for r in single if r['benchmark'] == name and keep(r)]
+        for i, r in enumerate(sub):
+          curve = r['test_curve'][:, 0]  # [S, E]
+          xs = np.arange(1, curve.shape[-1] + 1)
+          style = (':' if 'binary semantics' in r['label'] else
+                   '-' if r['method'] == 'ours' else '--')
+          color = plt_color(i)
+          ax.plot(xs, curve.mean(0), style, color=color, label=r['label'])
+          ax.fill_between(xs, curve.mean(0) - curve.std(0),
+                          curve.mean(0) + curve.std(0), color=color, alpha=0.15)
+        ax.set_title(f'{name}: {title}', fontsize=9)
+        ax.set_xlabel('epoch')
+        ax.set_ylabel('test accuracy (%)')
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=6)
     save(fig, 'pure_binary.png')
   return paths
 

@@ -339,9 +339,10 @@ def e2e_rows(quick, rows, summary):
                      'MB peak RSS', '', ''))
       s_max = max(seed_counts)
       if s_max > 1 and (semantics, 1) in per:
-        ratio = cpu_per[(semantics, s_max)] * s_max / cpu_per[(semantics, 1)]
+        ratio = per[(semantics, s_max)] * s_max / per[(semantics, 1)]
+        cpu_ratio = cpu_per[(semantics, s_max)] * s_max / cpu_per[(semantics, 1)]
         rows.append(('e2e', f'{name} {semantics}: {s_max} seeds / 1 seed, per call',
-                     ratio, 'x (CPU)', f'{ratio:.2f}',
+                     ratio, 'x (wall)', f'{ratio:.2f} (CPU {cpu_ratio:.2f})',
                      f'target <= 10: {"met" if ratio <= 10 else "NOT met"}'
                      if s_max == 10 else ''))
     for s in seed_counts:

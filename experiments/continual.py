@@ -24,10 +24,11 @@ Benchmarks (`BENCHMARKS`):
 Learners (`settings`): ours 135-135 (γ 45) with a grid over p_r ∈ {0.5, 0} x clip ∈
 {127 (8-bit signed), 31 (6-bit signed), unbounded}, run as one call; `flip`
 (bnnjax.baselines.flip: 1-bit weights, random flips, no hidden integers) and flip with a
-3-bit stochastic counter; SGD (lr 0.01) and the STE binary MLP (Adam 1e-3), same widths,
+stochastic counter (c = 7); SGD (lr 0.01) and the STE binary MLP (Adam 1e-3), same widths,
 the same ±1 input bits, as references for catastrophic forgetting. Pure binary, single
 task on mnist5k and Prototypes: ours at c = 127, unbounded and c = 1 (pure ±1 hidden
-weights), flip over q, ours clipped to 3-5 bits vs flip's 2-4-bit stochastic counters,
+weights), flip over q, ours clipped at c ∈ {3, 7, 15} vs flip's stochastic counters
+at the same c,
 and the main rows again under the strictly 1-bit 'binary' semantics.
 
   python -m experiments.continual --workdir=experiments/results [--smoke]
@@ -40,7 +41,7 @@ about a minute (six settings, each mostly compile time). Expected numbers (mean 
 seeds, experiments/results/continual/README_section.md): permuted mnist5k forgetting
 24.1 (ours 8-bit) vs 12.1 (ours unbounded) vs 8.6 (SGD) vs 43.0 (STE) points; one task,
 mnist5k / Prototypes: ours 8-bit 89.6 / 92.1, c = 1 10.2 / 11.5, flip 1-bit 61.4 / 13.8,
-flip 4-bit counter 86.8 / 82.0.
+flip counter (c = 15) 86.8 / 82.0.
 
 Outputs in <workdir>/continual/: settings/<id>.json (one per learner x benchmark,
 written atomically when its sequence finishes; a rerun skips it), matrices.csv (one row
@@ -74,10 +75,10 @@ FLIP_PROB = 1.0 / 256  # flip's q in the continual runs
 FLIP_GRID = (1.0 / 16, 1.0 / 64, 1.0 / 256, 1.0 / 1024)
 PURE_CLIPS = (127, 0, 1)  # c = 1: pure ±1 hidden weights
 SMALL_CLIPS = (15, 7, 3)  # 5-, 4- and 3-bit signed hidden integers, deterministic steps
-# flip with a small stochastic counter (bits: cost.flip_weight_bits): clips x q
-COUNTER_CLIPS = (3, 7, 15)  # 2, 3, 4 bits
+# flip with a small stochastic counter: clips x q
+COUNTER_CLIPS = (3, 7, 15)
 COUNTER_GRID = (1.0 / 16, 1.0 / 64)
-COUNTER = (7, 1.0 / 16)  # (clip, q) of the counter in the continual runs: 3 bits
+COUNTER = (7, 1.0 / 16)  # (clip, q) of the counter in the continual runs
 
 
 @dataclasses.dataclass(frozen=True)
@@ -279,11 +280,7 @@ def point_labels(spec: methods.RunSpec, grid: Dict[str, list]) -> List[str]:
       q = grid['flip_prob'][p] if grid else fp.flip_prob
       c = int(grid['counter_clip'][p] if grid else fp.counter_clip)
       q_text = f'q=1/{round(1 / float(q))}' if q > 0 else 'q=0'
-      if c == 1:
-        labels.append(f'flip 1-bit {q_text}')
-      else:
-        from bnnjax import cost
-        labels.append(f'flip counter {cost.flip_weight_bits(c)}-bit (c={c}) {q_text}')
+      labels.append(f'flip 1-bit {q_text}' if c == 1 else f'flip counter c={c} {q_text}')
     elif spec.method == 'ste':
       labels.append('STE (Adam)')
     else:

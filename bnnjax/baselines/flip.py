@@ -25,16 +25,17 @@ A small stochastic counter (`FlipParams.counter_clip` c > 1; `--weight_clip` of
 under 'binary'), W = sign(H); each weight with Δ ≠ 0 moves by ONE step 2·sign(Δ) with
 the same probability min(1, q|Δ|), then the clip. c = 1 is the 1-bit flip above. The
 difference from the rule clipped to c is the step: the rule adds 2Δ at once, the counter
-at most one level per step, with probability ∝ |Δ| (experiments/continual.py: at 4 bits
-86.8 % on mnist5k where the clipped rule gives chance).
+at most one level per step, with probability ∝ |Δ| (experiments/continual.py: at c = 15,
+86.8 % on mnist5k where the rule clipped at the same c gives chance).
 
 Exactness: with q = 1 every opposed weight flips, which is what H ← clip(H + 2Δ, ±1)
 does, so `flip` with q = 1 trains bit for bit like `ours` with weight_clip = 1 (the
 reinforcement of ±1 weights is undone by the clip); tests/test_continual.py checks
 this, and checks a step against a NumPy reimplementation for q < 1.
 
-Memory: one bit per weight, or log2(c' + 1) bits with a counter (stored here as int8
-in `model.State.hidden`; the cost model counts the bits, `cost.flip_weight_bits`). Δ_ij is a popcount computed and used per weight, never stored for
+Memory: one bit per weight, or with a counter log2(c' + 1) bits for the odd values of
+'binary' (`cost.flip_weight_bits`; under 'reference' H may take every integer of
+[-c, c], one bit more). Stored here as int8 in `model.State.hidden`. Δ_ij is a popcount computed and used per weight, never stored for
 all weights. Dimensions: B batch, D inputs, N hidden, C classes.
 """
 

@@ -222,11 +222,6 @@ def _point_result(res: methods.MethodResult, grid_spec_: methods.RunSpec,
                              grid={})
 
 
-def _read_csv(path: str) -> List[Dict[str, str]]:
-  with open(path, newline='') as f:
-    return list(csv.DictReader(f))
-
-
 def _cost_weight(setting: Setting, ds) -> float:
   """Relative compute of a setting, for the time estimate: the cost model's gates per
   run over the gates of one machine operation (a 32-bit XNOR + popcount word for the
@@ -292,6 +287,8 @@ def run_experiment(exp: Experiment, workdir: str, smoke: bool = False,
     labels = ', '.join(s.label for s in group)
     head = f'[{exp.name}] setting {gi + 1}/{len(groups)} ({group[0].dataset}: {labels})'
     if all(os.path.exists(p) for p in paths):
+      for p in paths:  # a damaged file is refused (naming it), not silently reused
+        results_lib.read_rows(p)
       log(f'{head}: already done, skipped')
       done_w += weights[gi]
       continue
@@ -371,7 +368,7 @@ def write_outputs(exp: Experiment, workdir: str, settings: Sequence[Setting], sm
       entry['missing'] = missing.get(s.dataset, 'not run')
       entries.append(entry)
       continue
-    rows = _read_csv(path)
+    rows = results_lib.read_rows(path)
     for r in rows:  # a setting shared with another experiment gets this one's names
       r.update(experiment=exp.name, setting=s.label, series=s.series)
     rows_all.extend(rows)

@@ -464,3 +464,40 @@ def test_train_cli_enospc_gives_one_error_line(tmp_path):
             f'{THIS}::test_train_cli_enospc_gives_one_error_line',
             not problems, problems=problems)
   assert not problems, problems
+
+
+def test_experiment_with_a_damaged_setting_file_is_refused(tmp_path):
+  """experiments/framework.py: a truncated settings/<id>.csv (a row lost) must give a
+  clear error naming it."""
+  import experiments
+  from bnnjax import methods
+  from bnnjax import results
+  from experiments import framework
+  exp = experiments.get('group_size')
+  settings = [s for s in exp.settings_fn(True) if s.dataset == 'mnist5k']
+  os.makedirs(tmp_path / 'settings')
+  paths = []
+  for s in settings:
+    shape = (s.spec.num_seeds, s.spec.num_epochs)
+    res = methods.MethodResult(train_acc=np.full(shape, 50.0),
+                               test_acc=np.full(shape, 40.0), wall_seconds=1.0, config={})
+    rows = results.tidy_rows(s.spec, s.dataset, res)
+    for r in rows:
+      r.update(experiment=exp.name, setting=s.label, series=s.series,
+               setting_id=s.setting_id(True), smoke=True)
+    path = str(tmp_path / 'settings' / (s.setting_id(True) + '.csv'))
+    open(path, 'w').write(results.csv_text(rows))
+    paths.append(path)
+  lines = open(paths[0]).read().splitlines(keepends=True)
+  open(paths[0], 'w').write(''.join(lines[:-1]))  # the last row lost
+  problems = []
+  try:
+    framework.write_outputs(exp, str(tmp_path), settings, True, {}, log=lambda m: None)
+    problems.append('no error: the damaged setting was read')
+  except ValueError as e:
+    if paths[0] not in str(e):
+      problems.append(f'the error does not name the file: {e}')
+  ru.record('fault', 'results: a truncated experiment setting file',
+            f'{THIS}::test_experiment_with_a_damaged_setting_file_is_refused',
+            not problems, problems=problems)
+  assert not problems, problems

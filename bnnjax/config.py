@@ -117,15 +117,18 @@ class Config:
   head: str = 'auto'
 
   def __post_init__(self):
+    for name in ('num_inputs', 'num_classes', 'batch_size', 'num_epochs', 'num_test',
+                 'seed_chunk', 'eval_batch_size', 'word_chunk'):
+      object.__setattr__(self, name, _integer(name, getattr(self, name)))
     object.__setattr__(self, 'head', resolve_head(self.head, self.num_classes))
     layers = self.layers
-    if isinstance(layers, int):
+    if _is_integer(layers):
       layers = (layers,)
-    object.__setattr__(self, 'layers', tuple(int(n) for n in layers))
+    object.__setattr__(self, 'layers', _integers('layers', layers))
     gs = self.group_size
-    if isinstance(gs, int):
+    if _is_integer(gs):
       gs = (gs,) * len(self.layers)
-    object.__setattr__(self, 'group_size', tuple(int(g) for g in gs))
+    object.__setattr__(self, 'group_size', _integers('group_size', gs))
     validate_config(self)
 
   @property
@@ -142,6 +145,33 @@ class Config:
 def num_outputs(c) -> int:
   """Classifier columns of any config with `head` and `num_classes`."""
   return 1 if c.head == 'sign' else c.num_classes
+
+
+def _is_integer(v) -> bool:
+  import numpy as np  # local: keep module import light
+  return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+
+def _integer(name: str, v) -> int:
+  """v as an int; ValueError naming the field for fractions, text, NaN or bools."""
+  if _is_integer(v):
+    return int(v)
+  flag = {'num_epochs': 'epochs', 'batch_size': 'batch_size',
+          'seed_chunk': 'seed_chunk'}.get(name)
+  raise ValueError(f'{name}{f" (--{flag})" if flag else ""} must be an integer, got '
+                   f'{v!r}')
+
+
+def _integers(name: str, values) -> Tuple[int, ...]:
+  try:
+    values = tuple(values)
+  except TypeError:
+    raise ValueError(f'{name} (--{name}) must be an integer or a sequence of integers, '
+                     f'got {values!r}') from None
+  for v in values:
+    if not _is_integer(v):
+      raise ValueError(f'{name} (--{name}) must hold integers, got {list(values)!r}')
+  return tuple(int(v) for v in values)
 
 
 def _check(ok: bool, msg: str):
@@ -219,9 +249,16 @@ class HParams(NamedTuple):
 def validate_hparams(p: HParams) -> None:
   """Host-side check of every value (scalars or grids)."""
   import numpy as np  # local: keep module import light
-  r = np.asarray(p.robustness, dtype=np.float64)
-  pr = np.asarray(p.p_reinforce, dtype=np.float64)
-  wc = np.asarray(p.weight_clip)
+  def numbers(name, v):
+    a = np.asarray(v)
+    if a.dtype.kind not in 'iuf' or a.dtype == np.bool_:
+      raise ValueError(f'{name} (--{name}) must be a number or an array of numbers, got '
+                       f'{v!r}')
+    return a
+
+  r = numbers('robustness', p.robustness).astype(np.float64)
+  pr = numbers('p_reinforce', p.p_reinforce).astype(np.float64)
+  wc = numbers('weight_clip', p.weight_clip)
   _check(np.all(np.isfinite(r)) and np.all(r >= 0),
          f'robustness (--robustness) must be finite and >= 0, got {r.tolist()}')
   _check(np.all(np.isfinite(pr)) and np.all((pr >= 0) & (pr <= 1)),

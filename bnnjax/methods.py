@@ -47,7 +47,7 @@ class RunSpec:
   num_seeds: int = 10
   seed: int = 42
   semantics: str = 'reference'
-  backend: str = 'packed'
+  backend: str = 'auto'  # packed on CPU, dense on GPU/TPU (config.resolved_backend)
   seed_chunk: int = 5
   input_mode: str = 'bin'  # float baselines: 'fp' or 'bin'
   # float baselines: None = the paper's value; flip: the flip probability q (None:

@@ -788,20 +788,7 @@ def _unreadable(tmp):
     builtins.open = real_open
 
 
-API_PENDING = {
-    'Config.layers_fraction': 'bnnjax/config.py: Config.__post_init__ converts with '
-                              'int(), so 8.5 silently becomes 8; refuse non-integers',
-    'Config.layers_text': 'bnnjax/config.py: Config(layers=("a",)) raises int()\'s '
-                          '"invalid literal" without naming layers',
-    'Config.num_inputs_fraction': 'bnnjax/config.py: validate_common accepts '
-                                  'num_inputs=64.5 (check it is an integer)',
-    'Config.num_inputs_nan': 'bnnjax/config.py: num_inputs=nan fails in the fan-in '
-                             'check ("fan-in nan ...") before validate_common names it',
-    'Config.batch_size_fraction': 'bnnjax/config.py: validate_common accepts '
-                                  'batch_size=2.5 (check it is an integer)',
-    'HParams.robustness_text': 'bnnjax/config.py: validate_hparams lets NumPy\'s '
-                               '"could not convert string to float" through',
-}
+API_PENDING = {}
 
 
 @pytest.mark.parametrize('case_id,fn,exc,match', [

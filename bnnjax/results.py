@@ -142,6 +142,20 @@ def csv_text(rows: Sequence[Dict]) -> str:
   return buf.getvalue()
 
 
+def check_output_dir(path: str, flag: str = 'workdir') -> None:
+  """ValueError unless `path` is a folder, or can be created (its nearest existing parent
+  is a writable folder). Entry points call it before loading data or compiling."""
+  if os.path.exists(path) and not os.path.isdir(path):
+    raise ValueError(f'{flag} (--{flag}) {path!r} exists and is not a folder')
+  folder = os.path.abspath(path)
+  while not os.path.exists(folder):  # the nearest existing parent must be a folder
+    folder = os.path.dirname(folder)
+  if not os.path.isdir(folder):
+    raise ValueError(f'{flag} (--{flag}) {path!r} cannot be created: {folder!r} is a file')
+  if not os.access(folder, os.W_OK):
+    raise ValueError(f'{flag} (--{flag}) {path!r} is not writable ({folder!r})')
+
+
 def environment() -> Dict:
   """Versions and machine of the writing process."""
   import jax

@@ -175,15 +175,11 @@ def build_spec(default_batch_size=None):
 
 def check_workdir(path: str) -> None:
   """Exits with a one-line error unless --workdir is a folder or can be created."""
-  if os.path.exists(path) and not os.path.isdir(path):
-    _fail(f'workdir (--workdir) {path!r} exists and is not a folder')
-  folder = os.path.abspath(path)
-  while not os.path.exists(folder):  # the nearest existing parent must be a folder
-    folder = os.path.dirname(folder)
-  if not os.path.isdir(folder):
-    _fail(f'workdir (--workdir) {path!r} cannot be created: {folder!r} is a file')
-  if not os.access(folder, os.W_OK):
-    _fail(f'workdir (--workdir) {path!r} is not writable ({folder!r})')
+  from bnnjax import results
+  try:
+    results.check_output_dir(path)
+  except ValueError as e:
+    _fail(str(e))
 
 
 def check_export_flags(spec) -> None:

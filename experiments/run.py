@@ -89,14 +89,11 @@ def main(argv):
   except ValueError as e:
     _fail(e)
   if _WORKDIR.value:
-    if os.path.exists(_WORKDIR.value) and not os.path.isdir(_WORKDIR.value):
-      _fail(f'workdir (--workdir) {_WORKDIR.value!r} exists and is not a folder')
-    parent = os.path.abspath(_WORKDIR.value)
-    while not os.path.exists(parent):
-      parent = os.path.dirname(parent)
-    if not os.path.isdir(parent) or not os.access(parent, os.W_OK):
-      _fail(f'workdir (--workdir) {_WORKDIR.value!r} cannot be created: {parent!r} is '
-            f'not a writable folder')
+    from bnnjax import results as results_lib
+    try:
+      results_lib.check_output_dir(_WORKDIR.value)
+    except ValueError as e:
+      _fail(e)
   import experiments
   from experiments import framework
   if _LIST.value:

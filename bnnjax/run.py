@@ -350,12 +350,6 @@ class Runner:
 
   # --- Host driver ------------------------------------------------------------------
 
-  def __call__(self, keys, params, data: Data, progress_fn: Optional[Callable] = None,
-               checkpoint_path: Optional[str] = None, initial_states=None,
-               checkpoint_every: Optional[int] = None) -> Results:
-    return self.train(keys, params, data, progress_fn, checkpoint_path, initial_states,
-                      checkpoint_every)
-
   def train(self, keys, params, data: Data, progress_fn: Optional[Callable] = None,
             checkpoint_path: Optional[str] = None, initial_states=None,
             checkpoint_every: Optional[int] = None) -> Results:
@@ -497,6 +491,8 @@ class Runner:
                                  earlier_seconds + time.time() - start),
                    metrics={k: reshape(v) for k, v in metrics.items()},
                    already_complete=already_complete)
+
+  __call__ = train
 
 
 def make_runner(net: Model, protocol: Protocol, fingerprint_config=None,

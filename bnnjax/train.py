@@ -194,11 +194,11 @@ def check_export_flags(spec) -> None:
     _fail(f'export (--export) applies to --method=ours only, not {spec.method}')
   if os.path.isdir(path):
     _fail(f'export (--export) must be a file path, {path!r} is a folder')
-  folder = os.path.dirname(os.path.abspath(path))
-  while not os.path.exists(folder):  # the nearest folder that exists must be writable
-    folder = os.path.dirname(folder)
-  if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
-    _fail(f'export (--export) cannot be written: {folder!r} is not a writable folder')
+  from bnnjax import results
+  try:  # its folder must exist or be creatable
+    results.check_output_dir(os.path.dirname(os.path.abspath(path)), 'export')
+  except ValueError as e:
+    _fail(str(e))
   k = _EXPORT_SEED.value
   if k is not None and not 0 <= k < spec.num_seeds:
     _fail(f'export_seed (--export_seed) must be a run index in [0, {spec.num_seeds - 1}] '
@@ -231,7 +231,7 @@ def main(argv):
                       checkpoint_every=_CHECKPOINT_EVERY.value)
     distributed = run_lib.init_distributed(_COORDINATOR.value, _NUM_PROCESSES.value,
                                            _PROCESS_ID.value)
-    run_lib.select_devices(_DEVICES.value)  # enough devices?
+    devices = run_lib.select_devices(_DEVICES.value)  # enough devices?
   except (ValueError, RuntimeError) as e:
     _fail(str(e))
   main_process = run_lib.is_main_process()
@@ -264,7 +264,6 @@ def main(argv):
   # Every process runs the same program; process 0 alone prints and writes files.
   check_workdir(workdir)
   say = (lambda *a, **k: print(*a, **k)) if main_process else (lambda *a, **k: None)
-  devices = run_lib.select_devices(_DEVICES.value)
   say(f'bnnjax: {spec.method} on {ds.name} ({ds.num_samples} samples, '
       f'{ds.num_features} features, {ds.num_classes} classes, test {ds.num_test}); '
       f'layers {spec.layers}; {spec.num_seeds} seeds x {spec.num_epochs} epochs; '
@@ -273,7 +272,8 @@ def main(argv):
   say(f'backend: {config_lib.resolved_backend(spec)}'
       + (' (auto)' if spec.backend == 'auto' else '') + '; '
       f'devices: up to {len(devices)} {devices[0].platform} device(s)'
-      + (f' over {jax_process_count()} processes' if distributed else ''), flush=True)
+      + (f' over {len({d.process_index for d in devices})} processes' if distributed
+         else ''), flush=True)
   if ds.notes:
     say(f'data: {ds.notes}', flush=True)
   start = time.time()
@@ -309,11 +309,6 @@ def main(argv):
         flush=True)
   if _EXPORT.value:
     _export(spec, ds, result)
-
-
-def jax_process_count() -> int:
-  import jax
-  return jax.process_count()
 
 
 def run():

@@ -30,11 +30,11 @@ data pools are stored sample-major, uint32[num_samples, W], with the same in-row
 Products (a: [W, M], b: [W, K] planes over the same n elements)
 ----------------------------------------------------------------
 * both binary:  a·b = n − 2·popcount(a_s XOR b_s)
-* ternary:      a·b = popcount(nz) − 2·popcount(nz AND (a_s XOR b_s)),
+* ternary:      a·b = popcount(nz AND NOT x) − popcount(nz AND x), x = a_s XOR b_s,
   nz = a_nz AND b_nz (or the one nonzero plane that exists).
 
-The second form equals 2·popcount(nz AND XNOR(a_s, b_s)) − popcount(nz) of algorithm.md;
-only XOR, AND and popcount are used. ``jnp.bitwise_count`` returns uint8, so counts are
+The second form equals 2·popcount(nz AND XNOR(a_s, b_s)) − popcount(nz) of algorithm.md
+(the two popcounts sum to popcount(nz)); only XOR, AND, NOT and popcount are used. ``jnp.bitwise_count`` returns uint8, so counts are
 widened to int32 before they are summed; words are unsigned so popcount never sees a sign.
 """
 
@@ -85,18 +85,22 @@ def _pack_bool(bits: jax.Array, axis: int = 0) -> jax.Array:
     widths = [(0, 0)] * bits.ndim
     widths[axis] = (0, pad)
     bits = jnp.pad(bits, widths)
-  shape = bits.shape[:axis] + (WORD_BITS, w) + bits.shape[axis + 1:]
-  bits = bits.reshape(shape).astype(jnp.uint32)
-  # Fold halves: after the fold of width h, entry i holds bits i, i + h, i + 2h, ...
-  # already shifted to their places. Five folds give sum_i bit_i << i. This is one
-  # elementwise fusion (a reduce over the bit axis ran 1.3-3x slower on CPU) with few
-  # HLO ops (fast to trace and compile).
-  half = WORD_BITS // 2
   lead = (slice(None),) * axis
+  # Bit i = 8j + k of a word (row i * W + w) is bit k of its byte j. Bytes first: fold
+  # halves of the 8 bit positions in uint8 (after the fold of width h, entry k holds
+  # bits k, k + h, ... already shifted to their places), then the 4 bytes into a word.
+  # Each step is an elementwise fusion with few HLO ops; the intermediates are bytes,
+  # 4x less memory traffic than folding in uint32 (3-10x faster on CPU).
+  shape = bits.shape[:axis] + (4, 8, w) + bits.shape[axis + 1:]
+  b = bits.reshape(shape).astype(jnp.uint8)
+  half = 4
   while half >= 1:
-    bits = bits[lead + (slice(0, half),)] | (bits[lead + (slice(half, 2 * half),)] << half)
+    b = (b[lead + (slice(None), slice(0, half))]
+         | (b[lead + (slice(None), slice(half, 2 * half))] << half))
     half //= 2
-  return bits[lead + (0,)]
+  b = b[lead + (slice(None), 0)].astype(jnp.uint32)  # [..., 4 bytes, W, ...]
+  return (b[lead + (0,)] | (b[lead + (1,)] << 8) | (b[lead + (2,)] << 16)
+          | (b[lead + (3,)] << 24))
 
 
 def pack(values: jax.Array, ternary: bool = True) -> Packed:
@@ -162,24 +166,27 @@ def _popcount(x: jax.Array) -> jax.Array:
 
 
 def _word_terms(a: Packed, b: Packed, lo: int, hi: int, acc):
-  """Adds words lo..hi-1 to acc = (both-nonzero count or None, disagreements).
+  """Adds words lo..hi-1 of the product to the accumulator acc: int32[M, K].
 
   Each word is an [M, K] outer operation, so XLA vectorises along K (the contiguous
-  axis); disagreements are popcount(nz AND (a_s XOR b_s)), and the both-nonzero count
-  is only accumulated when both operands are ternary."""
-  count, diff = acc
+  axis). With a nonzero plane (either operand ternary) the accumulator holds the
+  product itself: per word popcount(nz AND NOT x) - popcount(nz AND x), x = a_s XOR b_s,
+  nz the AND of the nonzero planes that exist. One accumulator means one fusion and one
+  [M, K] array per loop iteration, and no separate nonzero count (whose reduction XLA
+  fused with the packing, redoing it). Both binary: it holds popcount(x)."""
   for w in range(lo, hi):
     d = a.sign[w][:, None] ^ b.sign[w][None, :]
+    if a.nz is None and b.nz is None:
+      acc = acc + _popcount(d)
+      continue
     if a.nz is not None and b.nz is not None:
       nz = a.nz[w][:, None] & b.nz[w][None, :]
-      count = count + _popcount(nz)
-      d = d & nz
     elif a.nz is not None:
-      d = d & a.nz[w][:, None]
-    elif b.nz is not None:
-      d = d & b.nz[w][None, :]
-    diff = diff + _popcount(d)
-  return count, diff
+      nz = a.nz[w][:, None]
+    else:
+      nz = b.nz[w][None, :]
+    acc = acc + (_popcount(nz & ~d) - _popcount(nz & d))
+  return acc
 
 
 def packed_dot(a: Packed, b: Packed, n: int, word_chunk: int = WORD_CHUNK) -> jax.Array:
@@ -199,20 +206,10 @@ def packed_dot(a: Packed, b: Packed, n: int, word_chunk: int = WORD_CHUNK) -> ja
   if w != b.sign.shape[0] or w != num_words(n):
     raise ValueError(f'word counts differ: {w} vs {b.sign.shape[0]} for n = {n}')
   m, k = a.sign.shape[1], b.sign.shape[1]
-  both = a.nz is not None and b.nz is not None
-  zero = jnp.zeros((m, k), jnp.int32)
-  acc = (zero if both else None, zero)
-  # Nonzero counts of a one-sided ternary product: a reduction over the words.
-  if both:
-    count = None
-  elif a.nz is not None:
-    count = jnp.sum(_popcount(a.nz), axis=0)[:, None]
-  elif b.nz is not None:
-    count = jnp.sum(_popcount(b.nz), axis=0)[None, :]
-  else:
-    count = jnp.int32(n)
+  binary = a.nz is None and b.nz is None
+  acc = jnp.zeros((m, k), jnp.int32)
   if w == 1:
-    acc_count, diff = _word_terms(a, b, 0, 1, acc)
+    acc = _word_terms(a, b, 0, 1, acc)
   else:
     # Always at least two loop iterations (XLA inlines single-trip loops), each of at
     # least word_chunk words when there are enough (floor division, see WORD_CHUNK).
@@ -229,8 +226,6 @@ def packed_dot(a: Packed, b: Packed, n: int, word_chunk: int = WORD_CHUNK) -> ja
     def body(carry, xs):
       return _word_terms(Packed(xs[0], xs[1]), Packed(xs[2], xs[3]), 0, chunk, carry), None
 
-    (acc_count, diff), _ = lax.scan(
+    acc, _ = lax.scan(
         body, acc, (chunks(a.sign), chunks(a.nz), chunks(b.sign), chunks(b.nz)))
-  if both:
-    count = acc_count
-  return count - 2 * diff
+  return n - 2 * acc if binary else acc

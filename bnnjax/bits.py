@@ -56,6 +56,11 @@ WORD_BITS = 32
 # body and the forward product ran 3-8x slower: 400-500 G bit-MACs/s on one Sapphire
 # Rapids core against 60-70 G (benchmarks/bench_perf.py).
 WORD_CHUNK = 16
+# Iterations of 3 to WORD_CHUNK - 1 words were the slow case above (with 512-bit
+# vectors even 9 words: 5x slower than 1 word per iteration at W = 17), so products
+# whose iterations would fall in that range take one word per iteration instead; up to
+# 2 words (the update's batch axis of 100 samples) stay as they are.
+SMALL_CHUNK_MIN = 2
 
 
 class Packed(NamedTuple):
@@ -215,6 +220,8 @@ def packed_dot(a: Packed, b: Packed, n: int, word_chunk: int = WORD_CHUNK) -> ja
     # least word_chunk words when there are enough (floor division, see WORD_CHUNK).
     num_chunks = max(2, w // word_chunk)
     chunk = -(-w // num_chunks)
+    if SMALL_CHUNK_MIN < chunk < word_chunk:  # see SMALL_CHUNK_MIN
+      num_chunks, chunk = w, 1
     pad = num_chunks * chunk - w  # zero words: sign 0 on both sides, nz 0
 
     def chunks(x):

@@ -28,6 +28,7 @@ from typing import Dict
 
 import jax
 import jax.numpy as jnp
+from jax import lax
 import numpy as np
 
 MAX_POWER = 12
@@ -39,11 +40,27 @@ NAMES = ('error_fraction', 'update_fraction', 'flip_rate', 'abs_h_mean', 'abs_h_
          'int8_overflow', 'hidden_hist', 'error_count', 'updated_count', 'flip_count')
 
 
+def bin_index(h: jax.Array) -> jax.Array:
+  """int32 bin of HIST_EDGES of each entry of the integer array h: the number of finite
+  edges <= h (`np.searchsorted(HIST_EDGES[1:-1], h, side='right')`), from the leading
+  zero count of |h| instead of a search (exact for every int32):
+
+    h >= 1:  14 + min(floor(log2 h) + 1, 13)     floor(log2 m) + 1 = 32 - clz(m)
+    h == 0:  14
+    h <= -1: max(0, 13 - ceil(log2 |h|))         ceil(log2 m) = 32 - clz(m - 1)
+  """
+  h = h.astype(jnp.int32)
+  m = jnp.where(h < 0, jnp.uint32(0) - h.astype(jnp.uint32), h.astype(jnp.uint32))
+  p = MAX_POWER + 1  # 13 edges on each side of 0
+  above = p + 1 + jnp.minimum(32 - lax.clz(m).astype(jnp.int32), p)
+  below = jnp.maximum(0, p - (32 - lax.clz(m - 1).astype(jnp.int32)))
+  return jnp.where(h > 0, above, jnp.where(h == 0, p + 1, below))
+
+
 def histogram(h: jax.Array) -> jax.Array:
-  """int32[K] counts of the entries of h per bin of HIST_EDGES."""
-  inner = jnp.asarray(HIST_EDGES[1:-1], jnp.float32)  # finite edges
-  idx = jnp.searchsorted(inner, h.ravel().astype(jnp.float32), side='right')
-  return jnp.zeros(len(HIST_EDGES) - 1, jnp.int32).at[idx].add(1)
+  """int32[K] counts of the entries of h per bin of HIST_EDGES (`bin_index`; a float
+  searchsorted cost 4% of a Prototypes 135-135 run on CPU)."""
+  return jnp.zeros(len(HIST_EDGES) - 1, jnp.int32).at[bin_index(h.ravel())].add(1)
 
 
 def rule_epoch_metrics(old_state, new_state, sums, num_steps: int,

@@ -276,3 +276,17 @@ def test_initial_states_continue_a_run_bit_for_bit():
   np.testing.assert_array_equal(full.test_acc[:, 1:], rest.test_acc)
   with pytest.raises(ValueError, match='initial_states'):
     run.make_train(CONFIG)(keys[:2], PARAMS, data, initial_states=first.states)
+
+
+def test_histogram_bins_match_searchsorted_over_int32():
+  """diagnostics.bin_index (leading-zero counts) equals the float searchsorted on the
+  bin edges for every bin boundary, both neighbours, and the int32 extremes."""
+  from bnnjax import diagnostics
+  edges = diagnostics.HIST_EDGES[1:-1].astype(np.int64)
+  v = np.concatenate([edges - 1, edges, edges + 1, np.arange(-300, 301),
+                      [2**31 - 1, -2**31 + 1, -2**31, 2**20, -2**20, 5000, -5000]])
+  v = v.astype(np.int32)
+  want = np.searchsorted(diagnostics.HIST_EDGES[1:-1], v.astype(np.float64), side='right')
+  np.testing.assert_array_equal(np.asarray(diagnostics.bin_index(jax.numpy.asarray(v))), want)
+  counts = np.asarray(diagnostics.histogram(jax.numpy.asarray(v)))
+  np.testing.assert_array_equal(counts, np.bincount(want, minlength=len(edges) + 1))

@@ -99,6 +99,10 @@ _NUM_PROCESSES = flags.DEFINE_integer(
 _PROCESS_ID = flags.DEFINE_integer(
     'process_id', None, 'Multi-process run: this process\'s index in [0, '
     'num_processes) (else $JAX_PROCESS_ID). Process 0 writes every file.')
+_COMPILATION_CACHE = flags.DEFINE_string(
+    'compilation_cache', None, 'Folder of the persistent XLA compilation cache (compiled '
+    'programs are reused by later runs); default $BNNJAX_COMPILATION_CACHE or '
+    '~/.cache/bnnjax/xla; none = off.')
 _EXPORT_HIDDEN = flags.DEFINE_bool(
     'export_hidden', False, 'With --export: also store the integer hidden weights and '
     'the rest of the training state (to resume training).')
@@ -226,6 +230,7 @@ def main(argv):
   logging.set_verbosity(logging.WARNING)  # JAX's backend probing logs at INFO
   from bnnjax import run as run_lib
   run_lib.use_cpu_cores()  # before JAX touches a backend
+  run_lib.enable_compilation_cache(_COMPILATION_CACHE.value)
   try:
     run_lib.configure(devices=_DEVICES.value, runs_per_call=_RUNS_PER_CALL.value,
                       checkpoint_every=_CHECKPOINT_EVERY.value)

@@ -36,6 +36,10 @@ _DEVICES = flags.DEFINE_string('devices', 'all', 'Devices each call shards its r
                                '(as bnnjax.train): all or N.')
 _RUNS_PER_CALL = flags.DEFINE_integer(
     'runs_per_call', None, 'At most this many runs per compiled call (as bnnjax.train).')
+_COMPILATION_CACHE = flags.DEFINE_string(
+    'compilation_cache', None, 'Folder of the persistent XLA compilation cache (compiled '
+    'programs are reused by later runs); default $BNNJAX_COMPILATION_CACHE or '
+    '~/.cache/bnnjax/xla; none = off.')
 _CHECKPOINT_EVERY = flags.DEFINE_integer(
     'checkpoint_every', 0, 'Checkpoint interval in epochs; 0 = automatic (as '
     'bnnjax.train).')
@@ -82,6 +86,7 @@ def main(argv):
   logging.set_verbosity(logging.WARNING)
   from bnnjax import run as run_lib
   run_lib.use_cpu_cores()  # before JAX touches a backend
+  run_lib.enable_compilation_cache(_COMPILATION_CACHE.value)
   try:  # the engine every setting's call uses (bnnjax.run)
     run_lib.configure(devices=_DEVICES.value, runs_per_call=_RUNS_PER_CALL.value,
                       checkpoint_every=_CHECKPOINT_EVERY.value)

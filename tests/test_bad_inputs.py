@@ -148,6 +148,10 @@ UNTESTED_FLAGS = {
     ('bnnjax.train', 'process_id'): 'as coordinator_address',
     ('experiments.run', 'data_dir'): 'no invalid value: settings whose data are not '
                                      'there are skipped and listed with the reason',
+    ('bnnjax.train', 'compilation_cache'): 'no invalid value: a folder that cannot be '
+                                           'made leaves the cache off with a warning '
+                                           '(tests/test_run.py)',
+    ('experiments.run', 'compilation_cache'): 'as bnnjax.train',
     ('experiments.run', 'list'): 'a bool with no invalid value but a parse error, '
                                  'covered by smoke_value',
 }

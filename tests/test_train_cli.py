@@ -93,3 +93,31 @@ def test_smoke_grid_with_trained_classifiers_writes_one_row_per_point(tmp_path):
   summary = json.loads((workdir / 'summary.json').read_text())
   assert len(summary['points']) == 2 and summary['cost']['model_method'] == 'ours_train_out'
   assert proc.stdout.count('final test accuracy') == 2
+
+
+def test_compilation_cache_is_filled_then_reused_with_the_same_results(tmp_path):
+  """--compilation_cache: the first run stores its compiled programs, a second run
+  reads them back (no new entries) and writes the same results."""
+  cache = tmp_path / 'cache'
+  csvs = []
+  for run in ('a', 'b'):
+    out = _run(['--smoke', f'--workdir={tmp_path / run}', f'--compilation_cache={cache}'],
+               tmp_path)
+    assert out.returncode == 0, out.stderr
+    entries = {f: os.stat(cache / f).st_mtime_ns for f in os.listdir(cache)}
+    if run == 'a':
+      first = entries
+      assert first, 'nothing was stored in the compilation cache'
+    else:
+      assert entries == first  # read back: no new entry, none rewritten
+    csvs.append(open(tmp_path / run / 'results.csv').read())
+  assert len(csvs[0].splitlines()) > 1 and csvs[0] == csvs[1]
+
+
+def test_compilation_cache_that_cannot_be_made_is_left_off(tmp_path, capsys):
+  from bnnjax import run
+  blocker = tmp_path / 'file'
+  blocker.write_text('not a folder')
+  assert run.enable_compilation_cache(str(blocker / 'cache')) is None
+  assert 'compilation cache' in capsys.readouterr().err
+  assert run.enable_compilation_cache('none') is None

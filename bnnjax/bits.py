@@ -34,7 +34,8 @@ Products (a: [W, M], b: [W, K] planes over the same n elements)
   nz = a_nz AND b_nz (or the one nonzero plane that exists).
 
 The second form equals 2·popcount(nz AND XNOR(a_s, b_s)) − popcount(nz) of algorithm.md
-(the two popcounts sum to popcount(nz)); only XOR, AND, NOT and popcount are used. ``jnp.bitwise_count`` returns uint8, so counts are
+(the two popcounts sum to popcount(nz)); only XOR, AND, NOT and popcount are used.
+``jnp.bitwise_count`` returns uint8, so counts are
 widened to int32 before they are summed; words are unsigned so popcount never sees a sign.
 """
 

@@ -410,6 +410,19 @@ def test_enospc_while_checkpointing_keeps_the_previous_checkpoint(interrupted_ru
   assert _same(resume(path), full)  # and, with room again, it resumes to the same bits
 
 
+def _run_with_full_disk(module, args, cwd, timeout):
+  """`python -m module args` in a fresh process whose os.fsync fails with ENOSPC:
+  (the finished process, its stderr lines that start with 'error:')."""
+  code = ('import os, errno, sys, runpy\n'
+          'def fsync(fd): raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))\n'
+          'os.fsync = fsync\n'
+          f'sys.argv = ["{module}"] + sys.argv[1:]\n'
+          f'runpy.run_module("{module}", run_name="__main__", alter_sys=True)\n')
+  proc = subprocess.run([sys.executable, '-c', code] + args, cwd=str(cwd), env=ru.env(),
+                        capture_output=True, text=True, timeout=timeout)
+  return proc, [l for l in proc.stderr.splitlines() if l.startswith('error:')]
+
+
 def test_enospc_while_writing_predictions_gives_one_error_and_keeps_the_file(
     tmp_path, export_blob):
   """bnnjax.predict end to end (a fresh process with os.fsync failing)."""
@@ -417,15 +430,9 @@ def test_enospc_while_writing_predictions_gives_one_error_and_keeps_the_file(
   model_path.write_bytes(export_blob)
   pred = tmp_path / 'pred.csv'
   pred.write_text('previous predictions\n')
-  code = ('import os, errno, sys, runpy\n'
-          'def fsync(fd): raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))\n'
-          'os.fsync = fsync\n'
-          'sys.argv = ["bnnjax.predict"] + sys.argv[1:]\n'
-          'runpy.run_module("bnnjax.predict", run_name="__main__", alter_sys=True)\n')
-  proc = subprocess.run([sys.executable, '-c', code, f'--model={model_path}',
-                         '--network=0', f'--predictions={pred}'], cwd=str(tmp_path),
-                        env=ru.env(), capture_output=True, text=True, timeout=300)
-  lines = [l for l in proc.stderr.splitlines() if l.startswith('error:')]
+  proc, lines = _run_with_full_disk(
+      'bnnjax.predict', [f'--model={model_path}', '--network=0', f'--predictions={pred}'],
+      tmp_path, 300)
   problems = []
   if proc.returncode == 0 or 'Traceback' in proc.stderr or len(lines) != 1:
     problems.append(f'not one clear error: {proc.returncode} {proc.stderr[-500:]}')
@@ -442,16 +449,9 @@ def test_enospc_while_writing_predictions_gives_one_error_and_keeps_the_file(
 def test_train_cli_enospc_gives_one_error_line(tmp_path):
   """bnnjax.train with a full disk: one 'error:' line naming the file, no traceback,
   nothing left behind."""
-  import subprocess
-  code = ('import os, errno, sys, runpy\n'
-          'def fsync(fd): raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))\n'
-          'os.fsync = fsync\n'
-          'sys.argv = ["bnnjax.train"] + sys.argv[1:]\n'
-          'runpy.run_module("bnnjax.train", run_name="__main__", alter_sys=True)\n')
-  proc = subprocess.run([sys.executable, '-c', code, '--smoke', '--dataset=digits',
-                         '--layers=15', '--workdir=wd'], cwd=str(tmp_path), env=ru.env(),
-                        capture_output=True, text=True, timeout=600)
-  lines = [l for l in proc.stderr.splitlines() if l.startswith('error:')]
+  proc, lines = _run_with_full_disk(
+      'bnnjax.train', ['--smoke', '--dataset=digits', '--layers=15', '--workdir=wd'],
+      tmp_path, 600)
   problems = []
   if proc.returncode == 0 or 'Traceback' in proc.stderr or len(lines) != 1:
     problems.append(f'not one clear error line (exit {proc.returncode}): '

@@ -109,6 +109,37 @@ def _pack_bool(bits: jax.Array, axis: int = 0) -> jax.Array:
           | (b[lead + (3,)] << 24))
 
 
+def _pack_pair(lo: jax.Array, hi: jax.Array, axis: int = 0):
+  """(_pack_bool(lo, axis), _pack_bool(hi, axis)) in one pass over the values: the two
+  bits of an entry travel in one uint16 (lo in the low byte, hi in the high byte) through
+  the folds of `_pack_bool`, whose shifts by at most 7 keep the two bytes apart. The
+  values are read once instead of twice (ternary packing: 5-8% of whole runs on CPU)."""
+  axis = axis % lo.ndim
+  n = lo.shape[axis]
+  w = num_words(n)
+  pad = w * WORD_BITS - n
+  code = lo.astype(jnp.uint16) | (hi.astype(jnp.uint16) << 8)
+  if pad:
+    widths = [(0, 0)] * lo.ndim
+    widths[axis] = (0, pad)
+    code = jnp.pad(code, widths)
+  lead = (slice(None),) * axis
+  shape = lo.shape[:axis] + (4, 8, w) + lo.shape[axis + 1:]
+  b = code.reshape(shape)
+  half = 4
+  while half >= 1:
+    b = (b[lead + (slice(None), slice(0, half))]
+         | (b[lead + (slice(None), slice(half, 2 * half))] << half))
+    half //= 2
+  b = b[lead + (slice(None), 0)]  # [..., 4 bytes, W, ...] u16: lo byte | hi byte << 8
+
+  def word(v):
+    v = v.astype(jnp.uint32)
+    return (v[lead + (0,)] | (v[lead + (1,)] << 8) | (v[lead + (2,)] << 16)
+            | (v[lead + (3,)] << 24))
+  return word(b & jnp.uint16(0xFF)), word(b >> 8)
+
+
 def pack(values: jax.Array, ternary: bool = True) -> Packed:
   """Packs {-1, 0, +1} (or ±1) values along axis 0: [n, ...] -> planes uint32[W, ...].
 
@@ -117,18 +148,19 @@ def pack(values: jax.Array, ternary: bool = True) -> Packed:
     ternary: whether zeros may occur. If False the nonzero plane is omitted and every
       entry must be ±1 (a 0 would be read as −1).
   """
-  sign = _pack_bool(values > 0)
-  nz = _pack_bool(values != 0) if ternary else None
-  return Packed(sign, nz)
+  if ternary:
+    return Packed(*_pack_pair(values > 0, values != 0))
+  return Packed(_pack_bool(values > 0), None)
 
 
 def pack_rows(values: jax.Array, ternary: bool = True) -> Packed:
   """`pack(values.T)` for values [K, n] (K vectors as rows), without transposing the
   [K, n] array: it is packed along its contiguous axis, and only the packed words
   [K, W] (32x fewer) are transposed to planes [W, K]."""
-  sign = _pack_bool(values > 0, axis=1).T
-  nz = _pack_bool(values != 0, axis=1).T if ternary else None
-  return Packed(sign, nz)
+  if ternary:
+    sign, nz = _pack_pair(values > 0, values != 0, axis=1)
+    return Packed(sign.T, nz.T)
+  return Packed(_pack_bool(values > 0, axis=1).T, None)
 
 
 def _unpack_bits(words: jax.Array, n: int) -> jax.Array:
@@ -171,7 +203,7 @@ def _popcount(x: jax.Array) -> jax.Array:
   return jnp.bitwise_count(x).astype(jnp.int32)
 
 
-def _word_terms(a: Packed, b: Packed, lo: int, hi: int, acc):
+def _word_terms(a: Packed, b: Packed, lo: int, hi: int, acc, mult: int = 1):
   """Adds words lo..hi-1 of the product to the accumulator acc: int32[M, K].
 
   Each word is an [M, K] outer operation, so XLA vectorises along K (the contiguous
@@ -179,11 +211,12 @@ def _word_terms(a: Packed, b: Packed, lo: int, hi: int, acc):
   product itself: per word popcount(nz AND NOT x) - popcount(nz AND x), x = a_s XOR b_s,
   nz the AND of the nonzero planes that exist. One accumulator means one fusion and one
   [M, K] array per loop iteration, and no separate nonzero count (whose reduction XLA
-  fused with the packing, redoing it). Both binary: it holds popcount(x)."""
+  fused with the packing, redoing it). Both binary: it holds popcount(x). Each word's
+  term is multiplied by `mult` (a Python int) before it is added."""
   for w in range(lo, hi):
     d = a.sign[w][:, None] ^ b.sign[w][None, :]
     if a.nz is None and b.nz is None:
-      acc = acc + _popcount(d)
+      acc = acc + _times(_popcount(d), mult)
       continue
     if a.nz is not None and b.nz is not None:
       nz = a.nz[w][:, None] & b.nz[w][None, :]
@@ -191,11 +224,16 @@ def _word_terms(a: Packed, b: Packed, lo: int, hi: int, acc):
       nz = a.nz[w][:, None]
     else:
       nz = b.nz[w][None, :]
-    acc = acc + (_popcount(nz & ~d) - _popcount(nz & d))
+    acc = acc + _times(_popcount(nz & ~d) - _popcount(nz & d), mult)
   return acc
 
 
-def packed_dot(a: Packed, b: Packed, n: int, word_chunk: int = WORD_CHUNK) -> jax.Array:
+def _times(x: jax.Array, mult: int) -> jax.Array:
+  return x if mult == 1 else x * jnp.int32(mult)
+
+
+def packed_dot(a: Packed, b: Packed, n: int, word_chunk: int = WORD_CHUNK,
+               init: Optional[jax.Array] = None, scale: int = 1) -> jax.Array:
   """Exact integer product a.T @ b of packed {-1, 0, +1} matrices.
 
   Args:
@@ -204,36 +242,51 @@ def packed_dot(a: Packed, b: Packed, n: int, word_chunk: int = WORD_CHUNK) -> ja
     n: number of real (non-padding) elements per vector.
     word_chunk: words per scan iteration, at least (a CPU speed knob, see WORD_CHUNK;
       any value gives the same result).
+    init: optional int32[M, K] the product is added to, `scale` times (a Python int):
+      the loop accumulates into it, so no zero-filled accumulator and no separate sum
+      pass (the update H + 2 S^T G of the rule). The caller keeps the sum in int32.
 
   Returns:
-    int32[M, K] with entry (m, k) = sum_i a[i, m] * b[i, k].
+    int32[M, K] with entry (m, k) = init[m, k] + scale * sum_i a[i, m] * b[i, k]
+    (init = 0 when not given).
   """
   w = a.sign.shape[0]
   if w != b.sign.shape[0] or w != num_words(n):
     raise ValueError(f'word counts differ: {w} vs {b.sign.shape[0]} for n = {n}')
   m, k = a.sign.shape[1], b.sign.shape[1]
   binary = a.nz is None and b.nz is None
-  acc = jnp.zeros((m, k), jnp.int32)
-  if w == 1:
-    acc = _word_terms(a, b, 0, 1, acc)
+  if init is None:
+    acc, mult = jnp.zeros((m, k), jnp.int32), 1
+  elif binary:  # the words give popcounts d of the product n - 2 d
+    acc, mult = init.astype(jnp.int32) + jnp.int32(scale * n), -2 * scale
   else:
-    # Always at least two loop iterations (XLA inlines single-trip loops), each of at
-    # least word_chunk words when there are enough (floor division, see WORD_CHUNK).
-    num_chunks = max(2, w // word_chunk)
-    chunk = -(-w // num_chunks)
-    if SMALL_CHUNK_MIN < chunk < word_chunk:  # see SMALL_CHUNK_MIN
-      num_chunks, chunk = w, 1
-    pad = num_chunks * chunk - w  # zero words: sign 0 on both sides, nz 0
+    acc, mult = init.astype(jnp.int32), scale
+  if w == 1:
+    return _finish(_word_terms(a, b, 0, 1, acc, mult), n, binary, init, scale)
+  # Always at least two loop iterations (XLA inlines single-trip loops), each of at
+  # least word_chunk words when there are enough (floor division, see WORD_CHUNK).
+  num_chunks = max(2, w // word_chunk)
+  chunk = -(-w // num_chunks)
+  if SMALL_CHUNK_MIN < chunk < word_chunk:  # see SMALL_CHUNK_MIN
+    num_chunks, chunk = w, 1
+  pad = num_chunks * chunk - w  # zero words: sign 0 on both sides, nz 0
 
-    def chunks(x):
-      if x is None:
-        return None
-      x = jnp.pad(x, [(0, pad)] + [(0, 0)] * (x.ndim - 1)) if pad else x
-      return x.reshape((num_chunks, chunk) + x.shape[1:])
+  def chunks(x):
+    if x is None:
+      return None
+    x = jnp.pad(x, [(0, pad)] + [(0, 0)] * (x.ndim - 1)) if pad else x
+    return x.reshape((num_chunks, chunk) + x.shape[1:])
 
-    def body(carry, xs):
-      return _word_terms(Packed(xs[0], xs[1]), Packed(xs[2], xs[3]), 0, chunk, carry), None
+  def body(carry, xs):
+    return _word_terms(Packed(xs[0], xs[1]), Packed(xs[2], xs[3]), 0, chunk, carry,
+                       mult), None
 
-    acc, _ = lax.scan(
-        body, acc, (chunks(a.sign), chunks(a.nz), chunks(b.sign), chunks(b.nz)))
-  return n - 2 * acc if binary else acc
+  acc, _ = lax.scan(
+      body, acc, (chunks(a.sign), chunks(a.nz), chunks(b.sign), chunks(b.nz)))
+  return _finish(acc, n, binary, init, scale)
+
+
+def _finish(acc, n, binary, init, scale):
+  if init is not None:  # acc already holds init + scale * product
+    return acc
+  return _times(n - 2 * acc if binary else acc, scale)

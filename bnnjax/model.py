@@ -96,17 +96,21 @@ def effective_clip(params: HParams, semantics: str) -> jax.Array:
 
 
 def product(a, b: jax.Array, n: int, config: Config, a_ternary: bool,
-            b_ternary: bool) -> jax.Array:
+            b_ternary: bool, init=None, scale: int = 1) -> jax.Array:
   """Exact a.T @ b for a: int8[n, M] (or `bits.Packed` planes [W, M]) and b: int8[n, K]
   -> int32[M, K]. `*_ternary` says whether zeros may occur (extra bit-plane). The
-  backend is `resolved_backend(config)` ('auto' picks per platform)."""
+  backend is `resolved_backend(config)` ('auto' picks per platform). With init
+  (int32[M, K]): init + scale * a.T @ b, accumulated into init by the packed backend."""
   if resolved_backend(config) == 'dense':
     if isinstance(a, bits.Packed):
       a = bits.unpack(a.sign, n, a.nz)
-    return dense_dot(a, b, n)
+    out = dense_dot(a, b, n)
+    out = out if scale == 1 else jnp.int32(scale) * out
+    return out if init is None else init + out
   if not isinstance(a, bits.Packed):
     a = bits.pack(a, ternary=a_ternary)
-  return bits.packed_dot(a, bits.pack(b, ternary=b_ternary), n, config.word_chunk)
+  return bits.packed_dot(a, bits.pack(b, ternary=b_ternary), n, config.word_chunk,
+                         init=init, scale=scale)
 
 
 MAX_DENSE_SUM = 2**24  # float32 represents every integer of magnitude <= 2^24
@@ -426,13 +430,15 @@ def step(state: State, batch: Batch, params: HParams,
     target = head_targets(p, y, config.head)  # int8[B, N]
     mask = select(fwd.pre[l], target, err, config.group_size[l])
     g = jnp.where(mask, target, 0).astype(jnp.int8)  # m * t, int8[B, N]
-    # --- Step 6: H += 2 * S^T G (sum over the batch).
-    delta = product(inputs[l], g, b, config, input_ternary[l], True)  # [N_{l-1}, N]
+    # --- Step 6: H + 2 * S^T G (sum over the batch), accumulated into H
+    # (|H| <= MAX_WEIGHT and |2 S^T G| <= 2B keep every partial sum inside int32).
+    h_sum = product(inputs[l], g, b, config, input_ternary[l], True, init=h,
+                    scale=2)  # [N_{l-1}, N]
     # --- Steps 7-8: reinforcement away from zero with probability p_l per entry, then
-    # the clip (saturation at MAX_WEIGHT when unbounded; never wraps).
-    h_new = reinforce_and_clip(h + 2 * delta, layer_keys[l], params, state.prev_acc,
-                               clip)
-    new_hidden.append(jnp.where(any_err, h_new, h))
+    # the clip (saturation at MAX_WEIGHT when unbounded; never wraps). Without an error
+    # G = 0, so h_sum = H and the layer is left as it was.
+    h_new = reinforce_and_clip(h_sum, layer_keys[l], params, state.prev_acc, clip)
+    new_hidden.append(jnp.where(any_err, h_new, h_sum))
     errors.append(jnp.sum(err, dtype=jnp.int32))
     updated.append(jnp.sum(jnp.any(mask, axis=0), dtype=jnp.int32))
 

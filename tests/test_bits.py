@@ -96,3 +96,43 @@ def test_packed_dot_scan_blocks(w, word_chunk):
     out = jax.jit(lambda x, y: bits.packed_dot(bits.pack(x, xt), bits.pack(y, True), n,
                                                 word_chunk))(jnp.asarray(x), jnp.asarray(b))
     np.testing.assert_array_equal(np.asarray(out), expect)
+
+
+@pytest.mark.parametrize('n', [1, 8, 31, 33, 100, 1000])
+def test_ternary_planes_are_numpy_packings_of_sign_and_nonzero(n):
+  # Both planes come out of one pass (`_pack_pair`); each must equal the host packing
+  # of its own bit (+1 where the bit is set), along both axes.
+  rng = np.random.default_rng(n + 1)
+  v = _ternary(rng, (n, 6), 0.4)
+  want_sign = bits.pack_numpy(np.where(v.T > 0, 1, -1)).T
+  want_nz = bits.pack_numpy(np.where(v.T != 0, 1, -1)).T
+  p = jax.jit(bits.pack)(jnp.asarray(v))
+  np.testing.assert_array_equal(np.asarray(p.sign), want_sign)
+  np.testing.assert_array_equal(np.asarray(p.nz), want_nz)
+  r = jax.jit(bits.pack_rows)(jnp.asarray(v.T))
+  np.testing.assert_array_equal(np.asarray(r.sign), want_sign)
+  np.testing.assert_array_equal(np.asarray(r.nz), want_nz)
+
+
+@pytest.mark.parametrize('n,word_chunk', [(20, 16), (100, 16), (1000, 3)])  # 1, 4, 32 words
+@pytest.mark.parametrize('a_ternary,b_ternary', [(False, False), (False, True),
+                                                 (True, True)])
+@pytest.mark.parametrize('scale', [2, -3])  # scale 1 without init: the tests above
+def test_packed_dot_accumulates_into_init(n, word_chunk, a_ternary, b_ternary, scale):
+  rng = np.random.default_rng(n + scale)
+  a = _ternary(rng, (n, 7), 0.3 if a_ternary else 0.0)
+  b = _ternary(rng, (n, 5), 0.3 if b_ternary else 0.0)
+  init = rng.integers(-2**30 + 1, 2**30 - 1, (7, 5)).astype(np.int32)
+  init[0, 0], init[1, 1] = 2**30 - 1, -(2**30 - 1)  # MAX_WEIGHT: partial sums fit int32
+  product = a.astype(np.int64).T @ b.astype(np.int64)
+  fn = jax.jit(lambda a, b, i: bits.packed_dot(bits.pack(a, a_ternary),
+                                               bits.pack(b, b_ternary), n, word_chunk,
+                                               init=i, scale=scale))
+  got = fn(jnp.asarray(a), jnp.asarray(b), jnp.asarray(init))
+  assert got.dtype == jnp.int32
+  np.testing.assert_array_equal(np.asarray(got), init + scale * product)
+  no_init = jax.jit(lambda a, b: bits.packed_dot(bits.pack(a, a_ternary),
+                                                 bits.pack(b, b_ternary), n, word_chunk,
+                                                 scale=scale))
+  np.testing.assert_array_equal(np.asarray(no_init(jnp.asarray(a), jnp.asarray(b))),
+                                scale * product)

@@ -5,6 +5,7 @@ import dataclasses
 
 import jax
 import jax.numpy as jnp
+from jax import lax
 import numpy as np
 import pytest
 
@@ -366,3 +367,27 @@ def test_bernoulli_mask_rate_and_reference():
     assert abs(mask.mean() - p) <= 5 * se + 1e-9
   other = np.asarray(rng.bernoulli_mask(jax.random.PRNGKey(10), jnp.float32(0.5), (300, 200)))
   assert 0.45 < np.mean(other != mask) < 0.55  # different keys, independent masks
+
+
+def test_stable_sort_by_equals_key_value_sort_and_numpy_with_many_ties():
+  keys = jax.random.bits(jax.random.PRNGKey(3), (3000,), jnp.uint32)
+  keys = jnp.concatenate([keys, keys[:500], jnp.full(7, 0xFFFFFFFF, jnp.uint32),
+                          jnp.zeros(5, jnp.uint32), keys[:3] % 4])  # ties, extremes
+  values = jnp.arange(keys.shape[0], dtype=jnp.int32)[::-1] * 3
+  got = np.asarray(jax.jit(rng.stable_sort_by)(keys, values))
+  np.testing.assert_array_equal(got, np.asarray(lax.sort_key_val(keys, values)[1]))
+  order = np.argsort(np.asarray(keys), kind='stable')
+  np.testing.assert_array_equal(got, np.asarray(values)[order])
+
+
+@pytest.mark.parametrize('n', [1, 2, 97, 12000, 70000])  # 1, 2 and 3 sort rounds
+def test_permutation_is_jax_random_permutation_bit_for_bit(n):
+  for seed in range(2):
+    key = jax.random.PRNGKey(seed)
+    x = jnp.arange(n, dtype=jnp.int32) * 5 - 3
+    np.testing.assert_array_equal(np.asarray(jax.jit(rng.permutation)(key, x)),
+                                  np.asarray(jax.random.permutation(key, x)))
+  keys = jax.random.split(jax.random.PRNGKey(7), 3)  # vmapped, as in the run engine
+  xs = jnp.tile(jnp.arange(n, dtype=jnp.int32), (3, 1))
+  np.testing.assert_array_equal(np.asarray(jax.jit(jax.vmap(rng.permutation))(keys, xs)),
+                                np.asarray(jax.vmap(jax.random.permutation)(keys, xs)))

@@ -69,11 +69,13 @@ def rule_epoch_metrics(old_state, new_state, sums, num_steps: int,
 
   old_state, new_state: `model.State` before and after the epoch. sums: the epoch's
   `model.StepMetrics` summed over its num_steps steps."""
-  widths = jnp.asarray([h.shape[1] for h in new_state.hidden], jnp.float32)
+  # Each fraction is one division by an exact constant (num_steps * width < 2^24), so
+  # it is correctly rounded however XLA arranges the program (a runtime product of
+  # two float32 factors gave results one ulp apart for different seed chunks).
+  slots = np.asarray([num_steps * h.shape[1] for h in new_state.hidden], np.float32)
   out = {'error_count': sums.errors, 'updated_count': sums.updated,
          'error_fraction': sums.errors.astype(jnp.float32) / jnp.float32(n_train),
-         'update_fraction': sums.updated.astype(jnp.float32) / (
-             jnp.float32(num_steps) * widths)}
+         'update_fraction': sums.updated.astype(jnp.float32) / jnp.asarray(slots)}
   flip, flip_count, mean, std, over, hist = [], [], [], [], [], []
   for h0, h1 in zip(old_state.hidden, new_state.hidden):
     flips = jnp.sum(jnp.sign(h0) != jnp.sign(h1), dtype=jnp.int32)

@@ -48,7 +48,7 @@ class RunSpec:
   seed: int = 42
   semantics: str = 'reference'
   backend: str = 'auto'  # packed on CPU, dense on GPU/TPU (config.resolved_backend)
-  seed_chunk: int = 5
+  seed_chunk: Optional[int] = None  # None: per platform (config.resolved_seed_chunk)
   input_mode: str = 'bin'  # float baselines: 'fp' or 'bin'
   # float baselines: None = the paper's value; flip: the flip probability q (None:
   # flip.DEFAULT_FLIP_PROB; a tuple is a grid)

@@ -167,6 +167,14 @@ def environment() -> Dict:
                       'cpu_count': os.cpu_count()}}
 
 
+def _resolved_seed_chunk(spec) -> Optional[int]:
+  import jax
+  from bnnjax import config as config_lib
+  if not hasattr(spec, 'seed_chunk'):
+    return None
+  return config_lib.resolved_seed_chunk(spec.seed_chunk, jax.default_backend())
+
+
 def _resolved_backend(spec) -> Optional[str]:
   from bnnjax import config as config_lib
   backend = getattr(spec, 'backend', None)
@@ -186,6 +194,8 @@ def write_results(workdir: str, spec, dataset: str, result, command: str = '',
       'method': spec.method,
       # the products' backend actually used: --backend, or what 'auto' picked here
       'backend_resolved': _resolved_backend(spec),
+      # runs vmapped together per device: --seed_chunk, or what None picked here
+      'seed_chunk_resolved': _resolved_seed_chunk(spec),
       'num_seeds': int(np.asarray(result.test_acc).shape[-2]),
       'num_epochs': int(np.asarray(result.test_acc).shape[-1]),
       'wall_seconds': float(result.wall_seconds),

@@ -32,7 +32,7 @@ import numpy as np
 from bnnjax import bits
 from bnnjax import model
 from bnnjax import rng
-from bnnjax.config import Config, validate_hparams
+from bnnjax.config import Config, resolved_seed_chunk, validate_hparams
 
 
 class Data(NamedTuple):
@@ -158,14 +158,15 @@ class Protocol:
 
   batch_size: B. num_epochs: E. num_test: size of the test split. shuffle_split: shuffle
   the pool with the run's key before splitting (else the last num_test samples are the
-  test set). seed_chunk: runs vmapped together. train_divisor: keep a random
+  test set). seed_chunk: runs vmapped together (None: per platform,
+  `config.resolved_seed_chunk`). train_divisor: keep a random
   1/train_divisor of the training split, drawn per run (the float baselines' "FP input").
   """
   batch_size: int = 100
   num_epochs: int = 50
   num_test: int = 2000
   shuffle_split: bool = True
-  seed_chunk: int = 5
+  seed_chunk: Optional[int] = None
   train_divisor: int = 1
 
 
@@ -313,6 +314,7 @@ class Runner:
     self.check_fn = check_fn
     self.runs_per_call = runs_per_call
     self._compiled = {}  # device ids -> (init_fn, epoch_fn)
+    self._platform = None  # of the devices being traced for (`sharded`)
 
   # --- Pure functions of one run and of flat runs ---------------------------------
 
@@ -355,13 +357,20 @@ class Runner:
     """Flat runs: keys uint32[R, 2], params leaves [R]; y: the pool's labels (its
     length fixes the split)."""
     return lax.map(lambda a: self.init_run(a[0], a[1], y.shape[0]), (keys, params),
-                   batch_size=min(self.protocol.seed_chunk, keys.shape[0]))
+                   batch_size=self.seed_chunk(keys.shape[0]))
 
   def epoch_runs(self, states, params, train_idx, test_idx, data: Data):
     """One epoch of every run; leading axis R on every argument but `data`."""
     return lax.map(lambda a: self.epoch_run(*a, data),
                    (states, params, train_idx, test_idx),
-                   batch_size=min(self.protocol.seed_chunk, train_idx.shape[0]))
+                   batch_size=self.seed_chunk(train_idx.shape[0]))
+
+  def seed_chunk(self, num_runs: int) -> int:
+    """Runs vmapped together among num_runs on one device: the protocol's seed_chunk,
+    or its automatic value for the platform traced for (`sharded`'s devices, else
+    JAX's default backend)."""
+    platform = self._platform or jax.default_backend()
+    return max(1, min(resolved_seed_chunk(self.protocol.seed_chunk, platform), num_runs))
 
   def sharded(self, devices):
     """(init_fn, epoch_fn): `init_runs` and `epoch_runs` jitted over a mesh of
@@ -372,6 +381,7 @@ class Runner:
       mesh = jax.sharding.Mesh(np.asarray(devices), ('runs',))
       runs, rep = jax.sharding.PartitionSpec('runs'), jax.sharding.PartitionSpec()
       opts = compiler_options(devices[0].platform)
+      self._platform = devices[0].platform
       init_fn = jax.jit(jax.shard_map(self.init_runs, mesh=mesh,
                                       in_specs=(runs, runs, rep), out_specs=runs,
                                       check_vma=False), compiler_options=opts)

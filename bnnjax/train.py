@@ -58,7 +58,9 @@ _SEMANTICS = flags.DEFINE_string('semantics', 'reference', 'reference or binary.
 _BACKEND = flags.DEFINE_string(
     'backend', 'auto', 'auto (packed on CPU, dense on GPU/TPU), packed or dense; all '
     'give identical results.')
-_SEED_CHUNK = flags.DEFINE_integer('seed_chunk', 5, 'Runs vmapped together per device.')
+_SEED_CHUNK = flags.DEFINE_integer(
+    'seed_chunk', None, 'Runs vmapped together per device (default: per platform, 1 on '
+    'CPU and 5 elsewhere).')
 _INPUT_MODE = flags.DEFINE_string('input_mode', 'bin', 'Float baselines: fp or bin.')
 _LEARNING_RATE = flags.DEFINE_float('learning_rate', None,
                                     'Float baselines (default: the paper\'s).')
@@ -276,6 +278,8 @@ def main(argv):
   from bnnjax import config as config_lib
   say(f'backend: {config_lib.resolved_backend(spec)}'
       + (' (auto)' if spec.backend == 'auto' else '') + '; '
+      f'seed chunk: {config_lib.resolved_seed_chunk(spec.seed_chunk, devices[0].platform)}'
+      + (' (auto)' if spec.seed_chunk is None else '') + '; '
       f'devices: up to {len(devices)} {devices[0].platform} device(s)'
       + (f' over {len({d.process_index for d in devices})} processes' if distributed
          else ''), flush=True)

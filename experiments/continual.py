@@ -300,6 +300,7 @@ def make_evaluator(trainer: methods.Trainer) -> Callable:
   chunks of the protocol's seed_chunk."""
   import jax
   from jax import lax
+  from bnnjax import config as config_lib
   protocol = trainer.protocol
 
   @jax.jit
@@ -312,8 +313,8 @@ def make_evaluator(trainer: methods.Trainer) -> Callable:
       _, test_idx = run_lib.split_indices(split_key, n, protocol)
       return trainer.evaluate_fn(st, x[test_idx], y[test_idx])
 
-    return lax.map(one, (states, run_keys),
-                   batch_size=min(protocol.seed_chunk, run_keys.shape[0]))
+    chunk = config_lib.resolved_seed_chunk(protocol.seed_chunk, jax.default_backend())
+    return lax.map(one, (states, run_keys), batch_size=min(chunk, run_keys.shape[0]))
 
   return evaluate
 

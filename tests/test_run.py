@@ -102,12 +102,28 @@ def test_devices_and_chunks_do_not_change_results():
   data = run.Data(bits.pack_numpy(x), y)
   keys = run.seed_keys(0, 3)
   outs = [run.make_train(dataclasses.replace(CONFIG, seed_chunk=c), num_devices=d)(
-      keys, PARAMS, data) for c, d in [(1, 1), (2, 2)]]
+      keys, PARAMS, data) for c, d in [(1, 1), (2, 2), (None, 2)]]
   assert len(jax.local_devices()) >= 2
-  np.testing.assert_array_equal(outs[1].test_acc, outs[0].test_acc)
-  for a, b in zip(jax.tree_util.tree_leaves(outs[1].states),
-                  jax.tree_util.tree_leaves(outs[0].states)):
-    np.testing.assert_array_equal(a, b)
+  for out in outs[1:]:
+    np.testing.assert_array_equal(out.test_acc, outs[0].test_acc)
+    for a, b in zip(jax.tree_util.tree_leaves(out.states),
+                    jax.tree_util.tree_leaves(outs[0].states)):
+      np.testing.assert_array_equal(a, b)
+    for name in outs[0].metrics:  # float diagnostics too, bit for bit
+      np.testing.assert_array_equal(out.metrics[name], outs[0].metrics[name])
+
+
+def test_automatic_seed_chunk_is_one_run_on_cpu_and_five_elsewhere():
+  from bnnjax.config import resolved_seed_chunk
+  assert Config().seed_chunk is None and run.Protocol().seed_chunk is None
+  assert resolved_seed_chunk(None, 'cpu') == 1
+  assert resolved_seed_chunk(None, 'gpu') == resolved_seed_chunk(None, 'tpu') == 5
+  assert resolved_seed_chunk(3, 'cpu') == resolved_seed_chunk(3, 'gpu') == 3
+  assert jax.default_backend() == 'cpu'
+  auto = run.make_train(dataclasses.replace(CONFIG, seed_chunk=None))
+  assert [auto.seed_chunk(n) for n in (1, 7)] == [1, 1]
+  fixed = run.make_train(dataclasses.replace(CONFIG, seed_chunk=4))
+  assert [fixed.seed_chunk(n) for n in (1, 3, 9)] == [1, 3, 4]
 
 
 def test_interrupted_run_resumes_to_the_same_bits(tmp_path):

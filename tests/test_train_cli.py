@@ -68,6 +68,8 @@ def test_smoke_run_writes_results(tmp_path):
             'config'):
     assert k in summary
   assert summary['num_seeds'] == 2 and not summary['already_complete']
+  assert 'seed chunk: 1 (auto)' in proc.stdout  # CPU: one run at a time
+  assert summary['seed_chunk_resolved'] == 1 and summary['spec']['seed_chunk'] is None
   assert not [p for p in os.listdir(workdir) if p.startswith('.tmp')]
   # The same command again: nothing trains, and the original wall time is kept.
   again = _run(['--smoke', '--layers=35,35', f'--workdir={workdir}'], tmp_path)

@@ -84,7 +84,7 @@ class CPConfig:
   shuffle_split: bool = True
   semantics: str = 'reference'
   backend: str = 'packed'
-  seed_chunk: int = 5
+  seed_chunk: Optional[int] = None  # None: per platform (config.resolved_seed_chunk)
   eval_batch_size: int = 1000
   word_chunk: int = 4
   head: str = 'auto'

@@ -56,7 +56,7 @@ class MLPConfig:
   num_epochs: int = 50
   num_test: int = 2000
   shuffle_split: bool = True
-  seed_chunk: int = 5
+  seed_chunk: Optional[int] = None  # None: per platform (config.resolved_seed_chunk)
   eval_batch_size: int = 1000
   fp_train_divisor: int = FP_TRAIN_DIVISOR
 

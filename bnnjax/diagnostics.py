@@ -63,24 +63,35 @@ def histogram(h: jax.Array) -> jax.Array:
   return jnp.zeros(len(HIST_EDGES) - 1, jnp.int32).at[bin_index(h.ravel())].add(1)
 
 
+def fraction(count: jax.Array, total) -> jax.Array:
+  """float32 count / total for integer counts and totals, the same bits in every
+  program.
+
+  XLA may turn a division by a constant into a multiplication by its reciprocal; in
+  float32 that gave fractions one ulp apart between programs of different seed chunks
+  and process counts. The quotient is therefore taken in float64 (exact operands) and
+  rounded once to float32: an ulp of float64 cannot move it across a float32 rounding
+  boundary unless count / total lies within about 1e-16 of one."""
+  with jax.enable_x64(True):
+    q = count.astype(jnp.float64) / jnp.asarray(total, jnp.float64)
+    return q.astype(jnp.float32)
+
+
 def rule_epoch_metrics(old_state, new_state, sums, num_steps: int,
                        n_train: int) -> Dict[str, jax.Array]:
   """Diagnostics of one epoch of the rule (see the module docstring).
 
   old_state, new_state: `model.State` before and after the epoch. sums: the epoch's
   `model.StepMetrics` summed over its num_steps steps."""
-  # Each fraction is one division by an exact constant (num_steps * width < 2^24), so
-  # it is correctly rounded however XLA arranges the program (a runtime product of
-  # two float32 factors gave results one ulp apart for different seed chunks).
-  slots = np.asarray([num_steps * h.shape[1] for h in new_state.hidden], np.float32)
+  slots = np.asarray([num_steps * h.shape[1] for h in new_state.hidden])
   out = {'error_count': sums.errors, 'updated_count': sums.updated,
-         'error_fraction': sums.errors.astype(jnp.float32) / jnp.float32(n_train),
-         'update_fraction': sums.updated.astype(jnp.float32) / jnp.asarray(slots)}
+         'error_fraction': fraction(sums.errors, n_train),
+         'update_fraction': fraction(sums.updated, slots)}
   flip, flip_count, mean, std, over, hist = [], [], [], [], [], []
   for h0, h1 in zip(old_state.hidden, new_state.hidden):
     flips = jnp.sum(jnp.sign(h0) != jnp.sign(h1), dtype=jnp.int32)
     flip_count.append(flips)
-    flip.append(flips.astype(jnp.float32) / jnp.float32(h1.size))
+    flip.append(fraction(flips, h1.size))
     a = jnp.abs(h1).astype(jnp.float32)
     mean.append(jnp.mean(a))
     std.append(jnp.std(a))

@@ -32,6 +32,8 @@ Products (a: [W, M], b: [W, K] planes over the same n elements)
 * both binary:  a·b = n − 2·popcount(a_s XOR b_s)
 * ternary:      a·b = popcount(nz AND NOT x) − popcount(nz AND x), x = a_s XOR b_s,
   nz = a_nz AND b_nz (or the one nonzero plane that exists).
+* one side ternary, nz its plane: a·b = popcount(nz) − 2·popcount(nz AND x), with
+  popcount(nz) summed per vector of that side only (one popcount per word and pair).
 
 The second form equals 2·popcount(nz AND XNOR(a_s, b_s)) − popcount(nz) of algorithm.md
 (the two popcounts sum to popcount(nz)); only XOR, AND, NOT and popcount are used.
@@ -203,7 +205,8 @@ def _popcount(x: jax.Array) -> jax.Array:
   return jnp.bitwise_count(x).astype(jnp.int32)
 
 
-def _word_terms(a: Packed, b: Packed, lo: int, hi: int, acc, mult: int = 1):
+def _word_terms(a: Packed, b: Packed, lo: int, hi: int, acc, mult: int = 1,
+                count=None):
   """Adds words lo..hi-1 of the product to the accumulator acc: int32[M, K].
 
   Each word is an [M, K] outer operation, so XLA vectorises along K (the contiguous
@@ -212,11 +215,22 @@ def _word_terms(a: Packed, b: Packed, lo: int, hi: int, acc, mult: int = 1):
   nz the AND of the nonzero planes that exist. One accumulator means one fusion and one
   [M, K] array per loop iteration, and no separate nonzero count (whose reduction XLA
   fused with the packing, redoing it). Both binary: it holds popcount(x). Each word's
-  term is multiplied by `mult` (a Python int) before it is added."""
+  term is multiplied by `mult` (a Python int) before it is added.
+
+  count (one operand ternary, `packed_dot` without init): a second carry, [1, K] or
+  [M, 1], of the popcounts of the one nonzero plane; acc then holds popcount(nz AND x)
+  only (one popcount per word instead of two) and the product is count - 2 acc. The
+  count is summed inside the loop, from the words the loop reads, so XLA does not fuse
+  the operand's packing into it. Returns (acc, count) then, else acc."""
   for w in range(lo, hi):
     d = a.sign[w][:, None] ^ b.sign[w][None, :]
     if a.nz is None and b.nz is None:
       acc = acc + _times(_popcount(d), mult)
+      continue
+    if count is not None:
+      nz = a.nz[w][:, None] if a.nz is not None else b.nz[w][None, :]
+      acc = acc + _popcount(nz & d)
+      count = count + _popcount(nz)
       continue
     if a.nz is not None and b.nz is not None:
       nz = a.nz[w][:, None] & b.nz[w][None, :]
@@ -225,7 +239,7 @@ def _word_terms(a: Packed, b: Packed, lo: int, hi: int, acc, mult: int = 1):
     else:
       nz = b.nz[w][None, :]
     acc = acc + _times(_popcount(nz & ~d) - _popcount(nz & d), mult)
-  return acc
+  return acc if count is None else (acc, count)
 
 
 def _times(x: jax.Array, mult: int) -> jax.Array:
@@ -255,14 +269,17 @@ def packed_dot(a: Packed, b: Packed, n: int, word_chunk: int = WORD_CHUNK,
     raise ValueError(f'word counts differ: {w} vs {b.sign.shape[0]} for n = {n}')
   m, k = a.sign.shape[1], b.sign.shape[1]
   binary = a.nz is None and b.nz is None
+  counted = init is None and (a.nz is None) != (b.nz is None)
   if init is None:
     acc, mult = jnp.zeros((m, k), jnp.int32), 1
   elif binary:  # the words give popcounts d of the product n - 2 d
     acc, mult = init.astype(jnp.int32) + jnp.int32(scale * n), -2 * scale
   else:
     acc, mult = init.astype(jnp.int32), scale
+  if counted:  # carry (acc, count), see _word_terms
+    acc = (acc, jnp.zeros((1, k) if b.nz is not None else (m, 1), jnp.int32))
   if w == 1:
-    return _finish(_word_terms(a, b, 0, 1, acc, mult), n, binary, init, scale)
+    return _finish(_word_terms(a, b, 0, 1, *_carry(acc, mult)), n, binary, init, scale)
   # Always at least two loop iterations (XLA inlines single-trip loops), each of at
   # least word_chunk words when there are enough (floor division, see WORD_CHUNK).
   num_chunks = max(2, w // word_chunk)
@@ -278,15 +295,24 @@ def packed_dot(a: Packed, b: Packed, n: int, word_chunk: int = WORD_CHUNK,
     return x.reshape((num_chunks, chunk) + x.shape[1:])
 
   def body(carry, xs):
-    return _word_terms(Packed(xs[0], xs[1]), Packed(xs[2], xs[3]), 0, chunk, carry,
-                       mult), None
+    return _word_terms(Packed(xs[0], xs[1]), Packed(xs[2], xs[3]), 0, chunk,
+                       *_carry(carry, mult)), None
 
   acc, _ = lax.scan(
       body, acc, (chunks(a.sign), chunks(a.nz), chunks(b.sign), chunks(b.nz)))
   return _finish(acc, n, binary, init, scale)
 
 
+def _carry(acc, mult):
+  """The (acc, mult, count) arguments of `_word_terms` from a loop carry: acc, or the
+  pair (acc, count)."""
+  return (acc[0], mult, acc[1]) if isinstance(acc, tuple) else (acc, mult, None)
+
+
 def _finish(acc, n, binary, init, scale):
+  if isinstance(acc, tuple):  # one-sided ternary: the product is count - 2 popcounts
+    count, acc = acc[1], acc[0]
+    return _times(count - 2 * acc, scale)
   if init is not None:  # acc already holds init + scale * product
     return acc
   return _times(n - 2 * acc if binary else acc, scale)

@@ -303,7 +303,7 @@ def e2e_rows(quick, rows, summary):
   import bench_methods  # the paper's equal-memory widths (reused, not duplicated)
   ds = data_lib.load('prototypes')
   protos = run_lib.Data(ds.x, ds.y)
-  epochs = 2 if quick else 3
+  epochs = 2 if quick else 4  # full: 3 steady epochs per case
   seeds_small = (2,) if quick else (1, 10, 32)
   seeds_big = (2,) if quick else (1, 10)
   cases = [

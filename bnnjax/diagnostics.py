@@ -71,10 +71,18 @@ def fraction(count: jax.Array, total) -> jax.Array:
   float32 that gave fractions one ulp apart between programs of different seed chunks
   and process counts. The quotient is therefore taken in float64 (exact operands) and
   rounded once to float32: an ulp of float64 cannot move it across a float32 rounding
-  boundary unless count / total lies within about 1e-16 of one."""
-  with jax.enable_x64(True):
-    q = count.astype(jnp.float64) / jnp.asarray(total, jnp.float64)
-    return q.astype(jnp.float32)
+  boundary unless count / total lies within about 1e-16 of one. TPUs (no native
+  float64) divide in float32."""
+  total = np.asarray(total)
+
+  def in_float64(count):
+    with jax.enable_x64(True):
+      return (count.astype(jnp.float64) / jnp.asarray(total, jnp.float64)).astype(
+          jnp.float32)
+
+  return lax.platform_dependent(
+      count, tpu=lambda c: c.astype(jnp.float32) / jnp.asarray(total, jnp.float32),
+      default=in_float64)
 
 
 def rule_epoch_metrics(old_state, new_state, sums, num_steps: int,

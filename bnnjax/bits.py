@@ -177,6 +177,22 @@ def unpack_rows(words: jax.Array, n: int) -> jax.Array:
   return (2 * b.reshape(words.shape[0], -1)[:, :n].astype(jnp.int8) - 1)
 
 
+def transpose_rows(words: jax.Array, n: int) -> Packed:
+  """`pack(unpack_rows(words, n))` for sample-major ±1 rows uint32[R, W]: the sign plane
+  [ceil(R / 32), n] of the R samples packed along the sample axis (the update's
+  batch-axis operand), taken from the packed rows without unpacking them to one byte
+  per value first. Sample r of column f is bit f // W of row word f % W; it goes to bit
+  r // V of word r % V, V = ceil(R / 32)."""
+  r, w = words.shape
+  v = num_words(r)
+  rows = jnp.pad(words, ((0, v * WORD_BITS - r), (0, 0)))  # padding samples: 0 bits
+  rows = rows.reshape(WORD_BITS, v, 1, w)  # [j, word u, 1, row word]: sample j * V + u
+  q = jnp.arange(WORD_BITS, dtype=jnp.uint32).reshape(1, 1, WORD_BITS, 1)
+  bit = ((rows >> q) & jnp.uint32(1)).astype(jnp.uint8)  # [j, u, q, p]: f = q * W + p
+  planes = _pack_bool(bit.astype(bool), axis=0)[0]  # [V, 32, W]: words over j
+  return Packed(planes.reshape(v, WORD_BITS * w)[:, :n], None)
+
+
 def pack_numpy(values: np.ndarray) -> np.ndarray:
   """Host-side packing of ±1 rows: [num_samples, n] -> uint32[num_samples, W].
 

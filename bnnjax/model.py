@@ -403,7 +403,10 @@ def step(state: State, batch: Batch, params: HParams,
   b = batch.x.shape[0]
 
   # Layer inputs along the batch axis, for the update product (step 6).
-  x_vals = bits.unpack_rows(batch.x, config.num_inputs)  # int8[B, D], ±1
+  if resolved_backend(config) == 'packed':  # sign plane [W_B, D], straight from rows
+    x_vals = bits.transpose_rows(batch.x, config.num_inputs)
+  else:
+    x_vals = bits.unpack_rows(batch.x, config.num_inputs)  # int8[B, D], ±1
   inputs = (x_vals,) + fwd.post[:-1]
   input_ternary = (False,) + (ternary,) * (len(config.layers) - 1)
 

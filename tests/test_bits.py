@@ -136,3 +136,14 @@ def test_packed_dot_accumulates_into_init(n, word_chunk, a_ternary, b_ternary, s
                                                  scale=scale))
   np.testing.assert_array_equal(np.asarray(no_init(jnp.asarray(a), jnp.asarray(b))),
                                 scale * product)
+
+
+@pytest.mark.parametrize('rows,n', [(100, 1000), (1, 7), (37, 33), (64, 45), (5, 300)])
+def test_transpose_rows_is_pack_of_unpacked_rows(rows, n):
+  rng = np.random.default_rng(rows * 1000 + n)
+  x = rng.choice([-1, 1], (rows, n)).astype(np.int8)
+  words = jnp.asarray(bits.pack_numpy(x))
+  got = jax.jit(bits.transpose_rows, static_argnums=1)(words, n)
+  assert got.nz is None
+  want = bits.pack_numpy(x.T).T  # literal NumPy: the samples packed per feature
+  np.testing.assert_array_equal(np.asarray(got.sign), want)

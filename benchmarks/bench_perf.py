@@ -178,7 +178,8 @@ def kernel_rates(shapes, quick=False):
     opts = run_lib.compiler_options(jax.devices()[0].platform)  # as the run engine
     for name, (fn, *args) in fns.items():
       out[(d, n)][name] = B * d * n / best_seconds(
-          jax.jit(fn, compiler_options=opts), *args, min_time=0.05 if quick else 0.15, repeats=3 if quick else 5)
+          jax.jit(fn, compiler_options=opts), *args, min_time=0.05 if quick else 0.15,
+          repeats=3 if quick else 5)
   return out
 
 

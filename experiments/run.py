@@ -37,9 +37,8 @@ _DEVICES = flags.DEFINE_string('devices', 'all', 'Devices each call shards its r
 _RUNS_PER_CALL = flags.DEFINE_integer(
     'runs_per_call', None, 'At most this many runs per compiled call (as bnnjax.train).')
 _COMPILATION_CACHE = flags.DEFINE_string(
-    'compilation_cache', None, 'Folder of the persistent XLA compilation cache (compiled '
-    'programs are reused by later runs); default $BNNJAX_COMPILATION_CACHE or '
-    '~/.cache/bnnjax/xla; none = off.')
+    'compilation_cache', None, 'Persistent XLA compilation cache folder, or none (as '
+    'bnnjax.train).')
 _CHECKPOINT_EVERY = flags.DEFINE_integer(
     'checkpoint_every', 0, 'Checkpoint interval in epochs; 0 = automatic (as '
     'bnnjax.train).')

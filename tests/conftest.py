@@ -9,7 +9,7 @@ from bnnjax import run  # noqa: E402
 
 # Entry points called by the tests (in this process or as subprocesses) keep JAX's
 # persistent compilation cache off unless a test turns it on: cache hits would change
-# what tests that count compilations see. test_run covers the cache itself.
+# what tests that count compilations see. test_train_cli covers the cache itself.
 os.environ[run.COMPILATION_CACHE_ENV] = 'none'
 
 run.use_cpu_cores(2)

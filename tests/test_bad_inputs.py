@@ -150,7 +150,7 @@ UNTESTED_FLAGS = {
                                      'there are skipped and listed with the reason',
     ('bnnjax.train', 'compilation_cache'): 'no invalid value: a folder that cannot be '
                                            'made leaves the cache off with a warning '
-                                           '(tests/test_run.py)',
+                                           '(tests/test_train_cli.py)',
     ('experiments.run', 'compilation_cache'): 'as bnnjax.train',
     ('experiments.run', 'list'): 'a bool with no invalid value but a parse error, '
                                  'covered by smoke_value',

@@ -22,7 +22,7 @@ import zipfile
 import tempfile
 import sys
 import time
-from typing import Callable, Dict, NamedTuple, Optional
+from typing import Callable, Dict, NamedTuple, Optional, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -356,14 +356,23 @@ class Runner:
   def init_runs(self, keys, params, y):
     """Flat runs: keys uint32[R, 2], params leaves [R]; y: the pool's labels (its
     length fixes the split)."""
-    return lax.map(lambda a: self.init_run(a[0], a[1], y.shape[0]), (keys, params),
-                   batch_size=self.seed_chunk(keys.shape[0]))
+    return self._map_runs(lambda a: self.init_run(a[0], a[1], y.shape[0]),
+                          (keys, params))
 
   def epoch_runs(self, states, params, train_idx, test_idx, data: Data):
     """One epoch of every run; leading axis R on every argument but `data`."""
-    return lax.map(lambda a: self.epoch_run(*a, data),
-                   (states, params, train_idx, test_idx),
-                   batch_size=self.seed_chunk(train_idx.shape[0]))
+    return self._map_runs(lambda a: self.epoch_run(*a, data),
+                          (states, params, train_idx, test_idx))
+
+  def _map_runs(self, fn, runs):
+    """fn of one run mapped over the leading axis of `runs`: chunks of `seed_chunk`
+    runs vmapped, one chunk after another (`lax.map`); a single run is called as it is
+    (no map, no vmap: less to trace and to compile)."""
+    num_runs = jax.tree_util.tree_leaves(runs)[0].shape[0]
+    if num_runs == 1:
+      out = fn(jax.tree_util.tree_map(lambda a: a[0], runs))
+      return jax.tree_util.tree_map(lambda a: a[None], out)
+    return lax.map(fn, runs, batch_size=self.seed_chunk(num_runs))
 
   def seed_chunk(self, num_runs: int) -> int:
     """Runs vmapped together among num_runs on one device: the protocol's seed_chunk,
@@ -371,6 +380,28 @@ class Runner:
     JAX's default backend)."""
     platform = self._platform or jax.default_backend()
     return max(1, min(resolved_seed_chunk(self.protocol.seed_chunk, platform), num_runs))
+
+  def call_plan(self, num_runs: int, num_dev: int) -> Tuple[int, int, bool]:
+    """(size, groups, on_host): num_runs runs go in `groups` calls of `size` runs each
+    (a multiple of num_dev; runs padded with copies of run 0 up to groups x size).
+
+    At most `runs_per_call` runs per call (the runner's, else `configure`'s); without
+    one, every run in one call, except on CPU: one seed chunk per device per call, the
+    host calling the program once per chunk. An in-program map over several chunks
+    copies each run's state out of the stacked states and back every epoch (about 7% of
+    a 9,216-input 1035-1035 net's epoch on this project's 2-core machine); separate
+    calls work on each state in place, and the program is that of one chunk per device
+    (faster to compile). Between calls states stay on the device, except where a limit
+    splits the runs on a GPU or TPU (`on_host`: device memory). Call after `sharded`
+    (the platform)."""
+    limit = self.runs_per_call or _ENGINE['runs_per_call']
+    cpu = (self._platform or jax.default_backend()) == 'cpu'
+    if limit is None and cpu:
+      limit = num_dev * self.seed_chunk(num_runs)
+    per_call = -(-min(limit or num_runs, num_runs) // num_dev) * num_dev
+    groups = -(-num_runs // per_call)
+    size = -(-num_runs // (groups * num_dev)) * num_dev  # balanced over the calls
+    return size, groups, groups > 1 and not cpu
 
   def sharded(self, devices):
     """(init_fn, epoch_fn): `init_runs` and `epoch_runs` jitted over a mesh of
@@ -428,12 +459,9 @@ class Runner:
     # Runs are padded (with copies of run 0, dropped at the end) to `groups` calls of
     # `size` runs each, `size` a multiple of the device count.
     devices = select_devices(self.num_devices or _ENGINE['devices'], num_runs)
-    num_dev = len(devices)
-    per_call = min(self.runs_per_call or _ENGINE['runs_per_call'] or num_runs, num_runs)
-    size = -(-per_call // num_dev) * num_dev
-    groups = -(-num_runs // size)
-    total = groups * size
     mesh, init_fn, epoch_fn = self.sharded(devices)
+    size, groups, on_host = self.call_plan(num_runs, len(devices))
+    total = groups * size
     shard = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec('runs'))
     replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
 
@@ -488,7 +516,7 @@ class Runner:
         raise ValueError(
             f'checkpoint {checkpoint_path} was written with diagnostics '
             f'{"off" if want else "on"}; resume with the same setting, or remove it')
-    if groups > 1:  # states wait on the host while other calls run (device memory)
+    if on_host:  # states wait on the host while other calls run (device memory)
       states = [_to_host(t) for t in states]
       train_idx = [_to_host(t) for t in train_idx]
       test_idx = [_to_host(t) for t in test_idx]
@@ -500,16 +528,17 @@ class Runner:
     for epoch in range(history.shape[2], protocol.num_epochs):
       t_epoch = time.time()
       outs = []
-      for g in range(groups):
-        if groups > 1:
+      for g in range(groups):  # dispatched one after another; fetched below
+        if on_host:
           st = to_dev(states[g])
           args = (st, param_groups[g], _global_array(train_idx[g], shard),
                   _global_array(test_idx[g], shard), dev_data)
         else:
           args = (states[g], param_groups[g], train_idx[g], test_idx[g], dev_data)
         st, train_correct, test_correct, epoch_metrics = epoch_fn(*args)
-        states[g] = _to_host(st) if groups > 1 else st
-        outs.append(_to_host((train_correct, test_correct, epoch_metrics)))
+        states[g] = _to_host(st) if on_host else st
+        outs.append((train_correct, test_correct, epoch_metrics))
+      outs = [_to_host(o) for o in outs]
       cat = lambda *a: np.concatenate(a)[:num_runs]
       train_correct, test_correct, epoch_metrics = jax.tree_util.tree_map(cat, *outs)
       accs = np.stack([100.0 * train_correct / n_train, 100.0 * test_correct / n_test])

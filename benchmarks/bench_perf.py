@@ -25,7 +25,8 @@ e2e      seconds per seed-epoch of whole runs (`bnnjax.run.make_train`, the code
          1000-input 1035 x 5 net on random ±1 data, at several seed counts; the same
          against the literal NumPy rule of the tests (tests/reference_impl.py, a few
          steps, extrapolated to an epoch) and an optax SGD MLP of equal memory
-         (bnnjax.baselines.mlp, widths of the paper's equal-memory groups).
+         (bnnjax.baselines.mlp, widths of the paper's equal-memory groups). In full
+         mode the runs of one net alternate over 3 rounds (medians reported).
 compile  first-epoch compile time (first epoch minus a steady epoch) per case.
 memory   peak resident set size of this process (resource.getrusage) after each case.
 job      (full mode) the default main job `python -m bnnjax.train` as a whole command.
@@ -250,13 +251,30 @@ def time_run(train, keys, params, data, num_epochs):
       result.test_acc[:, -1].mean())
 
 
-def time_ours(config, data, num_seeds, num_epochs):
+def time_alternating(cases, num_epochs, rounds):
+  """cases: {label: (train, keys, params, data)}. Runs every case `rounds` times, the
+  cases alternating (in reverse order every other round), so that a drift of the
+  machine's speed falls on all of them alike. Returns {label: ((wall, cpu) medians per
+  seed-epoch over the rounds, the first round's compile, test accuracy)}."""
+  import numpy as np
+  times = {label: [] for label in cases}
+  first = {}
+  for r in range(rounds):
+    for label in (list(cases) if r % 2 == 0 else list(cases)[::-1]):
+      (sec, cpu), compile_s, acc = time_run(*cases[label], num_epochs)
+      times[label].append((sec, cpu))
+      first.setdefault(label, (compile_s, acc))
+  return {label: (tuple(float(np.median([t[i] for t in times[label]])) for i in (0, 1)),
+                  *first[label]) for label in cases}
+
+
+def ours_case(config, data, num_seeds, num_epochs):
   import dataclasses
   from bnnjax import run as run_lib
   from bnnjax.config import HParams
   config = dataclasses.replace(config, num_epochs=num_epochs)
   train = run_lib.make_train(config, diagnostics=False)
-  return time_run(train, run_lib.seed_keys(42, num_seeds), HParams(), data, num_epochs)
+  return train, run_lib.seed_keys(42, num_seeds), HParams(), data
 
 
 def time_sgd(layers, num_inputs, num_classes, num_test, data, num_seeds, num_epochs):
@@ -304,7 +322,8 @@ def e2e_rows(quick, rows, summary):
   import bench_methods  # the paper's equal-memory widths (reused, not duplicated)
   ds = data_lib.load('prototypes')
   protos = run_lib.Data(ds.x, ds.y)
-  epochs = 2 if quick else 4  # full: 3 steady epochs per case
+  epochs = 2 if quick else 4  # full: 3 steady epochs per case and round
+  rounds = 1 if quick else 3  # full: the median of 3 alternating rounds
   seeds_small = (2,) if quick else (1, 10, 32)
   seeds_big = (2,) if quick else (1, 10)
   cases = [
@@ -326,12 +345,17 @@ def e2e_rows(quick, rows, summary):
     ]
   for name, base, data, seed_counts, level in cases:
     per, cpu_per = {}, {}
+    combos = [(semantics, s) for semantics in ('reference', 'binary')
+              for s in seed_counts if not (level is None and semantics == 'binary'
+                                           and quick)]
+    timed = time_alternating(
+        {c: ours_case(Config(**{**base.__dict__, 'semantics': c[0]}), data, c[1], epochs)
+         for c in combos}, epochs, rounds)
     for semantics in ('reference', 'binary'):
-      if level is None and semantics == 'binary' and quick:
-        continue
-      config = Config(**{**base.__dict__, 'semantics': semantics})
       for s in seed_counts:
-        (sec, cpu), compile_s, acc = time_ours(config, data, s, epochs)
+        if (semantics, s) not in timed:
+          continue
+        (sec, cpu), compile_s, acc = timed[(semantics, s)]
         per[(semantics, s)] = sec
         cpu_per[(semantics, s)] = cpu
         rows.append(('e2e', f'{name} {semantics} {s} seeds', sec, 's/seed-epoch', '',
@@ -488,7 +512,11 @@ Notes
 - s/seed-epoch: steady-state host wall time of epochs 2..E divided by the seeds of the
   call (100 training steps of B = 100 and one evaluation of the test split on
   Prototypes; 20 steps and 1,000 test samples on the random pools); `compile` is the
-  first epoch minus a steady one.
+  first epoch minus a steady one (the first epoch of a call includes building the
+  initial states of every seed).
+- Full mode: the runs of one net (both semantics, every seed count) alternate over 3
+  rounds of 4 epochs, in reverse order every other round; each figure is the median of
+  the rounds, so ratios between them do not absorb a drift of the machine's speed.
 - The NumPy reference is timed over 2 steps and scaled to an epoch.
 - Ratios compare numbers of this run; on a shared machine absolute times vary by 2x.
 '''

@@ -91,9 +91,11 @@ class Config:
     backend: 'packed' (XNOR/AND/popcount on uint32 words), 'dense' (int8 dot on CPU,
       exact float32 dot elsewhere) or 'auto' (the default: packed on CPU, dense on GPU
       and TPU; `resolved_backend`). All give identical results.
-    seed_chunk: runs (seeds x grid points) vmapped together; chunks run one after another
-      with `lax.map`, which keeps the CPU working set in cache. None (the default) picks
-      per platform (`resolved_seed_chunk`): 1 on CPU, 5 elsewhere.
+    seed_chunk: runs (seeds x grid points) vmapped together per device; chunks run one
+      after another (on CPU one call of the program per chunk, elsewhere `lax.map` in
+      one call; `bnnjax.run.Runner.call_plan`), which keeps the CPU working set in
+      cache. None (the default) picks per platform (`resolved_seed_chunk`): 1 on CPU,
+      5 elsewhere.
     eval_batch_size: samples per forward chunk when evaluating.
     word_chunk: uint32 words per scan iteration of the packed product (bits.WORD_CHUNK).
     train_classifiers: train the local classifiers too (algorithm.md, "Variant: trained

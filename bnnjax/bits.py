@@ -293,6 +293,23 @@ def packed_dot(a: Packed, b: Packed, n: int, word_chunk: int = WORD_CHUNK,
   chunk = -(-w // num_chunks)
   if SMALL_CHUNK_MIN < chunk < word_chunk:  # see SMALL_CHUNK_MIN
     num_chunks, chunk = w, 1
+  if num_chunks * chunk > w and w // num_chunks >= word_chunk:
+    # The chunks would need padding words (e.g. 33 words in 2 chunks), that is a padded
+    # copy of every operand per product. Instead the loop takes chunks of floor(w /
+    # num_chunks) words straight from the operands (a dynamic slice per iteration) and
+    # the last w mod num_chunks words start the accumulator: 1-3% of whole runs with
+    # 1035-wide layers (33 words), the same bits.
+    chunk = w // num_chunks
+    acc = _word_terms(a, b, num_chunks * chunk, w, *_carry(acc, mult))
+
+    def body(i, carry):
+      part = lambda x: None if x is None else lax.dynamic_slice_in_dim(
+          x, i * chunk, chunk, 0)
+      return _word_terms(Packed(part(a.sign), part(a.nz)),
+                         Packed(part(b.sign), part(b.nz)), 0, chunk,
+                         *_carry(carry, mult))
+
+    return _finish(lax.fori_loop(0, num_chunks, body, acc), n, binary, init, scale)
   pad = num_chunks * chunk - w  # zero words: sign 0 on both sides, nz 0
 
   def chunks(x):

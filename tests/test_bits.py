@@ -38,7 +38,7 @@ def test_pack_unpack_roundtrip(n):
 
 
 @pytest.mark.parametrize('n,word_chunk', [(5, 4), (64, 4), (100, 4), (1000, 4), (1000, 3),
-                                          (300, 32)])
+                                          (300, 32), (150, 2)])
 @pytest.mark.parametrize('a_ternary,b_ternary', [(False, False), (False, True),
                                                  (True, False), (True, True)])
 def test_packed_dot_matches_integer_matmul(n, word_chunk, a_ternary, b_ternary):
@@ -84,8 +84,9 @@ def test_pack_rows_is_pack_of_the_transpose(n, ternary):
 @pytest.mark.parametrize('w,word_chunk', [(2, 16), (5, 16), (17, 16), (32, 16), (33, 16),
                                           (72, 16), (100, 16), (40, 5)])
 def test_packed_dot_scan_blocks(w, word_chunk):
-  # Word counts that give one, two and many scan blocks, with and without padding
-  # words, for the both-ternary and one-sided ternary forms.
+  # Word counts that give one, two and many scan blocks, evenly divided or not (33 and
+  # 100 words: chunks of 16 and the last words before the loop), for the both-ternary
+  # and one-sided ternary forms.
   n = 32 * w - 7
   rng = np.random.default_rng(w)
   a = _ternary(rng, (n, 3), 0.1)
@@ -114,7 +115,8 @@ def test_ternary_planes_are_numpy_packings_of_sign_and_nonzero(n):
   np.testing.assert_array_equal(np.asarray(r.nz), want_nz)
 
 
-@pytest.mark.parametrize('n,word_chunk', [(20, 16), (100, 16), (1000, 3)])  # 1, 4, 32 words
+# 1, 4, 32 words; 5 words in 2 chunks of 2 and 1 word before the loop (no padding copy)
+@pytest.mark.parametrize('n,word_chunk', [(20, 16), (100, 16), (1000, 3), (150, 2)])
 @pytest.mark.parametrize('a_ternary,b_ternary', [(False, False), (False, True),
                                                  (True, True)])
 @pytest.mark.parametrize('scale', [2, -3])  # scale 1 without init: the tests above

@@ -126,6 +126,27 @@ def test_automatic_seed_chunk_is_one_run_on_cpu_and_five_elsewhere():
   assert [fixed.seed_chunk(n) for n in (1, 3, 9)] == [1, 3, 4]
 
 
+def test_call_plan_one_chunk_per_device_per_call_on_cpu():
+  # (size, groups, on_host) of `Runner.call_plan` for R runs on D devices: on CPU one
+  # seed chunk per device per call, states kept on the device; elsewhere one call, or
+  # calls of at most runs_per_call runs (balanced) whose states wait on the host.
+  auto = run.make_train(dataclasses.replace(CONFIG, seed_chunk=None))
+  auto._platform = 'cpu'
+  assert auto.call_plan(10, 2) == (2, 5, False)
+  assert auto.call_plan(3, 2) == (2, 2, False)
+  assert auto.call_plan(1, 1) == (1, 1, False)
+  chunked = run.make_train(dataclasses.replace(CONFIG, seed_chunk=3))
+  chunked._platform = 'cpu'
+  assert chunked.call_plan(10, 2) == (6, 2, False)
+  limited = run.make_train(CONFIG, runs_per_call=10)
+  limited._platform = 'cpu'
+  assert limited.call_plan(32, 2) == (8, 4, False)  # 4 calls of 8, no padding runs
+  auto._platform = limited._platform = 'gpu'
+  assert auto.call_plan(10, 2) == (10, 1, False)
+  assert limited.call_plan(32, 2) == (8, 4, True)
+  assert limited.call_plan(7, 2) == (8, 1, False)
+
+
 def test_interrupted_run_resumes_to_the_same_bits(tmp_path):
   x, y = _pool(3)
   data = run.Data(bits.pack_numpy(x), y)

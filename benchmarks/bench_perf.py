@@ -1,7 +1,7 @@
 r"""Performance of bnnjax, side by side in one run: kernels, whole runs, compile, memory.
 
   python benchmarks/bench_perf.py --quick          # < 60 s: a subset of every section
-  python benchmarks/bench_perf.py                  # full (~15 min on a 2-core CPU)
+  python benchmarks/bench_perf.py                  # full (~10 min on a 2-core CPU)
   python benchmarks/bench_perf.py --write          # also writes benchmarks/RESULTS.md
 
 Prints ONE Markdown table (section | case | value | unit | ratio | note). Every ratio

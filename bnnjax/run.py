@@ -392,7 +392,7 @@ class Runner:
     9,216-input 1035-1035 net's epoch in a profile); separate calls train each state in
     place, and the program is that of one chunk per device, which traces and compiles
     faster (a lone run needs no map: Prototypes 135-135 0.9 -> 0.5 s to trace, 3.0 ->
-    2.3 s to compile on this project's 2-core machine). Whole runs at 10 seeds, A/B in
+    2.3-2.5 s to compile on this project's 2-core machine). Whole runs at 10 seeds, A/B in
     one process: 2% faster for the 9,216-input net, the same at 525-525 and 1035 x 5,
     3% slower at 135-135 (five calls per epoch instead of one). Between calls states
     stay on the device, except where a limit splits the runs on a GPU or TPU

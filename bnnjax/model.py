@@ -389,16 +389,31 @@ def reinforce_and_clip(h_new: jax.Array, key: jax.Array, params: HParams,
   return jnp.clip(h_new, -clip, clip)
 
 
-def step(state: State, batch: Batch, params: HParams,
-         config: Config) -> Tuple[State, StepMetrics]:
-  """One training step on a mini-batch (steps 1-8), all layers updated in parallel."""
-  ternary = config.semantics == 'reference'
-  key, step_key = jax.random.split(state.key)
-  layer_keys = jax.random.split(step_key, len(config.layers))
+def step(state: State, batch: Batch, params: HParams, config: Config,
+         train=True) -> Tuple[State, StepMetrics]:
+  """One training step on a mini-batch (steps 1-8), all layers updated in parallel.
+
+  train: True, or a traced bool[]: where False the step only counts the batch's correct
+  predictions (the state and its key are left as they are; errors and updates 0), so
+  that one compiled step serves the training batches and the test batches of an epoch
+  (`bnnjax.run`)."""
   fwd = forward(state, batch.x, config)
   y = batch.y.astype(jnp.int32)
   correct = jnp.sum(head_correct(fwd.scores[-1], y, config.head, config.semantics)
                     & batch.valid, dtype=jnp.int32)
+  if train is True:
+    return _update(state, batch, params, config, fwd, correct)
+  zeros = jnp.zeros(len(config.layers), jnp.int32)
+  return lax.cond(train, lambda: _update(state, batch, params, config, fwd, correct),
+                  lambda: (state, StepMetrics(correct, zeros, zeros)))
+
+
+def _update(state, batch, params, config, fwd, correct):
+  """Steps 3-8 of `step` from its forward pass."""
+  ternary = config.semantics == 'reference'
+  key, step_key = jax.random.split(state.key)
+  layer_keys = jax.random.split(step_key, len(config.layers))
+  y = batch.y.astype(jnp.int32)
   clip = effective_clip(params, config.semantics)
   b = batch.x.shape[0]
 

@@ -97,6 +97,49 @@ def test_diagnostics_off_changes_no_result():
   assert np.all(on.metrics['hidden_hist'][..., 0, :].sum(-1) == 45 * 12)
 
 
+@pytest.mark.parametrize('semantics,num_classes', [('reference', 3), ('binary', 3),
+                                                   ('reference', 2)])
+def test_test_split_through_the_step_equals_evaluate(semantics, num_classes):
+  # The epoch counts the test split's correct predictions with the training step
+  # (train=False batches after the training ones, `Model.step_eval_fn`); without that
+  # function it calls evaluate_fn. Both must give the same bits everywhere; 7 test
+  # samples make a partial test batch, 2 classes the 'sign' head.
+  config = dataclasses.replace(CONFIG, semantics=semantics, num_test=7,
+                               num_classes=num_classes)
+  x, y = _pool(4)
+  data = run.Data(bits.pack_numpy(x), y % num_classes)
+  keys = run.seed_keys(9, 3)
+  fused = run.make_train(config)
+  assert fused.net.step_eval_fn is not None
+  separate = run.make_train(config)
+  separate.net = separate.net._replace(step_eval_fn=None)
+  a, b = fused(keys, PARAMS, data), separate(keys, PARAMS, data)
+  np.testing.assert_array_equal(a.train_acc, b.train_acc)
+  np.testing.assert_array_equal(a.test_acc, b.test_acc)
+  assert 0 < a.test_acc.max()  # some correct test predictions are counted
+  for u, v in zip(jax.tree_util.tree_leaves((a.states, a.metrics)),
+                  jax.tree_util.tree_leaves((b.states, b.metrics))):
+    np.testing.assert_array_equal(u, v)
+
+
+def test_step_without_training_changes_nothing_and_counts_correct():
+  from bnnjax import model
+  x, y = _pool(6, n=5)
+  batch = model.Batch(jax.numpy.asarray(bits.pack_numpy(x)), jax.numpy.asarray(y),
+                      jax.numpy.asarray([True, True, True, True, False]))
+  state = model.init(jax.random.PRNGKey(3), CONFIG, PARAMS)
+  step = jax.jit(lambda st, train: model.step(st, batch, PARAMS, CONFIG, train))
+  same, m = step(state, False)
+  for u, v in zip(jax.tree_util.tree_leaves(same), jax.tree_util.tree_leaves(state)):
+    np.testing.assert_array_equal(u, v)
+  trained, m_train = step(state, True)
+  want = np.sum(np.asarray(model.predict(state, batch.x, CONFIG))[:4] == y[:4])
+  assert int(m.correct) == int(m_train.correct) == want
+  assert not np.asarray(m.errors).any() and not np.asarray(m.updated).any()
+  assert np.asarray(m_train.errors).any()  # the training step did see errors
+  assert not np.array_equal(np.asarray(trained.key), np.asarray(state.key))
+
+
 def test_devices_and_chunks_do_not_change_results():
   x, y = _pool(1)
   data = run.Data(bits.pack_numpy(x), y)

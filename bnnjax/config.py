@@ -96,7 +96,9 @@ class Config:
       one call; `bnnjax.run.Runner.call_plan`), which keeps the CPU working set in
       cache. None (the default) picks per platform (`resolved_seed_chunk`): 1 on CPU,
       5 elsewhere.
-    eval_batch_size: samples per forward chunk when evaluating.
+    eval_batch_size: samples per forward chunk of `model.evaluate` (evaluations outside
+      training). A training run's per-epoch test accuracy goes through the training
+      step in batches of batch_size instead (`bnnjax.run.Model.step_eval_fn`).
     word_chunk: uint32 words per scan iteration of the packed product (bits.WORD_CHUNK).
     train_classifiers: train the local classifiers too (algorithm.md, "Variant: trained
       local classifiers"; the paper's "train-out"). Off: classifiers are fixed.

@@ -409,3 +409,22 @@ def test_mlp_inputs_of_tables():
   np.testing.assert_allclose(x.std(axis=0), 1, atol=1e-4)
   res = methods.run_mlp(dataclasses.replace(fp, num_epochs=2, num_seeds=2), ds)
   assert res.test_acc.shape == (2, 2) and np.all(np.isfinite(res.test_acc))
+
+
+def test_cp_r_test_split_through_the_step_equals_evaluate():
+  # CP+R's epoch counts the test split with its training step (train=False batches,
+  # `Model.step_eval_fn`), as the rule's does; without that function it calls
+  # evaluate_fn. Same bits (accuracies, states, diagnostics) either way.
+  x, y = _pool()
+  data = run_lib.Data(bits.pack_numpy(x), y)
+  config = dataclasses.replace(_cp_r_tiny(), num_epochs=2, num_test=21)
+  keys = run_lib.seed_keys(4, 2)
+  fused = cp_r.make_train(config)
+  assert fused.net.step_eval_fn is not None
+  separate = cp_r.make_train(config)
+  separate.net = separate.net._replace(step_eval_fn=None)
+  a, b = fused(keys, HParams(), data), separate(keys, HParams(), data)
+  np.testing.assert_array_equal(a.test_acc, b.test_acc)
+  np.testing.assert_array_equal(a.train_acc, b.train_acc)
+  assert a.test_acc.max() > 0
+  chex.assert_trees_all_equal((a.states, a.metrics), (b.states, b.metrics))

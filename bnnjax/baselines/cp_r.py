@@ -32,6 +32,7 @@ from typing import NamedTuple, Optional, Tuple
 
 import jax
 import jax.numpy as jnp
+from jax import lax
 
 from bnnjax import bits
 from bnnjax import model
@@ -209,16 +210,28 @@ def evaluate(state: model.State, x: jax.Array, y: jax.Array,
                              config.eval_batch_size)
 
 
-def step(state: model.State, batch: model.Batch, params: HParams,
-         config: CPConfig) -> Tuple[model.State, model.StepMetrics]:
-  """One training step of every block (in parallel, from the pre-step forward pass)."""
-  ternary = config.semantics == 'reference'
-  key, step_key = jax.random.split(state.key)
-  block_keys = jax.random.split(step_key, len(config.blocks))
+def step(state: model.State, batch: model.Batch, params: HParams, config: CPConfig,
+         train=True) -> Tuple[model.State, model.StepMetrics]:
+  """One training step of every block (in parallel, from the pre-step forward pass).
+  train: True, or a traced bool[]: where False only the batch's correct predictions are
+  counted and the state is left as it was (as `bnnjax.model.step`)."""
   fwd = forward(state, batch.x, config)
   y = batch.y.astype(jnp.int32)
   pred = model.head_predict(fwd.scores[-1], config.head, config.semantics)
   correct = jnp.sum((pred == y) & batch.valid, dtype=jnp.int32)
+  if train is True:
+    return _update(state, batch, params, config, fwd, correct)
+  zeros = jnp.zeros(len(config.blocks), jnp.int32)
+  return lax.cond(train, lambda: _update(state, batch, params, config, fwd, correct),
+                  lambda: (state, model.StepMetrics(correct, zeros, zeros)))
+
+
+def _update(state, batch, params, config, fwd, correct):
+  """Steps 3-8 of `step` from its forward pass."""
+  ternary = config.semantics == 'reference'
+  key, step_key = jax.random.split(state.key)
+  block_keys = jax.random.split(step_key, len(config.blocks))
+  y = batch.y.astype(jnp.int32)
   clip = model.effective_clip(params, config.semantics)
   b = batch.x.shape[0]
   inputs = (bits.unpack_rows(batch.x, config.num_inputs),) + fwd.post[:-1]
@@ -266,7 +279,9 @@ def make_model(config: CPConfig, diagnostics: bool = True) -> run_lib.Model:
                                                                 config),
                       evaluate_fn=lambda state, x, y: evaluate(state, x, y, config),
                       epoch_metrics_fn=diag_lib.rule_epoch_metrics if diagnostics
-                      else None)
+                      else None,
+                      step_eval_fn=lambda state, batch, params, train: step(
+                          state, batch, params, config, train))
 
 
 def make_train(config: CPConfig, num_devices: Optional[int] = None,

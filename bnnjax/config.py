@@ -219,10 +219,12 @@ def validate_head(c) -> None:
 
 
 # seed_chunk=None: runs vmapped together per platform. On CPU one run at a time keeps a
-# run's hidden weights in cache through the epoch: at 10 seeds on this project's 2-core
-# machine, 22% faster for a 1035x5 net, 12% for a 9,216-input 1035-1035 net, 10% for
-# Prototypes 525-525 and the same speed for 135-135 as chunks of 5
-# (benchmarks/bench_perf.py). Other platforms keep 5 (unmeasured there).
+# run's hidden weights in cache through the epoch. Whole runs at 10 seeds on this
+# project's 2-core machine, chunks of 1 vs 5 through the CPU call plan (runs alternating
+# over 3 rounds, `benchmarks/bench_perf.time_alternating`, 2026-11-26 15:15 UTC): a 1035x5
+# net 140 vs 192 ms per seed-epoch, a 9,216-input 1035-1035 net 237 vs 317 ms, Prototypes
+# 525-525 98.5 vs 103 ms, 135-135 the same (22.7 ms). Other platforms keep 5 (unmeasured
+# there).
 AUTO_SEED_CHUNK = {'cpu': 1}
 DEFAULT_SEED_CHUNK = 5
 

@@ -19,7 +19,7 @@ for bit.
 """
 
 import math
-from typing import NamedTuple, Tuple
+from typing import Callable, NamedTuple, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -401,11 +401,20 @@ def step(state: State, batch: Batch, params: HParams, config: Config,
   y = batch.y.astype(jnp.int32)
   correct = jnp.sum(head_correct(fwd.scores[-1], y, config.head, config.semantics)
                     & batch.valid, dtype=jnp.int32)
+  return update_or_count(train, lambda: _update(state, batch, params, config, fwd,
+                                                correct),
+                         state, correct, len(config.layers))
+
+
+def update_or_count(train, update: Callable, state, correct: jax.Array,
+                    num_layers: int):
+  """update() -> (state, StepMetrics) where train is True (a Python True: no
+  conditional); else, for a traced bool[] train, (state, StepMetrics(correct, 0, 0))
+  where it is False: a step that only counts its batch's correct predictions."""
   if train is True:
-    return _update(state, batch, params, config, fwd, correct)
-  zeros = jnp.zeros(len(config.layers), jnp.int32)
-  return lax.cond(train, lambda: _update(state, batch, params, config, fwd, correct),
-                  lambda: (state, StepMetrics(correct, zeros, zeros)))
+    return update()
+  zeros = jnp.zeros(num_layers, jnp.int32)
+  return lax.cond(train, update, lambda: (state, StepMetrics(correct, zeros, zeros)))
 
 
 def _update(state, batch, params, config, fwd, correct):

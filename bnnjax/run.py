@@ -371,16 +371,14 @@ class Runner:
       xs = (jnp.concatenate([order, test_order]), jnp.concatenate([valid, test_valid]),
             jnp.arange(num_batches + test_order.shape[0]) < num_batches)
     state, step_metrics = lax.scan(body, state._replace(key=key), xs)
-    if fused:
-      test_metrics = jax.tree_util.tree_map(lambda a: a[num_batches:], step_metrics)
-      step_metrics = jax.tree_util.tree_map(lambda a: a[:num_batches], step_metrics)
-      test_correct = jnp.sum(getattr(test_metrics, 'correct', test_metrics), axis=0)
-    sums = jax.tree_util.tree_map(lambda a: jnp.sum(a, axis=0), step_metrics)
+    sums, test_sums = [jax.tree_util.tree_map(lambda a: jnp.sum(a[part], axis=0),
+                                              step_metrics)
+                       for part in (slice(0, num_batches), slice(num_batches, None))]
     train_correct = getattr(sums, 'correct', sums)
     prev_acc = train_correct.astype(jnp.float32) / jnp.float32(n_train)
     state = state._replace(prev_acc=prev_acc, epoch=state.epoch + 1)
-    if not fused:
-      test_correct = net.evaluate_fn(state, data.x[test_idx], data.y[test_idx])
+    test_correct = (getattr(test_sums, 'correct', test_sums) if fused else
+                    net.evaluate_fn(state, data.x[test_idx], data.y[test_idx]))
     epoch_metrics = ({} if net.epoch_metrics_fn is None else
                      net.epoch_metrics_fn(old_state, state, sums, num_batches, n_train))
     # counts; percentages on the host

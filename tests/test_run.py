@@ -368,5 +368,9 @@ def test_histogram_bins_match_searchsorted_over_int32():
   v = v.astype(np.int32)
   want = np.searchsorted(diagnostics.HIST_EDGES[1:-1], v.astype(np.float64), side='right')
   np.testing.assert_array_equal(np.asarray(diagnostics.bin_index(jax.numpy.asarray(v))), want)
-  counts = np.asarray(diagnostics.histogram(jax.numpy.asarray(v)))
-  np.testing.assert_array_equal(counts, np.bincount(want, minlength=len(edges) + 1))
+  before = np.roll(v, 1)  # signs of neighbours: some equal, some flipped
+  counts, flips = diagnostics.histogram_and_flips(jax.numpy.asarray(before),
+                                                  jax.numpy.asarray(v))
+  np.testing.assert_array_equal(np.asarray(counts),
+                                np.bincount(want, minlength=len(edges) + 1))
+  assert int(flips) == np.sum(np.sign(before) != np.sign(v)) > 0

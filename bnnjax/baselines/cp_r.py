@@ -32,7 +32,6 @@ from typing import NamedTuple, Optional, Tuple
 
 import jax
 import jax.numpy as jnp
-from jax import lax
 
 from bnnjax import bits
 from bnnjax import model
@@ -219,11 +218,9 @@ def step(state: model.State, batch: model.Batch, params: HParams, config: CPConf
   y = batch.y.astype(jnp.int32)
   pred = model.head_predict(fwd.scores[-1], config.head, config.semantics)
   correct = jnp.sum((pred == y) & batch.valid, dtype=jnp.int32)
-  if train is True:
-    return _update(state, batch, params, config, fwd, correct)
-  zeros = jnp.zeros(len(config.blocks), jnp.int32)
-  return lax.cond(train, lambda: _update(state, batch, params, config, fwd, correct),
-                  lambda: (state, model.StepMetrics(correct, zeros, zeros)))
+  return model.update_or_count(
+      train, lambda: _update(state, batch, params, config, fwd, correct), state,
+      correct, len(config.blocks))
 
 
 def _update(state, batch, params, config, fwd, correct):

@@ -15,6 +15,7 @@ key; the state then carries its own key for shuffling and reinforcement.
 """
 
 import dataclasses
+import gc
 import hashlib
 import math
 import os
@@ -69,6 +70,13 @@ def seed_keys(seed: int, num_seeds: int) -> jax.Array:
   Seeds must lie in [0, MAX_SEED]: without x64 mode PRNGKey keeps 32 bits, so -1 or
   2^32 would silently train with another seed than the one recorded."""
   check_seeds(seed, num_seeds)
+  if jax.config.jax_default_prng_impl == 'threefry2x32':
+    # A threefry PRNGKey(s) is the pair (s >> 32, s & 0xFFFFFFFF), here (0, s): built on
+    # the host (tested equal), without the small programs jax.random.PRNGKey, jnp.stack
+    # and jnp.asarray compile first (0.1 s of the default job's start).
+    s = np.arange(seed, seed + num_seeds, dtype=np.uint64)
+    return jax.device_put(np.stack([s >> np.uint64(32), s & np.uint64(0xFFFFFFFF)],
+                                   axis=1).astype(np.uint32))
   return jnp.stack([jax.random.PRNGKey(seed + k) for k in range(num_seeds)])
 
 
@@ -449,7 +457,8 @@ class Runner:
       self._platform = devices[0].platform
       init_fn = jax.jit(jax.shard_map(self.init_runs, mesh=mesh,
                                       in_specs=(runs, runs, rep), out_specs=runs,
-                                      check_vma=False), compiler_options=opts)
+                                      check_vma=False),
+                        compiler_options=compiler_options(self._platform, 'init'))
       epoch_fn = jax.jit(jax.shard_map(self.epoch_runs, mesh=mesh,
                                        in_specs=(runs, runs, runs, runs, rep),
                                        out_specs=runs, check_vma=False),
@@ -463,6 +472,15 @@ class Runner:
             checkpoint_path: Optional[str] = None, initial_states=None,
             checkpoint_every: Optional[int] = None) -> Results:
     """See `make_runner`."""
+    gc_pause = _GcPause()
+    try:
+      return self._train(keys, params, data, progress_fn, checkpoint_path,
+                         initial_states, checkpoint_every, gc_pause)
+    finally:
+      gc_pause.end()
+
+  def _train(self, keys, params, data, progress_fn, checkpoint_path, initial_states,
+             checkpoint_every, gc_pause) -> Results:
     start = time.time()
     protocol = self.protocol
     if self.check_fn is not None:
@@ -573,6 +591,7 @@ class Runner:
         states[g] = _to_host(st) if on_host else st
         outs.append((train_correct, test_correct, epoch_metrics))
       outs = [_to_host(o) for o in outs]
+      gc_pause.end()  # the programs are compiled
       cat = lambda *a: np.concatenate(a)[:num_runs]
       train_correct, test_correct, epoch_metrics = jax.tree_util.tree_map(cat, *outs)
       accs = np.stack([100.0 * train_correct / n_train, 100.0 * test_correct / n_test])
@@ -603,6 +622,22 @@ class Runner:
                    already_complete=already_complete)
 
   __call__ = train
+
+
+class _GcPause:
+  """Python's cyclic garbage collector paused from construction to `end()` (if it was
+  on), while a run's programs are traced and lowered: collections of the many
+  short-lived objects of tracing took about 0.05 s of the default job's 0.45 s of
+  tracing and lowering the epoch (A/B in one process). Tracing makes few cycles."""
+
+  def __init__(self):
+    self._resume = gc.isenabled()
+    gc.disable()
+
+  def end(self):
+    if self._resume:
+      self._resume = False
+      gc.enable()
 
 
 def _compile_ahead(epoch_fn, init_fn, init_args, shard, params, data):
@@ -644,26 +679,44 @@ def _compile_ahead(epoch_fn, init_fn, init_args, shard, params, data):
 # AVX-512; elsewhere LLVM keeps its widths) made whole runs 9-13% faster on this
 # project's Sapphire Rapids machine, with the same bits (benchmarks/bench_perf.py).
 CPU_COMPILER_OPTIONS = {'xla_cpu_prefer_vector_width': 512}
+# Added for the initial states' program, which runs once: without the MLIR fusion
+# emitters and at LLVM's -O1 it compiles in 0.45 instead of 0.65 s (it compiles while
+# the epoch program is traced and compiled: 2 cores shared) and runs in 3 instead of
+# 9 ms (default job's shapes), with the same bits (its float32 Normal draws compared on
+# 20 M values; at -O0 they differ, so -O1).
+CPU_INIT_COMPILER_OPTIONS = {'xla_cpu_use_fusion_emitters': False,
+                             'xla_backend_optimization_level': 1}
 _OPTIONS_OK = {}
 
 
-def compiler_options(platform: str) -> Optional[dict]:
-  """XLA options of the run engine's programs on `platform` (None: XLA's defaults).
+def compiler_options(platform: str, program: str = 'epoch') -> Optional[dict]:
+  """XLA options of the run engine's programs on `platform` (None: XLA's defaults);
+  program 'init' for the initial states' program, 'epoch' for the others.
 
   Options this jaxlib's XLA does not know are dropped (checked once, by compiling a
-  trivial program), so an older or newer jaxlib never fails on them."""
-  if platform != 'cpu' or not CPU_COMPILER_OPTIONS:
+  trivial program with all of them), so an older or newer jaxlib never fails on them."""
+  if platform != 'cpu':
     return None
   opts = dict(CPU_COMPILER_OPTIONS)
+  if program == 'init':
+    opts.update(CPU_INIT_COMPILER_OPTIONS)
+  if not opts:
+    return None
+  if _options_ok({**CPU_COMPILER_OPTIONS, **CPU_INIT_COMPILER_OPTIONS}) or _options_ok(opts):
+    return opts
+  return None
+
+
+def _options_ok(opts: dict) -> bool:
   key = tuple(sorted(opts.items()))
   if key not in _OPTIONS_OK:
     try:
       jax.jit(lambda v: v + 1, compiler_options=opts).lower(
-          jnp.zeros((), jnp.int32)).compile()
+          jax.ShapeDtypeStruct((), jnp.int32)).compile()
       _OPTIONS_OK[key] = True
     except Exception:  # pylint: disable=broad-except
       _OPTIONS_OK[key] = False
-  return opts if _OPTIONS_OK[key] else None
+  return _OPTIONS_OK[key]
 
 
 def make_runner(net: Model, protocol: Protocol, fingerprint_config=None,

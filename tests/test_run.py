@@ -140,6 +140,48 @@ def test_step_without_training_changes_nothing_and_counts_correct():
   assert not np.array_equal(np.asarray(trained.key), np.asarray(state.key))
 
 
+def test_seed_keys_are_the_prng_keys_of_the_seeds():
+  """seed_keys builds the keys on the host; they are jax.random.PRNGKey(seed + k)."""
+  for seed, n in [(0, 3), (42, 2), (2**31 - 2, 4), (2**32 - 3, 3)]:
+    want = np.stack([np.asarray(jax.random.PRNGKey(seed + k)) for k in range(n)])
+    got = run.seed_keys(seed, n)
+    assert got.dtype == np.uint32 and got.shape == (n, 2)
+    np.testing.assert_array_equal(np.asarray(got), want)
+
+
+@pytest.mark.parametrize('method,semantics,extra', [
+    ('ours', 'reference', {}), ('ours', 'binary', {}),
+    ('ours', 'reference', {'train_classifiers': True}), ('flip', 'binary', {}),
+    ('sgd', 'binary', {}), ('cp_r', 'reference', {})])
+def test_initial_states_program_options_keep_the_bits(method, semantics, extra):
+  """The initial states' program is compiled with its own XLA options on CPU
+  (run.CPU_INIT_COMPILER_OPTIONS); its states, float Normal draws included, equal
+  those of XLA's default options."""
+  opts = run.compiler_options('cpu', 'init')
+  if jax.default_backend() != 'cpu' or opts is None:
+    pytest.skip('CPU options of this jaxlib')
+  from bnnjax import data as data_lib
+  from bnnjax import methods
+  ds = data_lib.load('digits', smoke=True)
+  spec = methods.RunSpec(method=method, layers=(255, 255), semantics=semantics,
+                         num_seeds=2, num_epochs=1,
+                         layers_text='990-90,990-90' if method == 'cp_r' else '',
+                         **extra)
+  if method == 'cp_r':
+    from bnnjax.baselines import cp_r
+    runner = cp_r.make_train(methods.cp_r_config(spec, ds))
+    params = methods.scalar_params(spec)
+  else:
+    trainer = methods.make_trainer(spec, ds)
+    runner, params = trainer.train, trainer.params
+  flat, _ = run._broadcast_params(params, 2)
+  keys, y = run.seed_keys(3, 2), np.asarray(ds.y, np.int32)
+  init = lambda **kw: jax.jit(runner.init_runs, **kw)(keys, flat, y)
+  want, got = init(), init(compiler_options=opts)
+  for a, b in zip(jax.tree_util.tree_leaves(want), jax.tree_util.tree_leaves(got)):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
 def test_devices_and_chunks_do_not_change_results():
   x, y = _pool(1)
   data = run.Data(bits.pack_numpy(x), y)

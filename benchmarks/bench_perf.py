@@ -45,6 +45,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -413,26 +414,45 @@ def _epoch_seconds(stdout, epoch):
   return float('nan')
 
 
+def _timed_lines(cmd, env):
+  """Runs cmd; returns (returncode, stdout, stderr, [(seconds since start, line)],
+  seconds until it exited): each stdout line timed as it arrives (the CLI flushes its
+  lines)."""
+  t0 = time.time()
+  proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True)
+  err = []
+  reader = threading.Thread(target=lambda: err.append(proc.stderr.read()))
+  reader.start()
+  timed = [(time.time() - t0, line) for line in proc.stdout]
+  proc.wait()
+  wall = time.time() - t0
+  reader.join()
+  return proc.returncode, ''.join(l for _, l in timed), ''.join(err), timed, wall
+
+
 def main_job_rows(rows):
   """The default main job as a whole command: COLD_JOB_RUNS times with an empty
   compilation cache each (what a newcomer's first run costs), then once reading the
-  programs the last one stored. The first epoch's compile of a run is its first progress
-  line minus one steady epoch (the second line minus the first); the figures are the
-  median run, the others in the note."""
+  programs the last one stored. The first epoch's compile of a run: the time from the
+  CLI's 'backend:' line (printed as training starts; its progress clock starts there) to
+  the first epoch's line, minus one steady epoch (the mean of epochs 3 to the last),
+  from the lines' arrival times (the printed seconds have 0.1 s resolution); the figures
+  are the median run, the others in the note."""
   import numpy as np
   env = dict(os.environ, PYTHONPATH=ROOT)
 
   def job(tmp, cache):
-    t0 = time.time()
-    proc = subprocess.run([sys.executable, '-m', 'bnnjax.train', f'--workdir={tmp}/wd',
-                           f'--compilation_cache={cache}'],
-                          env=env, capture_output=True, text=True, cwd=ROOT)
-    wall = time.time() - t0
+    code, out, err, timed, wall = _timed_lines(
+        [sys.executable, '-m', 'bnnjax.train', f'--workdir={tmp}/wd',
+         f'--compilation_cache={cache}'], env)
     shutil.rmtree(f'{tmp}/wd', ignore_errors=True)
-    if proc.returncode:
-      raise RuntimeError(proc.stderr[-2000:])
-    first, second = _epoch_seconds(proc.stdout, 1), _epoch_seconds(proc.stdout, 2)
-    return wall, first, first - (second - first)
+    if code:
+      raise RuntimeError(err[-2000:])
+    start = [t for t, line in timed if line.startswith('backend:')][0]
+    epochs = [t for t, line in timed if line.startswith('epoch ')]
+    steady = (epochs[-1] - epochs[1]) / (len(epochs) - 2)
+    return wall, _epoch_seconds(out, 1), epochs[0] - start - steady
 
   name = 'python -m bnnjax.train (Prototypes 135-135, 10 seeds x 50 ep)'
   with tempfile.TemporaryDirectory() as tmp:
@@ -449,8 +469,9 @@ def main_job_rows(rows):
                f'first epoch lines: {", ".join(f"{c[1]:.1f} s" for c in cold)}'))
   rows.append(('compile', f'{name}, cold, diagnostics on, median of {COLD_JOB_RUNS}',
                compile_s, 's first epoch', '',
-               f'target <= 3 s: {"met" if compile_s <= 3 else "NOT met"}; first epoch line '
-               f'minus a steady epoch, runs: {", ".join(f"{c:.2f} s" for c in compiles)}'))
+               f'target <= 3 s: {"met" if compile_s <= 3 else "NOT met"}; start of training '
+               f'to the first epoch line, minus a steady epoch, runs: '
+               f'{", ".join(f"{c:.2f} s" for c in compiles)}'))
   rows.append(('job', f'{name}, warm: programs from the cache', warm[0], 's whole command',
                f'{AUTHORS_SECONDS_PER_SEED / (warm[0] / 10):.0f}x authors per seed',
                f'first epoch line: {warm[1]:.1f} s'))

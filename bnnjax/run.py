@@ -702,9 +702,8 @@ def compiler_options(platform: str, program: str = 'epoch') -> Optional[dict]:
     opts.update(CPU_INIT_COMPILER_OPTIONS)
   if not opts:
     return None
-  if _options_ok({**CPU_COMPILER_OPTIONS, **CPU_INIT_COMPILER_OPTIONS}) or _options_ok(opts):
-    return opts
-  return None
+  every = {**CPU_COMPILER_OPTIONS, **CPU_INIT_COMPILER_OPTIONS}  # one check for both
+  return opts if _options_ok(every) or _options_ok(opts) else None
 
 
 def _options_ok(opts: dict) -> bool:

@@ -680,10 +680,10 @@ def _compile_ahead(epoch_fn, init_fn, init_args, shard, params, data):
 # project's Sapphire Rapids machine, with the same bits (benchmarks/bench_perf.py).
 CPU_COMPILER_OPTIONS = {'xla_cpu_prefer_vector_width': 512}
 # Added for the initial states' program, which runs once: without the MLIR fusion
-# emitters and at LLVM's -O1 it compiles in 0.45 instead of 0.65 s (it compiles while
-# the epoch program is traced and compiled: 2 cores shared) and runs in 3 instead of
-# 9 ms (default job's shapes), with the same bits (its float32 Normal draws compared on
-# 20 M values; at -O0 they differ, so -O1).
+# emitters and at LLVM's -O1 it compiles in 0.45 instead of 0.65 s on its own (in a run
+# it compiles beside the epoch program, 2 cores shared) and runs in 3 instead of 9 ms
+# (default job's shapes), with the same bits (its float32 Normal draws compared on 20 M
+# values; at -O0 they differ, so -O1; test_run checks every method's initial states).
 CPU_INIT_COMPILER_OPTIONS = {'xla_cpu_use_fusion_emitters': False,
                              'xla_backend_optimization_level': 1}
 _OPTIONS_OK = {}

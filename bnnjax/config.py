@@ -1,16 +1,29 @@
-"""Configuration: a static, hashable `Config` and a traced `HParams`.
+"""Configuration: the run `Protocol`, the `Speed` knobs, the rule's `Config`, `HParams`.
 
-`Config` holds everything that changes array shapes or the compiled program (widths, γ,
-batch size, epochs, semantics, backend); it is a static argument of `jax.jit`.
-`HParams` holds scalars that can be swept without recompiling (r, p_r, weight clip); it is
-an ordinary traced argument, so a hyper-parameter grid is a `vmap`.
+Three kinds of settings, never mixed (docs/algorithm.md, "Schedule of a run"):
 
-Both are validated on the host, before anything is compiled, with one-line `ValueError`s
-that name the command-line flag and the valid range.
+* `Protocol` — how a run trains and is measured, the same for every method: batch size,
+  epochs, test size, the seeded split, the training subset of the float baselines. It is
+  declared once here and composed into every method's config (`Config`,
+  `baselines.cp_r.CPConfig`, `baselines.mlp.MLPConfig`) as its `protocol` field.
+* `Speed` — knobs that change speed or memory but no result bit (backend, seed chunk,
+  word chunk, evaluation batch; tested): composed as the `speed` field and left out of
+  checkpoint fingerprints (`bnnjax.checkpoint`), so a run resumes with other values.
+* a method's own static fields (widths, γ, semantics, ...), and its traced
+  hyper-parameters (`HParams`: r, p_r, weight clip; swept without recompiling, so a
+  grid is a `vmap`).
+
+A config with composed parts takes their fields as keyword shortcuts and reads them as
+attributes: `Config(batch_size=9)`, `config.batch_size`, `dataclasses.replace(config,
+num_epochs=1)` (`with_parts`). `flat_dict` gives every field flat: the form written to
+results, exports and checkpoint fingerprints.
+
+Everything is validated on the host, before anything is compiled, with one-line
+`ValueError`s that name the command-line flag and the valid range.
 """
 
 import dataclasses
-from typing import NamedTuple, Optional, Tuple, Union
+from typing import Dict, NamedTuple, Optional, Tuple, Union
 
 SEMANTICS = ('reference', 'binary')
 BACKENDS = ('auto', 'packed', 'dense')
@@ -20,11 +33,199 @@ BACKENDS = ('auto', 'packed', 'dense')
 # which popcount is no match, and the dense backend's float32 HIGHEST dot is exact.
 AUTO_BACKEND = {'cpu': 'packed'}
 AUTO_BACKEND_DEFAULT = 'dense'
-# Output heads (algorithm.md step 3): 'argmax' has one classifier column per class and
-# predicts the argmax; 'sign' (two-class tasks, the authors' code) has a single ±1
+# Output heads (docs/algorithm.md, step 3): 'argmax' has one classifier column per class
+# and predicts the argmax; 'sign' (two-class tasks, the authors' code) has a single ±1
 # output column and predicts sign(z), class 1 for +1 and class 0 for -1. 'auto' picks
 # 'sign' for two classes and 'argmax' otherwise.
 HEADS = ('auto', 'argmax', 'sign')
+
+# Saturation bound of the integer hidden weights when no clip is set: |H| <= 2^30 - 1
+# (odd, so `binary` parity is kept). A step changes H by at most 2 * batch_size + 2, so
+# the int32 sum before clipping can never wrap.
+MAX_WEIGHT = 2**30 - 1
+MAX_BATCH_SIZE = 2**20
+
+# γ the paper used for each width (docs/algorithm.md, "The paper's hyper-parameters";
+# Prototypes / FMNIST column; CIFAR-10 and Imagenette use γ = 135 at width 135).
+PAPER_GROUP_SIZE = {15: 15, 35: 35, 55: 55, 75: 75, 135: 45, 255: 85, 525: 105,
+                    1035: 115}
+
+# seed_chunk=None: runs vmapped together per platform. On CPU one run at a time keeps a
+# run's hidden weights in cache through the epoch. Whole runs at 10 seeds on this
+# project's 2-core machine, chunks of 1 vs 5 through the CPU call plan (runs alternating
+# over 3 rounds, `benchmarks/bench_perf.time_alternating`, 2026-11-26 15:15 UTC): a 1035x5
+# net 140 vs 192 ms per seed-epoch, a 9,216-input 1035-1035 net 237 vs 317 ms, Prototypes
+# 525-525 98.5 vs 103 ms, 135-135 the same (22.7 ms). Other platforms keep 5 (unmeasured
+# there).
+AUTO_SEED_CHUNK = {'cpu': 1}
+DEFAULT_SEED_CHUNK = 5
+
+# Command-line flags of the fields that have one.
+_FLAGS = {'num_epochs': 'epochs', 'batch_size': 'batch_size', 'seed_chunk': 'seed_chunk'}
+
+
+def _check(ok: bool, msg: str):
+  if not ok:
+    raise ValueError(msg)
+
+
+def _is_integer(v) -> bool:
+  import numpy as np  # local: keep module import light
+  return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+
+def _integer(name: str, v) -> int:
+  """v as an int; ValueError naming the field for fractions, text, NaN or bools."""
+  if _is_integer(v):
+    return int(v)
+  flag = _FLAGS.get(name)
+  raise ValueError(f'{name}{f" (--{flag})" if flag else ""} must be an integer, got '
+                   f'{v!r}')
+
+
+def _integers(name: str, values) -> Tuple[int, ...]:
+  try:
+    values = tuple(values)
+  except TypeError:
+    raise ValueError(f'{name} (--{name}) must be an integer or a sequence of integers, '
+                     f'got {values!r}') from None
+  for v in values:
+    if not _is_integer(v):
+      raise ValueError(f'{name} (--{name}) must hold integers, got {list(values)!r}')
+  return tuple(int(v) for v in values)
+
+
+# ----------------------------------------------------------------------------------
+# The composed parts: Protocol and Speed
+# ----------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Protocol:
+  """The run protocol of every method (docs/algorithm.md, "Schedule of a run").
+
+  batch_size: B, mini-batch size (the last batch of an epoch may be partial).
+  num_epochs: E, epochs per run.
+  num_test: size of the test split, the last samples of the run's permutation of the
+    pool (`bnnjax.engine.split_indices`).
+  shuffle_split: shuffle the pool with the run's key before splitting (the paper's
+    protocol). If False the last `num_test` samples of the pool are the test set (an
+    official test split).
+  train_divisor: keep a random 1/train_divisor of the training split, drawn per run
+    (the float baselines' "FP input"; 1 for every other method).
+  """
+  batch_size: int = 100
+  num_epochs: int = 50
+  num_test: int = 2000
+  shuffle_split: bool = True
+  train_divisor: int = 1
+
+  def __post_init__(self):
+    for name in ('batch_size', 'num_epochs', 'num_test', 'train_divisor'):
+      object.__setattr__(self, name, _integer(name, getattr(self, name)))
+    _check(isinstance(self.shuffle_split, bool),
+           f'shuffle_split must be a bool, got {self.shuffle_split!r}')
+    _check(1 <= self.batch_size <= MAX_BATCH_SIZE,
+           f'batch_size (--batch_size) must be in [1, {MAX_BATCH_SIZE}], got '
+           f'{self.batch_size}')
+    _check(self.num_epochs >= 1, f'epochs (--epochs) must be >= 1, got {self.num_epochs}')
+    _check(self.num_test >= 1, f'num_test must be >= 1, got {self.num_test}')
+    _check(self.train_divisor >= 1,
+           f'train_divisor must be >= 1, got {self.train_divisor}')
+
+
+@dataclasses.dataclass(frozen=True)
+class Speed:
+  """Knobs that change speed or memory, never a result bit (tested).
+
+  backend: 'packed' (XNOR/AND/popcount on uint32 words), 'dense' (int8 dot on CPU,
+    exact float32 dot elsewhere) or 'auto' (the default: packed on CPU, dense on GPU and
+    TPU; `resolved_backend`). Read by the binary methods; the float baselines ignore it.
+  seed_chunk: runs (seeds x grid points) vmapped together per device; chunks run one
+    after another (on CPU one call of the program per chunk, elsewhere `lax.map` in one
+    call; `bnnjax.driver`), which keeps the CPU working set in cache. None (the default)
+    picks per platform (`resolved_seed_chunk`): 1 on CPU, 5 elsewhere.
+  eval_batch_size: samples per forward chunk of an evaluation outside training
+    (`model.evaluate`). A run's per-epoch test accuracy goes through the training step
+    in batches of batch_size instead (`bnnjax.engine.Model.step_eval_fn`).
+  word_chunk: uint32 words per scan iteration of the packed product (bits.WORD_CHUNK).
+  """
+  backend: str = 'auto'
+  seed_chunk: Optional[int] = None
+  eval_batch_size: int = 1000
+  word_chunk: int = 16
+
+  def __post_init__(self):
+    if self.seed_chunk is not None:
+      object.__setattr__(self, 'seed_chunk', _integer('seed_chunk', self.seed_chunk))
+    for name in ('eval_batch_size', 'word_chunk'):
+      object.__setattr__(self, name, _integer(name, getattr(self, name)))
+    _check(self.backend in BACKENDS,
+           f'backend (--backend) must be one of {list(BACKENDS)}, got {self.backend!r}')
+    _check(self.seed_chunk is None or self.seed_chunk >= 1,
+           f'seed_chunk (--seed_chunk) must be >= 1, got {self.seed_chunk}')
+    _check(self.eval_batch_size >= 1,
+           f'eval_batch_size must be >= 1, got {self.eval_batch_size}')
+    _check(self.word_chunk >= 1, f'word_chunk must be >= 1, got {self.word_chunk}')
+
+
+PARTS = {'protocol': Protocol, 'speed': Speed}
+SPEED_FIELDS = tuple(f.name for f in dataclasses.fields(Speed))
+
+
+def with_parts(cls):
+  """Class decorator for a frozen dataclass with `protocol` and/or `speed` fields: the
+  parts' fields become keyword shortcuts of the constructor and read-only attributes.
+
+  `cls(batch_size=9)` = `cls(protocol=Protocol(batch_size=9))`; with both, the shortcut
+  changes the given part. `dataclasses.replace(c, num_epochs=1)` works as for a flat
+  dataclass (replace passes the old part and the shortcut, which is applied to it)."""
+  names = {f.name for f in dataclasses.fields(cls)}
+  parts = {name: t for name, t in PARTS.items() if name in names}
+  shortcuts = {f.name: part for part, t in parts.items() for f in dataclasses.fields(t)}
+  clash = set(shortcuts) & names
+  if clash:
+    raise TypeError(f'{cls.__name__}: fields {sorted(clash)} shadow part fields')
+  init = cls.__init__
+
+  def __init__(self, *args, **kwargs):
+    moved = {}
+    for k in [k for k in kwargs if k in shortcuts]:
+      moved.setdefault(shortcuts[k], {})[k] = kwargs.pop(k)
+    for part, changes in moved.items():
+      base = kwargs.get(part)
+      kwargs[part] = dataclasses.replace(parts[part]() if base is None else base,
+                                         **changes)
+    init(self, *args, **kwargs)
+
+  __init__.__doc__ = init.__doc__
+  cls.__init__ = __init__
+  for name, part in shortcuts.items():
+    setattr(cls, name, property(lambda self, n=name, p=part: getattr(getattr(self, p), n),
+                                doc=f'`{part}.{name}`'))
+  return cls
+
+
+def flat_dict(config) -> Dict:
+  """Every field of a config with its parts expanded in place (the record written to
+  results, export headers and fingerprints; `type(config)(**flat_dict(config))` is
+  config again)."""
+  out = {}
+  for f in dataclasses.fields(config):
+    v = getattr(config, f.name)
+    if f.name in PARTS and dataclasses.is_dataclass(v):
+      out.update(dataclasses.asdict(v))
+    else:
+      out[f.name] = v
+  return out
+
+
+def result_dict(config) -> Dict:
+  """`flat_dict` without the Speed fields, and without Protocol.train_divisor where it
+  is 1 (it joined the configs after checkpoints of the rule existed, whose fingerprints
+  must not change): everything of a config that decides a result bit."""
+  return {k: v for k, v in flat_dict(config).items()
+          if k not in SPEED_FIELDS and not (k == 'train_divisor' and v == 1)}
 
 
 def resolved_backend(config, platform=None) -> str:
@@ -44,22 +245,18 @@ def resolved_backend(config, platform=None) -> str:
   return AUTO_BACKEND.get(platform, AUTO_BACKEND_DEFAULT)
 
 
+def resolved_seed_chunk(seed_chunk: Optional[int], platform: str) -> int:
+  """seed_chunk, or for None the automatic choice on `platform` ('cpu', 'gpu', ...)."""
+  if seed_chunk is not None:
+    return int(seed_chunk)
+  return AUTO_SEED_CHUNK.get(platform, DEFAULT_SEED_CHUNK)
+
+
 def resolve_head(head: str, num_classes: int) -> str:
   """'auto' -> 'sign' for two classes (as the authors' code), else 'argmax'."""
   if head == 'auto':
     return 'sign' if num_classes == 2 else 'argmax'
   return head
-
-# Saturation bound of the integer hidden weights when no clip is set: |H| <= 2^30 - 1
-# (odd, so `binary` parity is kept). A step changes H by at most 2 * batch_size + 2, so
-# the int32 sum before clipping can never wrap.
-MAX_WEIGHT = 2**30 - 1
-MAX_BATCH_SIZE = 2**20
-
-# γ the paper used for each width (algorithm.md, "Hyper-parameters of the paper's runs",
-# Prototypes / FMNIST column; CIFAR-10 and Imagenette use γ = 135 at width 135).
-PAPER_GROUP_SIZE = {15: 15, 35: 35, 55: 55, 75: 75, 135: 45, 255: 85, 525: 105,
-                    1035: 115}
 
 
 def paper_group_size(width: int) -> int:
@@ -71,36 +268,29 @@ def paper_group_size(width: int) -> int:
   return PAPER_GROUP_SIZE[width]
 
 
+# ----------------------------------------------------------------------------------
+# The rule's config
+# ----------------------------------------------------------------------------------
+
+
+@with_parts
 @dataclasses.dataclass(frozen=True)
 class Config:
-  """Static configuration of a network and a run (hashable; a jit static argument).
+  """Static configuration of the rule's network and run (hashable; a jit static
+  argument).
 
   Attributes:
     layers: hidden widths (N_1, ..., N_L).
     group_size: γ per hidden layer (an int applies to every layer); must divide the width.
     num_inputs: input dimension D.
     num_classes: C >= 2.
-    batch_size: B, mini-batch size (the last batch of an epoch may be partial).
-    num_epochs: epochs per run.
-    num_test: size of the test split taken from the end of the (shuffled) pool.
-    shuffle_split: shuffle the pool with the run's key before splitting (the paper's
-      protocol). If False the last `num_test` samples of the pool are the test set (an
-      official test split).
+    protocol: the run `Protocol` (batch_size, num_epochs, num_test, shuffle_split, as
+      keyword shortcuts and attributes).
     semantics: 'reference' (the authors' arithmetic, sign(0) = 0) or 'binary' (strictly
-      one bit). See algorithm.md, "Two arithmetic semantics".
-    backend: 'packed' (XNOR/AND/popcount on uint32 words), 'dense' (int8 dot on CPU,
-      exact float32 dot elsewhere) or 'auto' (the default: packed on CPU, dense on GPU
-      and TPU; `resolved_backend`). All give identical results.
-    seed_chunk: runs (seeds x grid points) vmapped together per device; chunks run one
-      after another (on CPU one call of the program per chunk, elsewhere `lax.map` in
-      one call; `bnnjax.run.Runner.call_plan`), which keeps the CPU working set in
-      cache. None (the default) picks per platform (`resolved_seed_chunk`): 1 on CPU,
-      5 elsewhere.
-    eval_batch_size: samples per forward chunk of `model.evaluate` (evaluations outside
-      training). A training run's per-epoch test accuracy goes through the training
-      step in batches of batch_size instead (`bnnjax.run.Model.step_eval_fn`).
-    word_chunk: uint32 words per scan iteration of the packed product (bits.WORD_CHUNK).
-    train_classifiers: train the local classifiers too (algorithm.md, "Variant: trained
+      one bit). See docs/algorithm.md, "Two arithmetic semantics".
+    speed: the `Speed` knobs (backend, seed_chunk, eval_batch_size, word_chunk, as
+      keyword shortcuts and attributes); no result depends on them.
+    train_classifiers: train the local classifiers too (docs/algorithm.md, "Trained
       local classifiers"; the paper's "train-out"). Off: classifiers are fixed.
     head: 'argmax', 'sign' (one output column, two classes only) or 'auto' (resolved
       at construction: 'sign' for two classes, else 'argmax').
@@ -109,23 +299,14 @@ class Config:
   group_size: Union[int, Tuple[int, ...]] = 45
   num_inputs: int = 1000
   num_classes: int = 10
-  batch_size: int = 100
-  num_epochs: int = 50
-  num_test: int = 2000
-  shuffle_split: bool = True
+  protocol: Protocol = Protocol()
   semantics: str = 'reference'
-  backend: str = 'auto'
-  seed_chunk: Optional[int] = None
-  eval_batch_size: int = 1000
-  word_chunk: int = 16
+  speed: Speed = Speed()
   train_classifiers: bool = False
   head: str = 'auto'
 
   def __post_init__(self):
-    for name in ('num_inputs', 'num_classes', 'batch_size', 'num_epochs', 'num_test',
-                 'seed_chunk', 'eval_batch_size', 'word_chunk'):
-      if name == 'seed_chunk' and self.seed_chunk is None:
-        continue  # automatic
+    for name in ('num_inputs', 'num_classes'):
       object.__setattr__(self, name, _integer(name, getattr(self, name)))
     object.__setattr__(self, 'head', resolve_head(self.head, self.num_classes))
     layers = self.layers
@@ -152,38 +333,6 @@ class Config:
 def num_outputs(c) -> int:
   """Classifier columns of any config with `head` and `num_classes`."""
   return 1 if c.head == 'sign' else c.num_classes
-
-
-def _is_integer(v) -> bool:
-  import numpy as np  # local: keep module import light
-  return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
-
-
-def _integer(name: str, v) -> int:
-  """v as an int; ValueError naming the field for fractions, text, NaN or bools."""
-  if _is_integer(v):
-    return int(v)
-  flag = {'num_epochs': 'epochs', 'batch_size': 'batch_size',
-          'seed_chunk': 'seed_chunk'}.get(name)
-  raise ValueError(f'{name}{f" (--{flag})" if flag else ""} must be an integer, got '
-                   f'{v!r}')
-
-
-def _integers(name: str, values) -> Tuple[int, ...]:
-  try:
-    values = tuple(values)
-  except TypeError:
-    raise ValueError(f'{name} (--{name}) must be an integer or a sequence of integers, '
-                     f'got {values!r}') from None
-  for v in values:
-    if not _is_integer(v):
-      raise ValueError(f'{name} (--{name}) must hold integers, got {list(values)!r}')
-  return tuple(int(v) for v in values)
-
-
-def _check(ok: bool, msg: str):
-  if not ok:
-    raise ValueError(msg)
 
 
 def validate_config(c: Config) -> None:
@@ -218,49 +367,31 @@ def validate_head(c) -> None:
          f'{c.num_classes}')
 
 
-# seed_chunk=None: runs vmapped together per platform. On CPU one run at a time keeps a
-# run's hidden weights in cache through the epoch. Whole runs at 10 seeds on this
-# project's 2-core machine, chunks of 1 vs 5 through the CPU call plan (runs alternating
-# over 3 rounds, `benchmarks/bench_perf.time_alternating`, 2026-11-26 15:15 UTC): a 1035x5
-# net 140 vs 192 ms per seed-epoch, a 9,216-input 1035-1035 net 237 vs 317 ms, Prototypes
-# 525-525 98.5 vs 103 ms, 135-135 the same (22.7 ms). Other platforms keep 5 (unmeasured
-# there).
-AUTO_SEED_CHUNK = {'cpu': 1}
-DEFAULT_SEED_CHUNK = 5
-
-
-def resolved_seed_chunk(seed_chunk: Optional[int], platform: str) -> int:
-  """seed_chunk, or for None the automatic choice on `platform` ('cpu', 'gpu', ...)."""
-  if seed_chunk is not None:
-    return int(seed_chunk)
-  return AUTO_SEED_CHUNK.get(platform, DEFAULT_SEED_CHUNK)
-
-
 def validate_common(c) -> None:
-  """Checks the fields every method's config shares (num_inputs, num_classes,
-  batch_size, num_epochs, num_test, seed_chunk, eval_batch_size)."""
+  """Checks the fields every method's config has besides its parts (which check
+  themselves): num_inputs, num_classes, and that the parts are of the right type."""
   _check(c.num_inputs >= 1, f'num_inputs must be >= 1, got {c.num_inputs}')
   _check(c.num_classes >= 2, f'num_classes must be >= 2, got {c.num_classes}')
-  _check(1 <= c.batch_size <= MAX_BATCH_SIZE,
-         f'batch_size (--batch_size) must be in [1, {MAX_BATCH_SIZE}], got {c.batch_size}')
-  _check(c.num_epochs >= 1, f'epochs (--epochs) must be >= 1, got {c.num_epochs}')
-  _check(c.num_test >= 1, f'num_test must be >= 1, got {c.num_test}')
-  _check(c.seed_chunk is None or c.seed_chunk >= 1,
-         f'seed_chunk (--seed_chunk) must be >= 1, got {c.seed_chunk}')
-  _check(c.eval_batch_size >= 1, f'eval_batch_size must be >= 1, got {c.eval_batch_size}')
+  for name, t in PARTS.items():
+    if hasattr(type(c), '__dataclass_fields__') and name in c.__dataclass_fields__:
+      _check(isinstance(getattr(c, name), t),
+             f'{name} must be a {t.__name__}, got {getattr(c, name)!r}')
 
 
 def validate_arithmetic(c) -> None:
-  """Checks the fields of the binary arithmetic (semantics, backend, word_chunk)."""
+  """Checks the semantics of the binary arithmetic (the Speed part checks backend and
+  word_chunk)."""
   _check(c.semantics in SEMANTICS,
          f'semantics (--semantics) must be one of {list(SEMANTICS)}, got {c.semantics!r}')
-  _check(c.backend in BACKENDS,
-         f'backend (--backend) must be one of {list(BACKENDS)}, got {c.backend!r}')
-  _check(c.word_chunk >= 1, f'word_chunk must be >= 1, got {c.word_chunk}')
+
+
+# ----------------------------------------------------------------------------------
+# Traced hyper-parameters
+# ----------------------------------------------------------------------------------
 
 
 class HParams(NamedTuple):
-  """Traced hyper-parameters (scalars, or arrays with a leading grid axis).
+  """Traced hyper-parameters of the rule (scalars, or arrays with a leading grid axis).
 
   robustness: r >= 0; the margin of layer l is τ_l = floor(r * N_l) (step 3).
   p_reinforce: p_r in [0, 1] (step 7).
@@ -272,21 +403,28 @@ class HParams(NamedTuple):
   weight_clip: int = 0
 
 
+def _numbers(name, v):
+  import numpy as np  # local: keep module import light
+  a = np.asarray(v)
+  if a.dtype.kind not in 'iuf' or a.dtype == np.bool_:
+    raise ValueError(f'{name} (--{name}) must be a number or an array of numbers, got '
+                     f'{v!r}')
+  return a
+
+
+def validate_robustness(r) -> None:
+  import numpy as np  # local: keep module import light
+  r = _numbers('robustness', r).astype(np.float64)
+  _check(np.all(np.isfinite(r)) and np.all(r >= 0),
+         f'robustness (--robustness) must be finite and >= 0, got {r.tolist()}')
+
+
 def validate_hparams(p: HParams) -> None:
   """Host-side check of every value (scalars or grids)."""
   import numpy as np  # local: keep module import light
-  def numbers(name, v):
-    a = np.asarray(v)
-    if a.dtype.kind not in 'iuf' or a.dtype == np.bool_:
-      raise ValueError(f'{name} (--{name}) must be a number or an array of numbers, got '
-                       f'{v!r}')
-    return a
-
-  r = numbers('robustness', p.robustness).astype(np.float64)
-  pr = numbers('p_reinforce', p.p_reinforce).astype(np.float64)
-  wc = numbers('weight_clip', p.weight_clip)
-  _check(np.all(np.isfinite(r)) and np.all(r >= 0),
-         f'robustness (--robustness) must be finite and >= 0, got {r.tolist()}')
+  validate_robustness(p.robustness)
+  pr = _numbers('p_reinforce', p.p_reinforce).astype(np.float64)
+  wc = _numbers('weight_clip', p.weight_clip)
   _check(np.all(np.isfinite(pr)) and np.all((pr >= 0) & (pr <= 1)),
          f'p_reinforce (--p_reinforce) must be in [0, 1], got {pr.tolist()}')
   _check(np.issubdtype(wc.dtype, np.integer) or np.all(np.mod(wc, 1) == 0),

@@ -1,14 +1,20 @@
-"""Training methods behind one interface, so every table comes from one tool.
+"""The method registry: every training method declared once, run through one engine.
 
-A method maps (RunSpec, DataSet) to `MethodResult`; `python -m bnnjax.train --method=NAME`
-looks it up in `METHODS`. `ours` is the local binary error rule (bnnjax.model); the
-paper's baselines live in `bnnjax.baselines`: `cp_r` (CP+R committee machine trained by
-the rule), `sgd` and `adam` (float MLPs), and `ste` (a binary MLP trained with the
-straight-through estimator and Adam, beyond the paper), and `flip` (the rule with
-1-bit weights and random flips instead of hidden integers, beyond the paper). Every
-method gets the same data pool, per-seed split, seeds and outputs. `make_trainer`
-compiles a method once for pools of one shape, to call it again on new data with
-`initial_states` (continual learning, experiments/continual.py).
+A `Method` entry says everything bnnjax needs to know about a method: how a `RunSpec`
+(the command line's flags) and a `DataSet` give its static config, its traced
+hyper-parameters (and which RunSpec fields may be swept as a grid in one call), its
+model functions for the engine, the data it trains on, the checks before anything is
+compiled, the code that decides its bits, its name in the paper's results file and its
+row of the paper's cost model. Everything else is generic: `prepare` builds a method's
+trainer for a data set, `run` trains it (`python -m bnnjax.train --method=NAME`), and
+the experiments, the cost report and the notebooks read the same entries.
+
+Registered (`METHODS`): `ours` (the local binary error rule, `bnnjax.model`), `cp_r`
+(the CP+R committee machine trained by the rule), `sgd` and `adam` (float MLPs), `ste`
+(a binary MLP trained with the straight-through estimator, beyond the paper), `flip`
+(the rule with 1-bit weights and random flips instead of hidden integers, beyond the
+paper). Every method gets the same data pool, per-seed split, seeds and outputs. A new
+method is one entry here and its module (docs/baselines.md).
 """
 
 import dataclasses
@@ -17,12 +23,14 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
+from bnnjax import checkpoint as ckpt_lib
 from bnnjax import config as config_lib
+from bnnjax import driver
 from bnnjax import run as run_lib
 from bnnjax.data import DataSet
+from bnnjax.engine import Data
 
-
-# Hyper-parameters of the rule that may be swept in one compiled call (HParams fields).
+# The rule's hyper-parameters that may be swept in one compiled call (HParams fields).
 GRID_FIELDS = ('robustness', 'p_reinforce', 'weight_clip')
 
 
@@ -30,11 +38,16 @@ GRID_FIELDS = ('robustness', 'p_reinforce', 'weight_clip')
 class RunSpec:
   """Everything a method needs besides the data; mirrors the command-line flags.
 
-  robustness, p_reinforce, weight_clip: a value, or a tuple of values to sweep (ours and
-  cp_r): the grid is the Cartesian product of the tuples, run in one compiled call, and
-  results get a leading grid axis (`grid_points`).
+  robustness, p_reinforce, weight_clip, flip_prob: a value, or a tuple of values to
+  sweep (the method's `grid_fields`): the grid is the Cartesian product of the tuples,
+  run in one compiled call, and results get a leading grid axis (`grid_points`).
   train_classifiers: train the local classifiers too (ours; the paper's "train-out").
   head: 'auto' (one ±1 output for two classes, else argmax), 'argmax' or 'sign'.
+  learning_rate: the float baselines' (None: the paper's). flip_prob: `flip`'s move
+  probability q per unit of drive (None: `flip.DEFAULT_FLIP_PROB`); its weight_clip is
+  the clip of its small counter (0 or 1: none, 1-bit weights).
+  layers_text: the raw --layers text ('' = use `layers`): cp_r reads K1-K2 blocks
+  from it ('330-30', '880-80,880-80').
   """
   method: str = 'ours'
   layers: Tuple[int, ...] = (135, 135)
@@ -50,15 +63,12 @@ class RunSpec:
   backend: str = 'auto'  # packed on CPU, dense on GPU/TPU (config.resolved_backend)
   seed_chunk: Optional[int] = None  # None: per platform (config.resolved_seed_chunk)
   input_mode: str = 'bin'  # float baselines: 'fp' or 'bin'
-  # float baselines: None = the paper's value; flip: the flip probability q (None:
-  # flip.DEFAULT_FLIP_PROB; a tuple is a grid)
   learning_rate: Optional[float] = None
-  # The raw --layers text ('' = use `layers`): cp_r reads K1-K2 blocks from it
-  # ('330-30', '880-80,880-80').
   layers_text: str = ''
   train_classifiers: bool = False
   head: str = 'auto'
   diagnostics: bool = True  # per-epoch diagnostics of the rule (bnnjax.diagnostics)
+  flip_prob: Union[None, float, Tuple[float, ...]] = None
 
   def resolved_group_size(self) -> Tuple[int, ...]:
     if self.group_size is None:
@@ -67,14 +77,19 @@ class RunSpec:
     return gs * len(self.layers) if len(gs) == 1 else gs
 
 
+# RunSpec fields added after experiment setting ids existed: hashed only away from their
+# default, so that the ids of the settings on disk do not change (experiments.framework).
+ADDED_FIELDS = {'flip_prob': None}
+
+
 @dataclasses.dataclass
 class MethodResult:
   """train_acc, test_acc: float[S, E] percent, or float[P, S, E] for a hyper-parameter
   grid of P points. grid: {field: [P values]} of the grid points ({} without a grid).
-  extra: method-specific summary fields. metrics: per-epoch diagnostics
-  ({name: [..., E, L...]}, `bnnjax.diagnostics`).
+  config: the static config, flat (`config.flat_dict`). extra: method-specific summary
+  fields. metrics: per-epoch diagnostics ({name: [..., E, L...]}, `bnnjax.diagnostics`).
   states: the final states with leading [P,] S axes (ours: `model.State`, for
-  `bnnjax.export`), or None."""
+  `bnnjax.export`)."""
   train_acc: np.ndarray
   test_acc: np.ndarray
   wall_seconds: float
@@ -86,38 +101,178 @@ class MethodResult:
   already_complete: bool = False  # resumed from a checkpoint holding every epoch
 
 
+@dataclasses.dataclass(frozen=True)
+class Method:
+  """One training method, declared once.
+
+  config_fn(spec, ds) -> static config (ds None: placeholder shapes, to check the flags
+    before any data is loaded). params_fn(spec, grid) -> traced hyper-parameters, from
+    the spec's values or, for a grid, {field: [P values]} of `grid_fields`.
+  model_fn(config, diagnostics) -> `engine.Model`. inputs_fn(spec, ds) -> the `Data`
+    it trains on. check_fn(config, params, data): validation before any compile.
+  validate_fn(spec, ds): the flags that do not apply to the method (ValueError).
+  modules: the code that decides its bits (checkpoint fingerprints); legacy_code:
+    earlier code fingerprints with the same bits. paper_name(spec): the method column
+    of the paper's results file. cost_fn(spec, ds) -> keyword arguments of
+    `cost.summary_columns` (its row of the paper's cost model), or None.
+  extra_fn(config, spec) -> method-specific summary fields. arithmetic: 'binary' or
+  'float' (time estimates). fingerprint_prefix: False for the rule, whose checkpoints
+  predate method names in fingerprints.
+  """
+  name: str
+  config_fn: Callable
+  params_fn: Callable
+  model_fn: Callable
+  check_fn: Callable
+  validate_fn: Callable
+  modules: Tuple[str, ...]
+  paper_name: Callable
+  cost_fn: Callable
+  grid_fields: Tuple[str, ...] = ()
+  inputs_fn: Callable = lambda spec, ds: Data(ds.x, ds.y)
+  extra_fn: Callable = lambda config, spec: {}
+  arithmetic: str = 'binary'
+  legacy_code: Tuple[str, ...] = ()
+  fingerprint_prefix: bool = True
+
+
 def _as_tuple(v) -> tuple:
   return tuple(v) if isinstance(v, (tuple, list, np.ndarray)) else (v,)
 
 
-def grid_points(spec: RunSpec) -> Dict[str, List]:
-  """{field: [P values]} for the GRID_FIELDS when any of them is a tuple: the Cartesian
-  product of the tuples (fields in GRID_FIELDS order, the last varying fastest), scalars
-  repeated. {} when every field is a scalar (no grid axis). Raises ValueError on an
-  empty tuple."""
-  values = {f: _as_tuple(getattr(spec, f)) for f in GRID_FIELDS}
-  if not any(isinstance(getattr(spec, f), (tuple, list, np.ndarray)) for f in GRID_FIELDS):
+def grid_points(spec: RunSpec, fields: Optional[Tuple[str, ...]] = None) -> Dict[str, List]:
+  """{field: [P values]} when any of `fields` (default: the method's grid_fields) is a
+  tuple: the Cartesian product of the tuples (fields in order, the last varying
+  fastest), scalars repeated. {} when every field is a scalar (no grid axis). Raises
+  ValueError on an empty tuple."""
+  fields = get(spec.method).grid_fields if fields is None else fields
+  if not any(isinstance(getattr(spec, f), (tuple, list, np.ndarray)) for f in fields):
     return {}
+  values = {f: _as_tuple(getattr(spec, f)) for f in fields}
   for f, v in values.items():
     if not v:
       raise ValueError(f'{f} (--{f}) lists no value')
   points = list(itertools.product(*values.values()))
-  return {f: [p[i] for p in points] for i, f in enumerate(GRID_FIELDS)}
+  return {f: [p[i] for p in points] for i, f in enumerate(fields)}
 
 
-def ours_config(spec: RunSpec, ds: DataSet) -> config_lib.Config:
+def params(spec: RunSpec):
+  """The method's traced hyper-parameters: scalars, or 1-D arrays of the grid points."""
+  return get(spec.method).params_fn(spec, grid_points(spec))
+
+
+def scalar_params(spec: RunSpec):
+  """The hyper-parameters of the first grid point (or the scalars): for shape-only
+  uses (the cost model's measured side)."""
+  grid = grid_points(spec)
+  entry = get(spec.method)
+  if grid:
+    return entry.params_fn(dataclasses.replace(
+        spec, **{f: v[0] for f, v in grid.items()}), {})
+  return entry.params_fn(spec, {})
+
+
+def protocol(spec: RunSpec, ds: Optional[DataSet], train_divisor: int = 1):
+  """The run `Protocol` of a spec on a data set (ds None: placeholders)."""
+  return config_lib.Protocol(batch_size=spec.batch_size, num_epochs=spec.num_epochs,
+                             num_test=ds.num_test if ds is not None else 1,
+                             shuffle_split=ds.shuffle_split if ds is not None else True,
+                             train_divisor=train_divisor)
+
+
+def speed(spec: RunSpec):
+  return config_lib.Speed(backend=spec.backend, seed_chunk=spec.seed_chunk)
+
+
+def validate(spec: RunSpec, ds: Optional[DataSet] = None) -> None:
+  """Raises ValueError naming the flag, before any data load (ds None) or compile."""
+  entry = get(spec.method)
+  entry.validate_fn(spec, ds)
+  config = entry.config_fn(spec, ds)
+  p = params(spec)
+  if ds is not None:
+    entry.check_fn(config, p, None)
+    driver.check_pool(np.asarray(ds.x), np.asarray(ds.y), ds.num_test,
+                      config.protocol.train_divisor)
+  else:
+    entry.check_fn(config, p, None)
+
+
+@dataclasses.dataclass
+class Prepared:
+  """A method ready to train on pools shaped like one data set: `train` (a
+  `driver.Trainer`, compiled once, called for every pool of the same shape, e.g. each
+  task of a sequence with `initial_states`), its `params` and `grid`, `config`,
+  `data_fn(ds)` -> the `Data` it trains on, and `extra` summary fields."""
+  spec: RunSpec
+  config: Any
+  params: Any
+  grid: Dict[str, list]
+  train: driver.Trainer
+  data_fn: Callable
+  extra: dict
+
+  def evaluate_fn(self, state, x, y):
+    """int32[] correct predictions of ONE run's state."""
+    return self.train.engine.model.evaluate_fn(state, x, y)
+
+
+def prepare(spec: RunSpec, ds: DataSet,
+            options: Optional[run_lib.EngineOptions] = None) -> Prepared:
+  """Validates spec and data, then builds the method's trainer (nothing compiles
+  until it is called)."""
+  validate(spec, ds)
+  entry = get(spec.method)
+  config = entry.config_fn(spec, ds)
+  grid = grid_points(spec)
+  p = entry.params_fn(spec, grid)
+  diagnostics = spec.diagnostics
+  train = run_lib.make_trainer(
+      entry.model_fn(config, diagnostics), config.protocol, seed_chunk=config.seed_chunk,
+      name=(entry.name, config, diagnostics),
+      config_text=ckpt_lib.config_text(config, entry.name if entry.fingerprint_prefix
+                                       else ''),
+      modules=entry.modules, legacy_code=entry.legacy_code,
+      check_fn=lambda params_, data: entry.check_fn(config, params_, data),
+      options=options)
+  return Prepared(spec, config, p, grid, train, lambda d: entry.inputs_fn(spec, d),
+                  dict(entry.extra_fn(config, spec)))
+
+
+def run(spec: RunSpec, ds: DataSet, progress_fn=None,
+        checkpoint_path: Optional[str] = None, initial_states=None,
+        options: Optional[run_lib.EngineOptions] = None) -> MethodResult:
+  """Trains `spec` on `ds` (every seed and grid point in one call). initial_states:
+  states with the leading [P,] S axes of an earlier result's `states` to continue from
+  (e.g. a new task), or None."""
+  job = prepare(spec, ds, options)
+  res = job.train(driver.seed_keys(spec.seed, spec.num_seeds), job.params,
+                  job.data_fn(ds), progress_fn=progress_fn,
+                  checkpoint_path=checkpoint_path, initial_states=initial_states)
+  return MethodResult(train_acc=res.train_acc, test_acc=res.test_acc,
+                      wall_seconds=res.wall_seconds,
+                      config=config_lib.flat_dict(job.config), extra=job.extra,
+                      grid=job.grid, states=res.states, metrics=dict(res.metrics),
+                      already_complete=res.already_complete)
+
+
+# ----------------------------------------------------------------------------------
+# ours: the local binary error rule
+# ----------------------------------------------------------------------------------
+
+
+def _rule_config(spec: RunSpec, ds: Optional[DataSet]) -> config_lib.Config:
+  # Without data the head cannot be checked against the classes: 'sign' needs two.
+  num_classes = ds.num_classes if ds is not None else (2 if spec.head == 'sign' else 3)
   return config_lib.Config(
       layers=tuple(spec.layers), group_size=spec.resolved_group_size(),
-      num_inputs=ds.num_features, num_classes=ds.num_classes,
-      batch_size=spec.batch_size, num_epochs=spec.num_epochs, num_test=ds.num_test,
-      shuffle_split=ds.shuffle_split, semantics=spec.semantics, backend=spec.backend,
-      seed_chunk=spec.seed_chunk, train_classifiers=spec.train_classifiers,
+      num_inputs=ds.num_features if ds is not None else 1, num_classes=num_classes,
+      protocol=protocol(spec, ds), semantics=spec.semantics, speed=speed(spec),
+      train_classifiers=spec.train_classifiers,
       head=spec.head)
 
 
-def ours_params(spec: RunSpec) -> config_lib.HParams:
-  """HParams of the rule: scalars, or 1-D arrays of the grid points (`grid_points`)."""
-  grid = grid_points(spec)
+def _rule_params(spec: RunSpec, grid: Dict) -> config_lib.HParams:
   if grid:
     return config_lib.HParams(robustness=np.asarray(grid['robustness'], np.float64),
                               p_reinforce=np.asarray(grid['p_reinforce'], np.float64),
@@ -126,157 +281,117 @@ def ours_params(spec: RunSpec) -> config_lib.HParams:
                             weight_clip=spec.weight_clip)
 
 
-def scalar_params(spec: RunSpec) -> config_lib.HParams:
-  """HParams of the first grid point (or the scalars): for shape-only uses (cost)."""
-  grid = grid_points(spec)
-  if grid:
-    return config_lib.HParams(*(grid[f][0] for f in GRID_FIELDS))
-  return ours_params(spec)
+def _rule_check(config, params_, data) -> None:
+  config_lib.validate_hparams(params_)
+  if data is not None:
+    driver.check_packed_data(data, config)
 
 
-def validate_ours(spec: RunSpec, ds: Optional[DataSet] = None) -> None:
-  """Raises ValueError before any compile."""
-  num_inputs = ds.num_features if ds is not None else 1
-  # Without data the head cannot be checked against the classes: 'sign' needs two.
-  num_classes = ds.num_classes if ds is not None else (2 if spec.head == 'sign' else 3)
-  config_lib.Config(layers=tuple(spec.layers), group_size=spec.resolved_group_size(),
-                    num_inputs=num_inputs, num_classes=num_classes,
-                    batch_size=spec.batch_size, num_epochs=spec.num_epochs,
-                    semantics=spec.semantics, backend=spec.backend,
-                    seed_chunk=spec.seed_chunk, train_classifiers=spec.train_classifiers,
-                    head=spec.head)
-  config_lib.validate_hparams(ours_params(spec))
+def _reject(spec: RunSpec, **fields) -> None:
+  """ValueError for the given RunSpec fields that differ from their defaults
+  ({field: reason text})."""
+  for name, why in fields.items():
+    default = RunSpec.__dataclass_fields__[name].default
+    if getattr(spec, name) != default:
+      raise ValueError(f'{name} (--{name}) {why}')
 
 
-def run_ours(spec: RunSpec, ds: DataSet, progress_fn=None,
-             checkpoint_path: Optional[str] = None,
-             initial_states=None) -> MethodResult:
-  """initial_states (every run_* function): states with the leading [P,] S axes of an
-  earlier result's `states` to continue training from (e.g. on a new task), or None."""
-  config = ours_config(spec, ds)
-  train = run_lib.make_train(config, diagnostics=spec.diagnostics)
-  res = train(run_lib.seed_keys(spec.seed, spec.num_seeds), ours_params(spec),
-              run_lib.Data(ds.x, ds.y), progress_fn=progress_fn,
-              checkpoint_path=checkpoint_path, initial_states=initial_states)
-  return MethodResult(train_acc=res.train_acc, test_acc=res.test_acc,
-                      already_complete=res.already_complete,
-                      wall_seconds=res.wall_seconds,
-                      config=dataclasses.asdict(config), grid=grid_points(spec),
-                      extra={'head': config.head, 'num_outputs': config.num_outputs,
-                             'train_classifiers': config.train_classifiers},
-                      states=res.states, metrics=dict(res.metrics))
+def _validate_ours(spec: RunSpec, ds) -> None:
+  _reject(spec, learning_rate='applies to the float baselines, not --method=ours',
+          flip_prob='applies to --method=flip only, not ours')
 
 
-@dataclasses.dataclass(frozen=True)
-class Method:
-  """validate_fn(spec, ds_or_None) raises ValueError; run_fn(spec, ds, progress_fn,
-  checkpoint_path) -> MethodResult."""
-  validate_fn: Callable
-  run_fn: Callable
+def _rule_head_extra(config, spec) -> dict:
+  return {'head': config.head, 'num_outputs': config.num_outputs}
+
+
+def _ours_cost(spec: RunSpec, ds: DataSet) -> Dict:
+  config = _rule_config(spec, ds)
+  return dict(method='ours_train_out' if spec.train_classifiers else 'ours',
+              layers=tuple(spec.layers), num_inputs=ds.num_features,
+              num_classes=config.num_outputs)
+
+
+OURS = Method(
+    name='ours', config_fn=_rule_config, params_fn=_rule_params,
+    model_fn=run_lib.make_model, check_fn=_rule_check, validate_fn=_validate_ours,
+    modules=run_lib.RULE_MODULES, grid_fields=GRID_FIELDS,
+    paper_name=lambda spec: 'ours_train_out' if spec.train_classifiers else 'ours',
+    cost_fn=_ours_cost,
+    extra_fn=lambda config, spec: dict(_rule_head_extra(config, spec),
+                                       train_classifiers=config.train_classifiers),
+    legacy_code=run_lib.LEGACY_CODE, fingerprint_prefix=False)
 
 
 # ----------------------------------------------------------------------------------
-# Baselines (algorithm.md, "Baselines of the paper")
+# cp_r: CP+R committee machines trained by the rule
 # ----------------------------------------------------------------------------------
-
-
-def _reject_rule_only_flags(spec: RunSpec) -> None:
-  if spec.group_size is not None:
-    hint = (' (the committee size K1/K2 comes from --layers)' if spec.method == 'cp_r'
-            else '')
-    raise ValueError(f'group_size (--group_size) does not apply to --method='
-                     f'{spec.method}{hint}')
-  if spec.train_classifiers:
-    raise ValueError(f'train_classifiers (--train_classifiers) applies to --method=ours '
-                     f'only, not {spec.method}')
 
 
 def cp_r_blocks(spec: RunSpec) -> Tuple[Tuple[int, int], ...]:
   """((K1, K2), ...) from `layers_text` ('330-30'), else from `layers` read as pairs."""
   from bnnjax.baselines import cp_r
-  text = spec.layers_text or ','.join(map(str, spec.layers))
-  return cp_r.parse_layers(text)
+  return cp_r.parse_layers(spec.layers_text or ','.join(map(str, spec.layers)))
 
 
-def cp_r_config(spec: RunSpec, ds: Optional[DataSet] = None):
+def _cp_r_config(spec: RunSpec, ds: Optional[DataSet]):
   from bnnjax.baselines import cp_r
   return cp_r.CPConfig(
-      blocks=cp_r_blocks(spec),
-      num_inputs=ds.num_features if ds is not None else 1,
-      num_classes=ds.num_classes if ds is not None else 2,
-      batch_size=spec.batch_size, num_epochs=spec.num_epochs,
-      num_test=ds.num_test if ds is not None else 1,
-      shuffle_split=ds.shuffle_split if ds is not None else True,
-      semantics=spec.semantics, backend=spec.backend, seed_chunk=spec.seed_chunk,
+      blocks=cp_r_blocks(spec), num_inputs=ds.num_features if ds is not None else 1,
+      num_classes=ds.num_classes if ds is not None else 2, protocol=protocol(spec, ds),
+      semantics=spec.semantics, speed=speed(spec),
       head=spec.head if ds is not None else 'auto')
 
 
-def validate_cp_r(spec: RunSpec, ds: Optional[DataSet] = None) -> None:
-  """Raises ValueError naming the flag, before any data load (ds None) or compile."""
-  _reject_rule_only_flags(spec)
-  if spec.learning_rate is not None:
-    raise ValueError('learning_rate (--learning_rate) does not apply to --method=cp_r')
+def _validate_cp_r(spec: RunSpec, ds) -> None:
+  _reject(spec,
+          group_size='does not apply to --method=cp_r (the committee size K1/K2 comes '
+                     'from --layers)',
+          train_classifiers='applies to --method=ours only, not cp_r',
+          learning_rate='does not apply to --method=cp_r',
+          flip_prob='applies to --method=flip only, not cp_r')
   if spec.input_mode != 'bin':
     raise ValueError(f'input_mode (--input_mode) must be bin for --method=cp_r (binary '
                      f'inputs), got {spec.input_mode!r}')
-  cp_r_config(spec, ds)
-  config_lib.validate_hparams(ours_params(spec))
-  if ds is not None:
-    run_lib.check_pool(np.asarray(ds.x), np.asarray(ds.y), ds.num_test)
 
 
-def run_cp_r(spec: RunSpec, ds: DataSet, progress_fn=None,
-             checkpoint_path: Optional[str] = None,
-             initial_states=None) -> MethodResult:
+def _cp_r_cost(spec: RunSpec, ds: DataSet) -> Dict:
+  return dict(method='cp_r', layers=tuple(k for b in cp_r_blocks(spec) for k in b),
+              num_inputs=ds.num_features,
+              num_classes=_cp_r_config(spec, ds).num_outputs)
+
+
+def _cp_r_model(config, diagnostics):
   from bnnjax.baselines import cp_r
-  config = cp_r_config(spec, ds)
-  train = cp_r.make_train(config, diagnostics=spec.diagnostics)
-  res = train(run_lib.seed_keys(spec.seed, spec.num_seeds), ours_params(spec),
-              run_lib.Data(ds.x, ds.y), progress_fn=progress_fn,
-              checkpoint_path=checkpoint_path, initial_states=initial_states)
-  return MethodResult(
-      train_acc=res.train_acc, test_acc=res.test_acc,
-      already_complete=res.already_complete, wall_seconds=res.wall_seconds,
-      config=dataclasses.asdict(config), grid=grid_points(spec),
-      extra={'blocks': '_'.join(f'{k1}_{k2}' for k1, k2 in config.blocks),
-             'committee_size': list(config.committee_sizes), 'head': config.head,
-             'num_outputs': config.num_outputs}, metrics=dict(res.metrics),
-      states=res.states)
+  return cp_r.make_model(config, diagnostics)
 
 
-# Data sets whose features are ±1 by construction: their float features are the signs.
-SIGN_NATIVE = ('prototypes',)
-# Tables encoded like the paper's UCI sets: their ±1 input ('bin') is the thermometer /
-# one-hot encoding itself (a per-sample median across columns of different units means
-# nothing), and their float input ('fp') is standardised per column over the pool (the
-# paper has no float baseline on UCI; bnnjax's choice, so SGD's step size fits every
-# column).
-TABLES = ('breast_cancer',)
+CP_R = Method(
+    name='cp_r', config_fn=_cp_r_config, params_fn=_rule_params, model_fn=_cp_r_model,
+    check_fn=_rule_check, validate_fn=_validate_cp_r,
+    modules=('model', 'baselines/cp_r'), grid_fields=GRID_FIELDS,
+    paper_name=lambda spec: 'cp_r', cost_fn=_cp_r_cost,
+    extra_fn=lambda config, spec: dict(
+        _rule_head_extra(config, spec),
+        blocks='_'.join(f'{k1}_{k2}' for k1, k2 in config.blocks),
+        committee_size=list(config.committee_sizes)))
+
+
+# ----------------------------------------------------------------------------------
+# sgd, adam, ste: MLPs trained by gradients (bnnjax.baselines.mlp)
+# ----------------------------------------------------------------------------------
+
 BIN_CHUNK = 4096  # samples binarised at a time from lazily read float features
-
-
-def _is_table(ds: DataSet) -> bool:
-  return ds.name in TABLES or ds.name.startswith('uci/')
 
 
 def mlp_num_inputs(spec: RunSpec, ds: DataSet) -> int:
   """Input width of the float baselines: the float features' width for 'fp' (raw
   columns, e.g. 30 for breast_cancer) and for 'bin' from a per-sample median; the
-  binarised width otherwise."""
+  binarised width otherwise (`DataSet.float_input`)."""
   x_float = getattr(ds, 'x_float', None)
-  if x_float is not None and (spec.input_mode == 'fp' or not _is_table(ds)):
+  if x_float is not None and (spec.input_mode == 'fp' or ds.float_input != 'table'):
     return int(x_float.shape[1])
   return ds.num_features
-
-
-def _layers_ints(spec: RunSpec) -> Tuple[int, ...]:
-  if not spec.layers_text:
-    return tuple(spec.layers)
-  try:
-    return tuple(int(v) for v in spec.layers_text.split(',') if v.strip())
-  except ValueError:
-    raise ValueError(f'layers (--layers) must be comma-separated integers for '
-                     f'--method={spec.method}, got {spec.layers_text!r}') from None
 
 
 def fp_train_divisor(ds: Optional[DataSet]) -> int:
@@ -291,24 +406,36 @@ def fp_train_divisor(ds: Optional[DataSet]) -> int:
   return max(1, mlp.FP_TRAIN_DIVISOR * int(x_float.shape[1]) // ds.num_features)
 
 
-def mlp_config(spec: RunSpec, ds: Optional[DataSet] = None):
+def _layers_ints(spec: RunSpec) -> Tuple[int, ...]:
+  if not spec.layers_text:
+    return tuple(spec.layers)
+  try:
+    return tuple(int(v) for v in spec.layers_text.split(',') if v.strip())
+  except ValueError:
+    raise ValueError(f'layers (--layers) must be comma-separated integers for '
+                     f'--method={spec.method}, got {spec.layers_text!r}') from None
+
+
+def _mlp_config(spec: RunSpec, ds: Optional[DataSet] = None):
   from bnnjax.baselines import mlp
+  divisor = fp_train_divisor(ds) if spec.input_mode == 'fp' else 1
   return mlp.MLPConfig(
-      fp_train_divisor=fp_train_divisor(ds),
       kind=spec.method, layers=_layers_ints(spec),
       num_inputs=mlp_num_inputs(spec, ds) if ds is not None else 1,
-      num_classes=ds.num_classes if ds is not None else 2,
-      input_mode=spec.input_mode, batch_size=spec.batch_size,
-      num_epochs=spec.num_epochs, num_test=ds.num_test if ds is not None else 1,
-      shuffle_split=ds.shuffle_split if ds is not None else True,
-      seed_chunk=spec.seed_chunk)
+      num_classes=ds.num_classes if ds is not None else 2, input_mode=spec.input_mode,
+      protocol=protocol(spec, ds, divisor), speed=speed(spec))
 
 
-def mlp_params(spec: RunSpec):
+def _mlp_params(spec: RunSpec, grid: Dict):
   from bnnjax.baselines import mlp
   lr = (mlp.PAPER_LEARNING_RATE[spec.method] if spec.learning_rate is None
         else spec.learning_rate)
   return mlp.MLPParams(learning_rate=lr)
+
+
+def _mlp_check(config, params_, data) -> None:
+  from bnnjax.baselines import mlp
+  mlp.validate_params(params_)
 
 
 def mlp_inputs(spec: RunSpec, ds: DataSet) -> np.ndarray:
@@ -318,18 +445,19 @@ def mlp_inputs(spec: RunSpec, ds: DataSet) -> np.ndarray:
   authors' SGD/Adam scripts) of the float features `ds.x_float`, binarised in chunks of
   BIN_CHUNK samples so lazily read pools are never whole in memory; the data set's ±1
   features as they are when it has no float features (Prototypes is ±1 by
-  construction) or is a table (TABLES, uci/*: its thermometer / one-hot bits). Kept
-  packed (uint32[n, W]); the model unpacks each batch.
+  construction) or is a table (`DataSet.float_input` 'table': its thermometer /
+  one-hot bits). Kept packed (uint32[n, W]); the model unpacks each batch.
   'fp': float32[n, D] features — `ds.x_float` as the loader provides it (already
   normalised as the paper does: FMNIST mean 0.1307, std 0.3081; pixels in [0, 1];
-  AlexNet features raw), standardised per column for tables, or the ±1 signs of a
-  SIGN_NATIVE data set. The whole float pool is held (1/32 of the training split is
-  drawn per run inside the run). Raises ValueError when the data set has no float
-  features."""
+  AlexNet features raw), standardised per column for tables, or the ±1 signs of a data
+  set that is ±1 by construction ('signs'). The whole float pool is held (1/32 of the
+  training split is drawn per run inside the run). Raises ValueError when the data set
+  has no float features."""
   from bnnjax import bits
   x_float = getattr(ds, 'x_float', None)
+  table = ds.float_input == 'table'
   if spec.input_mode == 'bin':
-    if x_float is None or _is_table(ds):
+    if x_float is None or table:
       return np.asarray(ds.x)
     n = x_float.shape[0]
     out = []
@@ -340,212 +468,150 @@ def mlp_inputs(spec: RunSpec, ds: DataSet) -> np.ndarray:
     return np.concatenate(out)
   if x_float is not None:
     x_float = np.asarray(x_float, np.float32)
-    if _is_table(ds):
+    if table:
       std = x_float.std(axis=0)
       x_float = (x_float - x_float.mean(axis=0)) / np.where(std > 0, std, 1)
     return x_float.astype(np.float32)
-  if ds.name in SIGN_NATIVE:
+  if ds.float_input == 'signs':
     return np.asarray(bits.unpack_rows(np.asarray(ds.x), ds.num_features), np.float32)
   raise ValueError(f'input_mode (--input_mode) fp needs float features, but data set '
                    f'{ds.name!r} provides only binarised ones (no DataSet.x_float); use '
                    f'--input_mode=bin')
 
 
-def validate_mlp(spec: RunSpec, ds: Optional[DataSet] = None) -> None:
-  """Raises ValueError naming the flag, before any data load (ds None) or compile."""
-  from bnnjax.baselines import mlp
-  _reject_rule_only_flags(spec)
-  if grid_points(spec):
+def _validate_mlp(spec: RunSpec, ds) -> None:
+  _reject(spec, group_size=f'does not apply to --method={spec.method}',
+          train_classifiers=f'applies to --method=ours only, not {spec.method}',
+          flip_prob=f'applies to --method=flip only, not {spec.method}')
+  if grid_points(spec, GRID_FIELDS):
     raise ValueError(f'hyper-parameter grids over {list(GRID_FIELDS)} apply to ours and '
                      f'cp_r, not --method={spec.method}')
   if spec.head != 'auto':
     raise ValueError(f'head (--head) applies to ours and cp_r; --method={spec.method} '
                      f'has one logit per class')
-  mlp_config(spec, ds)
-  mlp.validate_params(mlp_params(spec))
-  if ds is not None:
-    if spec.input_mode == 'fp' and getattr(ds, 'x_float', None) is None and (
-        ds.name not in SIGN_NATIVE):
-      mlp_inputs(spec, ds)  # raises the ValueError naming --input_mode
-    run_lib.check_pool(np.asarray(ds.x), np.asarray(ds.y), ds.num_test,
-                      mlp_config(spec, ds).run_config().train_divisor)
+  if ds is not None and spec.input_mode == 'fp' and getattr(ds, 'x_float', None) is None \
+      and ds.float_input != 'signs':
+    mlp_inputs(spec, ds)  # raises the ValueError naming --input_mode
 
 
-def run_mlp(spec: RunSpec, ds: DataSet, progress_fn=None,
-            checkpoint_path: Optional[str] = None,
-            initial_states=None) -> MethodResult:
+def _mlp_cost(spec: RunSpec, ds: DataSet) -> Optional[Dict]:
+  if spec.method == 'ste':
+    return None  # the paper's cost model has no STE row
+  n_split = ds.num_samples - ds.num_test
+  return dict(method=spec.method, layers=tuple(spec.layers),
+              num_inputs=mlp_num_inputs(spec, ds), num_classes=ds.num_classes,
+              input_mode=spec.input_mode,
+              num_train_used=(n_split // fp_train_divisor(ds)
+                              if spec.input_mode == 'fp' else None))
+
+
+def _mlp_model(config, diagnostics):
   from bnnjax.baselines import mlp
-  config = mlp_config(spec, ds)
-  params = mlp_params(spec)
-  train = mlp.make_train(config)
-  res = train(run_lib.seed_keys(spec.seed, spec.num_seeds), params,
-              run_lib.Data(mlp_inputs(spec, ds), ds.y), progress_fn=progress_fn,
-              checkpoint_path=checkpoint_path, initial_states=initial_states)
-  n_train = ds.num_samples - ds.num_test
-  return MethodResult(
-      train_acc=res.train_acc, test_acc=res.test_acc,
-      already_complete=res.already_complete, wall_seconds=res.wall_seconds,
-      config=dataclasses.asdict(config),
-      extra={'learning_rate': float(params.learning_rate),
-             'input_mode': spec.input_mode,
-             'train_samples': n_train // config.run_config().train_divisor},
-      states=res.states)
+  return mlp.make_model(config, diagnostics)
+
+
+def _mlp_extra(config, spec) -> dict:
+  return {'learning_rate': float(_mlp_params(spec, {}).learning_rate),
+          'input_mode': spec.input_mode}
+
+
+def _mlp_method(kind: str) -> Method:
+  return Method(
+      name=kind, config_fn=_mlp_config, params_fn=_mlp_params, model_fn=_mlp_model,
+      check_fn=_mlp_check, validate_fn=_validate_mlp,
+      modules=('model', 'baselines/mlp'),
+      inputs_fn=lambda spec, ds: Data(mlp_inputs(spec, ds), ds.y),
+      paper_name=lambda spec: (f'{spec.method}_{spec.input_mode}' if kind != 'ste'
+                               else 'ste'),
+      cost_fn=_mlp_cost, extra_fn=_mlp_extra, arithmetic='float')
 
 
 # ----------------------------------------------------------------------------------
 # flip: the rule with 1-bit weights and random flips (bnnjax.baselines.flip; beyond the
-# paper). `learning_rate` is the move probability q (None: flip.DEFAULT_FLIP_PROB) and
-# `weight_clip` the clip of its small counter (0 or 1: none, 1-bit weights); tuples of
-# either are a grid (their Cartesian product, q varying fastest) run in one call
-# (MethodResult.grid {'flip_prob': [...], 'counter_clip': [...]}).
+# paper). flip_prob is the move probability q, weight_clip the clip of its small
+# counter (0 or 1: none, 1-bit weights); tuples of either are a grid (q varies fastest).
 # ----------------------------------------------------------------------------------
 
+FLIP_GRID_FIELDS = ('weight_clip', 'flip_prob')
 
-def flip_grid(spec: RunSpec) -> Dict[str, List]:
-  """{'flip_prob': [P], 'counter_clip': [P]} when learning_rate or weight_clip is a
-  tuple (their Cartesian product, q varying fastest), else {}. weight_clip 0 -> 1."""
+
+def _counter_clip(c):
+  c = np.asarray(c)
+  integral = np.all(np.mod(c, 1) == 0) if c.dtype.kind == 'f' else c.dtype.kind in 'iu'
+  return np.maximum(1, c).astype(np.int64) if integral else c
+
+
+def _flip_params(spec: RunSpec, grid: Dict):
   from bnnjax.baselines import flip
-  q = flip.DEFAULT_FLIP_PROB if spec.learning_rate is None else spec.learning_rate
-  c = spec.weight_clip
-  if not any(isinstance(v, (tuple, list, np.ndarray)) for v in (q, c)):
-    return {}
-  qs, cs = _as_tuple(q), _as_tuple(c)
-  if not qs:
-    raise ValueError('learning_rate (--learning_rate, the flip probability q) lists no '
-                     'value')
-  if not cs:
-    raise ValueError('weight_clip (--weight_clip) lists no value')
-  points = list(itertools.product(cs, qs))
-  return {'flip_prob': [float(p[1]) for p in points],
-          'counter_clip': [max(1, int(p[0])) if float(p[0]) == int(p[0]) else p[0]
-                           for p in points]}
-
-
-def flip_params(spec: RunSpec):
-  """FlipParams of a RunSpec: q from `learning_rate`, the counter clip from
-  `weight_clip` (0 -> 1), scalars or the 1-D grids of `flip_grid`."""
-  from bnnjax.baselines import flip
-  grid = flip_grid(spec)
+  q = flip.DEFAULT_FLIP_PROB if spec.flip_prob is None else spec.flip_prob
   if grid:
+    q = [flip.DEFAULT_FLIP_PROB if v is None else v for v in grid['flip_prob']]
     return flip.FlipParams(robustness=spec.robustness,
-                           flip_prob=np.asarray(grid['flip_prob'], np.float64),
-                           counter_clip=np.asarray(grid['counter_clip']))
-  q = flip.DEFAULT_FLIP_PROB if spec.learning_rate is None else spec.learning_rate
-  c = spec.weight_clip
-  integral = np.ndim(c) == 0 and float(c) == int(c)
+                           flip_prob=np.asarray(q, np.float64),
+                           counter_clip=_counter_clip(grid['weight_clip']))
+  c = _counter_clip(spec.weight_clip)
   return flip.FlipParams(robustness=spec.robustness, flip_prob=q,
-                         counter_clip=max(1, int(c)) if integral else c)
+                         counter_clip=c.item() if c.ndim == 0 else c)
 
 
-def validate_flip(spec: RunSpec, ds: Optional[DataSet] = None) -> None:
-  """Raises ValueError naming the flag, before any data load (ds None) or compile."""
+def _flip_check(config, params_, data) -> None:
   from bnnjax.baselines import flip
+  flip.validate_params(params_)
+  flip.validate_config(config)
+  if data is not None:
+    driver.check_packed_data(data, config)
+
+
+def _validate_flip(spec: RunSpec, ds) -> None:
   if isinstance(spec.robustness, (tuple, list)) or isinstance(
       spec.p_reinforce, (tuple, list)):
-    raise ValueError('--method=flip sweeps only the flip probability q '
-                     '(--learning_rate) and its counter clip (--weight_clip); robustness '
-                     'and p_reinforce grids apply to ours and cp_r')
-  if spec.p_reinforce != RunSpec.p_reinforce:
-    raise ValueError(f'p_reinforce (--p_reinforce) does not apply to --method=flip (no '
-                     f'hidden integer to reinforce), got {spec.p_reinforce}')
+    raise ValueError('--method=flip sweeps only the flip probability q (--flip_prob) '
+                     'and its counter clip (--weight_clip); robustness and p_reinforce '
+                     'grids apply to ours and cp_r')
+  _reject(spec, p_reinforce='does not apply to --method=flip (no hidden integer to '
+                            'reinforce)',
+          learning_rate='does not apply to --method=flip: its flip probability q is '
+                        '--flip_prob',
+          train_classifiers='does not apply to --method=flip (its classifiers are '
+                            'fixed)')
   if spec.input_mode != 'bin':
     raise ValueError(f'input_mode (--input_mode) must be bin for --method=flip, got '
                      f'{spec.input_mode!r}')
-  if spec.train_classifiers:
-    raise ValueError('train_classifiers (--train_classifiers) does not apply to '
-                     '--method=flip (its classifiers are fixed)')
-  flip.validate_params(flip_params(spec))
-  validate_ours(dataclasses.replace(spec, method='ours', learning_rate=None), ds)
-  if ds is not None:
-    run_lib.check_pool(np.asarray(ds.x), np.asarray(ds.y), ds.num_test)
 
 
-def run_flip(spec: RunSpec, ds: DataSet, progress_fn=None,
-             checkpoint_path: Optional[str] = None,
-             initial_states=None) -> MethodResult:
+def _flip_cost(spec: RunSpec, ds: DataSet) -> Dict:
+  from bnnjax.cost import formulas
+  clip = int(np.ravel(_counter_clip(_as_tuple(spec.weight_clip)[0]))[0])
+  return dict(method='flip', layers=tuple(spec.layers), num_inputs=ds.num_features,
+              num_classes=_rule_config(spec, ds).num_outputs,
+              weight_bits=formulas.flip_weight_bits(clip))
+
+
+def _flip_model(config, diagnostics):
   from bnnjax.baselines import flip
-  config = ours_config(spec, ds)
-  res = flip.make_train(config)(
-      run_lib.seed_keys(spec.seed, spec.num_seeds), flip_params(spec),
-      run_lib.Data(ds.x, ds.y), progress_fn=progress_fn,
-      checkpoint_path=checkpoint_path, initial_states=initial_states)
-  return MethodResult(train_acc=res.train_acc, test_acc=res.test_acc,
-                      already_complete=res.already_complete,
-                      wall_seconds=res.wall_seconds,
-                      config=dataclasses.asdict(config), grid=flip_grid(spec),
-                      extra={'head': config.head, 'num_outputs': config.num_outputs,
-                             'flip_prob': np.asarray(flip_params(spec).flip_prob).tolist(),
-                             'counter_clip': np.asarray(
-                                 flip_params(spec).counter_clip).tolist()},
-                      states=res.states)
+  return flip.make_model(config, diagnostics)
 
 
-# ----------------------------------------------------------------------------------
-# Trainers: one compiled train function per (method, shapes), called many times (e.g.
-# once per task of a continual-learning sequence, bnnjax's `initial_states`).
-# ----------------------------------------------------------------------------------
+def _flip_extra(config, spec) -> dict:
+  p = params(spec)
+  return dict(_rule_head_extra(config, spec),
+              flip_prob=np.asarray(p.flip_prob).tolist(),
+              counter_clip=np.asarray(p.counter_clip).tolist())
 
 
-@dataclasses.dataclass
-class Trainer:
-  """train(keys, params, data, progress_fn=None, checkpoint_path=None,
-  initial_states=None) -> `bnnjax.run.Results`, compiled once and reused for every pool
-  of the same shape; params: the traced hyper-parameters of the spec; grid: {field:
-  [P values]} ({} without a grid axis); data_fn(ds) -> `run.Data` the method trains on;
-  evaluate_fn(state, x, y) -> int32[] correct predictions of ONE run's state;
-  protocol: the `run.Protocol` of the runs (the split of every pool)."""
-  train: Callable
-  params: Any
-  grid: Dict[str, list]
-  data_fn: Callable
-  evaluate_fn: Callable
-  protocol: run_lib.Protocol
+FLIP = Method(
+    name='flip', config_fn=_rule_config, params_fn=_flip_params, model_fn=_flip_model,
+    check_fn=_flip_check, validate_fn=_validate_flip,
+    modules=('model', 'baselines/flip'), grid_fields=FLIP_GRID_FIELDS,
+    paper_name=lambda spec: 'flip', cost_fn=_flip_cost, extra_fn=_flip_extra)
 
 
-def make_trainer(spec: RunSpec, ds: DataSet) -> Trainer:
-  """The Trainer of ours, flip, sgd, adam or ste for pools shaped like `ds` (same
-  features, classes, test size); ValueError for other methods, before any compile."""
-  get(spec.method).validate_fn(spec, ds)
-  if spec.method in ('ours', 'flip'):
-    from bnnjax import model
-    config = ours_config(spec, ds)
-    protocol = run_lib.Protocol(batch_size=config.batch_size,
-                                num_epochs=config.num_epochs, num_test=config.num_test,
-                                shuffle_split=config.shuffle_split,
-                                seed_chunk=config.seed_chunk)
-    if spec.method == 'ours':
-      train = run_lib.make_train(config, diagnostics=spec.diagnostics)
-      params, grid = ours_params(spec), grid_points(spec)
-    else:
-      from bnnjax.baselines import flip
-      train = flip.make_train(config)
-      params, grid = flip_params(spec), flip_grid(spec)
-    return Trainer(train=train, params=params, grid=grid,
-                   data_fn=lambda d: run_lib.Data(d.x, d.y),
-                   evaluate_fn=lambda st, x, y: model.evaluate(st, x, y, config),
-                   protocol=protocol)
-  if spec.method in ('sgd', 'adam', 'ste'):
-    from bnnjax.baselines import mlp
-    config = mlp_config(spec, ds)
-    return Trainer(train=mlp.make_train(config), params=mlp_params(spec), grid={},
-                   data_fn=lambda d: run_lib.Data(mlp_inputs(spec, d), d.y),
-                   evaluate_fn=lambda st, x, y: mlp.evaluate(st, x, y, config),
-                   protocol=config.run_config())
-  raise ValueError(f'method {spec.method!r} (--method) has no trainer; valid: '
-                   f"['adam', 'flip', 'ours', 'sgd', 'ste']")
-
-
-METHODS: Dict[str, Method] = {
-    'ours': Method(validate_ours, run_ours),
-    'cp_r': Method(validate_cp_r, run_cp_r),
-    'sgd': Method(validate_mlp, run_mlp),
-    'adam': Method(validate_mlp, run_mlp),
-    'ste': Method(validate_mlp, run_mlp),
-    'flip': Method(validate_flip, run_flip),
-}
+METHODS: Dict[str, Method] = {m.name: m for m in (
+    OURS, CP_R, _mlp_method('sgd'), _mlp_method('adam'), _mlp_method('ste'), FLIP)}
 
 
 def get(name: str) -> Method:
+  """The registry entry of a method; ValueError listing the valid names."""
   if name not in METHODS:
     raise ValueError(f'unknown method {name!r} (--method); valid: {sorted(METHODS)}')
   return METHODS[name]

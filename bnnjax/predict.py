@@ -99,8 +99,8 @@ def _write(flag, write_fn, what: str) -> None:
 
 def _write_header(export, exp, index: int) -> None:
   text = export.c_header(exp, index)
-  from bnnjax import run as run_lib
-  _write(_C_HEADER, lambda p: run_lib.atomic_write(
+  from bnnjax.checkpoint import atomic_write
+  _write(_C_HEADER, lambda p: atomic_write(
       p, lambda f: f.write(text.encode('ascii'))), '')
 
 
@@ -207,8 +207,8 @@ def main(argv):
     writer = csv.writer(buf, lineterminator='\n')
     writer.writerow(['network', 'run', 'seed', 'sample', 'label', 'prediction'])
     writer.writerows(rows)
-    from bnnjax import run as run_lib
-    _write(_PREDICTIONS, lambda p: run_lib.atomic_write(
+    from bnnjax.checkpoint import atomic_write
+    _write(_PREDICTIONS, lambda p: atomic_write(
         p, lambda f: f.write(buf.getvalue().encode())), f' ({len(rows)} rows)')
 
 

@@ -64,6 +64,9 @@ _SEED_CHUNK = flags.DEFINE_integer(
 _INPUT_MODE = flags.DEFINE_string('input_mode', 'bin', 'Float baselines: fp or bin.')
 _LEARNING_RATE = flags.DEFINE_float('learning_rate', None,
                                     'Float baselines (default: the paper\'s).')
+_FLIP_PROB = flags.DEFINE_string(
+    'flip_prob', None, 'flip: move probability q per unit of drive (default 1/256); a '
+    'comma-separated list sweeps (with --weight_clip, the clip of its counter).')
 _WORKDIR = flags.DEFINE_string('workdir', None,
                                'Output folder (default runs/<method>-<dataset>-<layers>).')
 _SMOKE = flags.DEFINE_bool('smoke', False, 'Tiny data set slice, 2 epochs, 2 seeds.')
@@ -165,15 +168,17 @@ def build_spec(default_batch_size=None):
       batch_size=batch_size,
       num_epochs=_EPOCHS.value, num_seeds=_NUM_SEEDS.value, seed=_SEED.value,
       semantics=_SEMANTICS.value, backend=_BACKEND.value, seed_chunk=_SEED_CHUNK.value,
-      input_mode=_INPUT_MODE.value, learning_rate=_LEARNING_RATE.value)
+      input_mode=_INPUT_MODE.value, learning_rate=_LEARNING_RATE.value,
+      flip_prob=(None if _FLIP_PROB.value is None else
+                 _number_list('flip_prob', _FLIP_PROB.value, float)))
   if _SMOKE.value:
     import dataclasses
     spec = dataclasses.replace(spec, num_epochs=2, num_seeds=2)
   if any(n < 1 for n in spec.layers):
     _fail(f'layers (--layers) widths must be >= 1, got {_LAYERS.value!r}')
-  from bnnjax import run as run_lib
+  from bnnjax import driver
   try:
-    run_lib.check_seeds(spec.seed, spec.num_seeds)
+    driver.check_seeds(spec.seed, spec.num_seeds)
   except ValueError as e:
     _fail(str(e))
   return spec
@@ -217,7 +222,8 @@ def _export(spec, ds, result) -> None:
   hparams = {f: getattr(spec, f) for f in methods.GRID_FIELDS}
   try:
     num, size = export.save_run(
-        _EXPORT.value, methods.ours_config(spec, ds), result.states, ds, spec.seed,
+        _EXPORT.value, methods.get('ours').config_fn(spec, ds), result.states, ds,
+        spec.seed,
         hparams=hparams, grid=result.grid, test_acc=result.test_acc,
         export_run=_EXPORT_SEED.value, include_hidden=_EXPORT_HIDDEN.value,
         smoke=_SMOKE.value, official_split=_OFFICIAL_SPLIT.value)
@@ -230,26 +236,27 @@ def main(argv):
   if len(argv) > 1:
     _fail(f'unexpected arguments: {argv[1:]}')
   logging.set_verbosity(logging.WARNING)  # JAX's backend probing logs at INFO
-  from bnnjax import run as run_lib
-  run_lib.use_cpu_cores()  # before JAX touches a backend
-  run_lib.enable_compilation_cache(_COMPILATION_CACHE.value)
+  from bnnjax import platform as platform_lib
+  platform_lib.use_cpu_cores()  # before JAX touches a backend
+  platform_lib.enable_compilation_cache(_COMPILATION_CACHE.value)
   try:
-    run_lib.configure(devices=_DEVICES.value, runs_per_call=_RUNS_PER_CALL.value,
-                      checkpoint_every=_CHECKPOINT_EVERY.value)
-    distributed = run_lib.init_distributed(_COORDINATOR.value, _NUM_PROCESSES.value,
-                                           _PROCESS_ID.value)
-    devices = run_lib.select_devices(_DEVICES.value)  # enough devices?
+    options = platform_lib.EngineOptions(devices=_DEVICES.value,
+                                         runs_per_call=_RUNS_PER_CALL.value,
+                                         checkpoint_every=_CHECKPOINT_EVERY.value)
+    distributed = platform_lib.init_distributed(_COORDINATOR.value, _NUM_PROCESSES.value,
+                                                _PROCESS_ID.value)
+    devices = platform_lib.select_devices(_DEVICES.value)  # enough devices?
   except (ValueError, RuntimeError) as e:
     _fail(str(e))
-  main_process = run_lib.is_main_process()
+  main_process = platform_lib.is_main_process()
   from bnnjax import data as data_lib
   from bnnjax import methods
   spec = build_spec()
   try:
-    method = methods.get(spec.method)
+    methods.get(spec.method)  # an unknown method: the registry's ValueError
     if _DATASET.value not in data_lib.DATASETS:
       data_lib.load(_DATASET.value)  # raises the registry's ValueError
-    method.validate_fn(spec, None)
+    methods.validate(spec)
   except ValueError as e:
     _fail(str(e))
   check_export_flags(spec)
@@ -260,7 +267,7 @@ def main(argv):
     ds = data_lib.load(_DATASET.value, smoke=_SMOKE.value, data_dir=_DATA_DIR.value,
                        download=_DOWNLOAD.value, official_split=_OFFICIAL_SPLIT.value)
     spec = build_spec(ds.batch_size)
-    method.validate_fn(spec, ds)
+    methods.validate(spec, ds)
   except (ValueError, OSError, ImportError) as e:
     _fail(str(e) or repr(e))
   variant = ('-train_out' if spec.train_classifiers else '') + (
@@ -293,7 +300,8 @@ def main(argv):
         f'({time.time() - start:6.1f}s)', flush=True)
 
   try:
-    result = method.run_fn(spec, ds, progress, os.path.join(workdir, 'checkpoint.npz'))
+    result = methods.run(spec, ds, progress, os.path.join(workdir, 'checkpoint.npz'),
+                         options=options)
   except (ValueError, OSError) as e:  # a damaged checkpoint, one of another run, a full
     _fail(str(e))                     # disk
   if not main_process:

@@ -28,7 +28,7 @@ product goes through `bnnjax.model.product` (packed XNOR/AND/popcount, or dense 
 
 import dataclasses
 import warnings
-from typing import NamedTuple, Optional, Tuple
+from typing import NamedTuple, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -36,7 +36,7 @@ import jax.numpy as jnp
 from bnnjax import bits
 from bnnjax import model
 from bnnjax import rng
-from bnnjax import run as run_lib
+from bnnjax import engine
 from bnnjax import config as config_lib
 from bnnjax.config import HParams
 
@@ -67,26 +67,21 @@ def parse_layers(text: str) -> Tuple[Tuple[int, int], ...]:
   return tuple(blocks)
 
 
+@config_lib.with_parts
 @dataclasses.dataclass(frozen=True)
 class CPConfig:
   """Static configuration of a committee machine and its run (hashable).
 
   blocks: ((K1, K2), ...) per block. The other fields mean what they mean in
-  `bnnjax.config.Config` (backend and word_chunk are read by `bnnjax.model.product`;
-  head 'auto' gives one ±1 output column for two classes, as for `ours`).
+  `bnnjax.config.Config` (its `protocol` and `speed` parts, with the same keyword
+  shortcuts; head 'auto' gives one ±1 output column for two classes, as for `ours`).
   """
   blocks: Tuple[Tuple[int, int], ...] = ((330, 30),)
   num_inputs: int = 1000
   num_classes: int = 10
-  batch_size: int = 100
-  num_epochs: int = 50
-  num_test: int = 2000
-  shuffle_split: bool = True
+  protocol: config_lib.Protocol = config_lib.Protocol()
   semantics: str = 'reference'
-  backend: str = 'packed'
-  seed_chunk: Optional[int] = None  # None: per platform (config.resolved_seed_chunk)
-  eval_batch_size: int = 1000
-  word_chunk: int = 4
+  speed: config_lib.Speed = config_lib.Speed()
   head: str = 'auto'
 
   def __post_init__(self):
@@ -115,11 +110,6 @@ class CPConfig:
   def fan_ins(self) -> Tuple[int, ...]:
     """(N_in per block): D, then the K1 of the previous block."""
     return (self.num_inputs,) + self.perceptrons[:-1]
-
-  def run_config(self) -> run_lib.Protocol:
-    return run_lib.Protocol(batch_size=self.batch_size, num_epochs=self.num_epochs,
-                            num_test=self.num_test, shuffle_split=self.shuffle_split,
-                            seed_chunk=self.seed_chunk)
 
 
 def validate(c: CPConfig) -> None:
@@ -267,11 +257,11 @@ def _update(state, batch, params, config, fwd, correct):
   return new_state, model.StepMetrics(correct, jnp.stack(errors), jnp.stack(updated))
 
 
-def make_model(config: CPConfig, diagnostics: bool = True) -> run_lib.Model:
-  """The functions `bnnjax.run.make_runner` needs (`bnnjax.diagnostics` per epoch
-  unless diagnostics is False)."""
+def make_model(config: CPConfig, diagnostics: bool = True) -> engine.Model:
+  """The functions of the run engine (`bnnjax.diagnostics` per epoch unless
+  diagnostics is False)."""
   from bnnjax import diagnostics as diag_lib
-  return run_lib.Model(init_fn=lambda key, params: init(key, config, params),
+  return engine.Model(init_fn=lambda key, params: init(key, config, params),
                       step_fn=lambda state, batch, params: step(state, batch, params,
                                                                 config),
                       evaluate_fn=lambda state, x, y: evaluate(state, x, y, config),
@@ -279,11 +269,3 @@ def make_model(config: CPConfig, diagnostics: bool = True) -> run_lib.Model:
                       else None,
                       step_eval_fn=lambda state, batch, params, train: step(
                           state, batch, params, config, train))
-
-
-def make_train(config: CPConfig, num_devices: Optional[int] = None,
-               diagnostics: bool = True):
-  """`train(keys, params: HParams, data, progress_fn=None, checkpoint_path=None)` ->
-  `bnnjax.run.Results` (see `bnnjax.run.make_runner`)."""
-  return run_lib.make_runner(make_model(config, diagnostics), config.run_config(),
-                             fingerprint_config=config, num_devices=num_devices)

@@ -39,8 +39,7 @@ Memory: one bit per weight, or with a counter log2(c' + 1) bits for the odd valu
 all weights. Dimensions: B batch, D inputs, N hidden, C classes.
 """
 
-import hashlib
-from typing import NamedTuple, Optional, Tuple
+from typing import NamedTuple, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -49,7 +48,7 @@ from bnnjax import bits
 from bnnjax import config as config_lib
 from bnnjax import model
 from bnnjax import rng
-from bnnjax import run as run_lib
+from bnnjax import engine
 
 MAX_COUNTER_CLIP = 127  # the counter is stored in int8
 DEFAULT_FLIP_PROB = 1.0 / 256  # best of {1/4 .. 1/1024} on mnist5k, 10 epochs
@@ -83,7 +82,7 @@ def validate_params(p: FlipParams) -> None:
     raise ValueError(f'robustness (--robustness) must be finite and >= 0, got '
                      f'{r.tolist()}')
   if not (np.all(np.isfinite(q)) and np.all((q >= 0) & (q <= 1))):
-    raise ValueError(f'flip probability q (--learning_rate for --method=flip) must be in '
+    raise ValueError(f'flip probability q (--flip_prob) must be in '
                      f'[0, 1], got {q.tolist()}')
 
 
@@ -173,30 +172,12 @@ def evaluate(state: model.State, x: jax.Array, y: jax.Array,
   return model.evaluate(state, x, y, config)
 
 
-def make_model(config: config_lib.Config) -> run_lib.Model:
+def make_model(config: config_lib.Config, diagnostics: bool = False) -> engine.Model:
+  """The functions of the run engine (no per-epoch diagnostics: `flip` has no hidden
+  integers to describe)."""
+  del diagnostics
   validate_config(config)
-  return run_lib.Model(
+  return engine.Model(
       init_fn=lambda key, params: init(key, config, params),
       step_fn=lambda state, batch, params: step(state, batch, params, config),
       evaluate_fn=lambda state, x, y: evaluate(state, x, y, config))
-
-
-def make_train(config: config_lib.Config, num_devices: Optional[int] = None):
-  """`train(keys, params: FlipParams, data, progress_fn=None, checkpoint_path=None,
-  initial_states=None)` -> `bnnjax.run.Results` (states: `model.State`, int8 hidden)."""
-  protocol = run_lib.Protocol(batch_size=config.batch_size, num_epochs=config.num_epochs,
-                              num_test=config.num_test,
-                              shuffle_split=config.shuffle_split,
-                              seed_chunk=config.seed_chunk)
-
-  def check_fn(params, data):
-    validate_params(params)
-    run_lib.check_data(data, config)
-
-  # This module's code is part of the checkpoint fingerprint (bnnjax.run hashes only
-  # its RULE_MODULES).
-  with open(__file__, 'rb') as f:
-    code = hashlib.sha256(f.read()).hexdigest()
-  return run_lib.make_runner(make_model(config), protocol,
-                             fingerprint_config=('flip', config, code),
-                             num_devices=num_devices, check_fn=check_fn)

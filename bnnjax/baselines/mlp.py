@@ -14,13 +14,13 @@ clipped-identity window |v| <= 1 covers its typical range (a positive scale: the
 and so the binary network, is unchanged). sign(0) = +1.
 
 Inputs (`input_mode`): 'bin' feeds the ±1 pool as packed bits (unpacked per batch),
-'fp' feeds float features on a random 1/32 of the training split (bnnjax.run's
+'fp' feeds float features on a random 1/32 of the training split (the protocol's
 `train_divisor`). Dimensions: B batch, D inputs, N hidden, C classes.
 """
 
 import dataclasses
 import math
-from typing import Any, NamedTuple, Optional, Tuple
+from typing import Any, NamedTuple, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -28,7 +28,7 @@ import optax
 
 from bnnjax import bits
 from bnnjax import model
-from bnnjax import run as run_lib
+from bnnjax import engine
 from bnnjax import config as config_lib
 
 KINDS = ('sgd', 'adam', 'ste')
@@ -37,14 +37,16 @@ PAPER_LEARNING_RATE = {'sgd': 0.01, 'adam': 1e-3, 'ste': 1e-3}
 FP_TRAIN_DIVISOR = 32  # "FP input": a random 1/32 of the training split, per seed
 
 
+@config_lib.with_parts
 @dataclasses.dataclass(frozen=True)
 class MLPConfig:
   """Static configuration of a float / STE MLP and its run (hashable).
 
   kind: 'sgd', 'adam' or 'ste'. layers: hidden widths. input_mode: 'fp' or 'bin'.
-  fp_train_divisor: with 'fp', train on a random 1/fp_train_divisor of the training
-  split (the paper's 32 for images: 32-bit floats of 1/32 of the samples hold as many
-  bits as the 1-bit pool; `bnnjax.methods` derives it from the data's widths).
+  protocol: the run `Protocol`; with 'fp' its train_divisor keeps a random
+  1/train_divisor of the training split (the paper's 32 for images: 32-bit floats of
+  1/32 of the samples hold as many bits as the 1-bit pool; `bnnjax.methods` derives it
+  from the data's widths). speed: only eval_batch_size and seed_chunk apply.
   The other fields mean what they mean in `bnnjax.config.Config`.
   """
   kind: str = 'adam'
@@ -52,13 +54,8 @@ class MLPConfig:
   num_inputs: int = 1000
   num_classes: int = 10
   input_mode: str = 'bin'
-  batch_size: int = 100
-  num_epochs: int = 50
-  num_test: int = 2000
-  shuffle_split: bool = True
-  seed_chunk: Optional[int] = None  # None: per platform (config.resolved_seed_chunk)
-  eval_batch_size: int = 1000
-  fp_train_divisor: int = FP_TRAIN_DIVISOR
+  protocol: config_lib.Protocol = config_lib.Protocol()
+  speed: config_lib.Speed = config_lib.Speed()
 
   def __post_init__(self):
     layers = (self.layers,) if isinstance(self.layers, int) else self.layers
@@ -69,12 +66,6 @@ class MLPConfig:
   def widths(self) -> Tuple[int, ...]:
     """(D, N_1, ..., N_L, C): fan-ins and fan-outs of every weight matrix."""
     return (self.num_inputs,) + self.layers + (self.num_classes,)
-
-  def run_config(self) -> run_lib.Protocol:
-    return run_lib.Protocol(
-        batch_size=self.batch_size, num_epochs=self.num_epochs, num_test=self.num_test,
-        shuffle_split=self.shuffle_split, seed_chunk=self.seed_chunk,
-        train_divisor=self.fp_train_divisor if self.input_mode == 'fp' else 1)
 
 
 def validate(c: MLPConfig) -> None:
@@ -210,17 +201,10 @@ def evaluate(state: State, x: jax.Array, y: jax.Array, config: MLPConfig) -> jax
       x, y, config.eval_batch_size)
 
 
-def make_model(config: MLPConfig) -> run_lib.Model:
-  """The three functions `bnnjax.run.make_runner` needs."""
-  return run_lib.Model(
+def make_model(config: MLPConfig, diagnostics: bool = False) -> engine.Model:
+  """The functions of the run engine (no per-epoch diagnostics)."""
+  del diagnostics
+  return engine.Model(
       init_fn=lambda key, params: init(key, config),
       step_fn=lambda state, batch, params: step(state, batch, params, config),
       evaluate_fn=lambda state, x, y: evaluate(state, x, y, config))
-
-
-def make_train(config: MLPConfig, num_devices: Optional[int] = None):
-  """`train(keys, params: MLPParams, data, progress_fn=None, checkpoint_path=None)` ->
-  `bnnjax.run.Results`. data.x: uint32[n, W] packed ±1 ('bin') or float32[n, D]
-  ('fp')."""
-  return run_lib.make_runner(make_model(config), config.run_config(),
-                             fingerprint_config=config, num_devices=num_devices)

@@ -45,6 +45,9 @@ from typing import Callable, Dict, Optional
 import numpy as np
 
 from bnnjax import bits
+from bnnjax.data import binarize
+
+FLOAT_INPUTS = ('features', 'table', 'signs')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,6 +82,14 @@ class DataSet:
   The per-sample median binarisation of the paper's "binary input" baselines (+1 where a
   value exceeds its sample's median) is the same whichever of these affine, increasing
   normalisations is applied first.
+
+  float_input: how the float baselines read the set (`bnnjax.methods.mlp_inputs`):
+  'features' (images, conv features: 'bin' input from a per-sample median of x_float),
+  'table' (encoded tables: the ±1 encoding itself is the 'bin' input, standardised
+  columns the 'fp' one) or 'signs' (±1 by construction: the signs are its float input).
+  binarisation: the loader's rule from x_float to the bits (`binarize.Rule`), so that
+  raw features can be fed to an exported network (`bnnjax.export`); None when there is
+  none (no x_float, or an encoding that is not a threshold per bit).
   """
   name: str
   x: np.ndarray
@@ -90,6 +101,13 @@ class DataSet:
   batch_size: Optional[int] = None
   notes: str = ''
   x_float: Optional[np.ndarray] = None
+  float_input: str = 'features'
+  binarisation: Optional[binarize.Rule] = None
+
+  def __post_init__(self):
+    if self.float_input not in FLOAT_INPUTS:
+      raise ValueError(f'{self.name}: float_input must be one of {list(FLOAT_INPUTS)}, '
+                       f'got {self.float_input!r}')
 
   @property
   def num_samples(self) -> int:
@@ -128,11 +146,12 @@ class DataSet:
 def from_signs(name: str, x_pm1: np.ndarray, y: np.ndarray, num_classes: int,
                num_test: int, shuffle_split: bool = True,
                batch_size: Optional[int] = None, notes: str = '',
-               x_float=None) -> DataSet:
+               x_float=None, **kwargs) -> DataSet:
   """Validates ±1 features and labels, and packs the features once on the host.
 
   x_pm1: int[n, D] in ±1. y: int[n] in [0, num_classes). num_test in [1, n - 1].
-  x_float: optional float[n, D'] raw features (see `DataSet.x_float`)."""
+  x_float: optional float[n, D'] raw features (see `DataSet.x_float`); kwargs: the
+  other `DataSet` fields (float_input, binarisation)."""
   x_pm1 = np.asarray(x_pm1)
   if x_pm1.ndim != 2 or x_pm1.shape[0] == 0 or x_pm1.shape[1] == 0:
     raise ValueError(f'{name}: features must be a non-empty 2-D array, got shape '
@@ -141,13 +160,13 @@ def from_signs(name: str, x_pm1: np.ndarray, y: np.ndarray, num_classes: int,
     raise ValueError(f'{name}: features must be ±1 (binarise first)')
   return from_packed(name, bits.pack_numpy(x_pm1), y, int(x_pm1.shape[1]), num_classes,
                      num_test, shuffle_split=shuffle_split, batch_size=batch_size,
-                     notes=notes, x_float=x_float)
+                     notes=notes, x_float=x_float, **kwargs)
 
 
 def from_packed(name: str, x_packed: np.ndarray, y: np.ndarray, num_features: int,
                 num_classes: int, num_test: int, shuffle_split: bool = True,
                 batch_size: Optional[int] = None, notes: str = '',
-                x_float=None) -> DataSet:
+                x_float=None, **kwargs) -> DataSet:
   """Validates an already packed pool (uint32[n, W], bits.py convention) and its labels.
 
   Large pools (AlexNet features) are binarised and packed in chunks and enter here.
@@ -182,7 +201,7 @@ def from_packed(name: str, x_packed: np.ndarray, y: np.ndarray, num_features: in
   return DataSet(name=name, x=np.ascontiguousarray(x_packed), y=y.astype(np.int32),
                  num_features=int(num_features), num_classes=int(num_classes),
                  num_test=int(num_test), shuffle_split=shuffle_split,
-                 batch_size=batch_size, notes=notes, x_float=x_float)
+                 batch_size=batch_size, notes=notes, x_float=x_float, **kwargs)
 
 
 def _check_x_float(name: str, x_float, n: int):
@@ -233,9 +252,10 @@ def _prototypes(smoke: bool = False, official_split: bool = False, **unused) -> 
   if smoke:  # same generator and code path, a tenth of the samples
     x, y = prototypes.generate(num_samples=prototypes.NUM_SAMPLES // 10)
     return from_signs('prototypes', x, y, prototypes.NUM_CLASSES,
-                      prototypes.NUM_TEST // 10)
+                      prototypes.NUM_TEST // 10, float_input='signs')
   x, y = prototypes.generate()
-  return from_signs('prototypes', x, y, prototypes.NUM_CLASSES, prototypes.NUM_TEST)
+  return from_signs('prototypes', x, y, prototypes.NUM_CLASSES, prototypes.NUM_TEST,
+                    float_input='signs')
 
 
 def _grey_images(name, images, labels, num_test, smoke, notes, max_level):
@@ -247,7 +267,8 @@ def _grey_images(name, images, labels, num_test, smoke, notes, max_level):
     num_test //= bundled.SMOKE_STRIDE
   x = bundled.grey_images_to_signs(images, name)
   x_float = bundled.scale_pixels(images, max_level)
-  return from_signs(name, x, labels, 10, num_test, notes=notes, x_float=x_float)
+  return from_signs(name, x, labels, 10, num_test, notes=notes, x_float=x_float,
+                    binarisation=binarize.Rule('median_global'))
 
 
 def _digits(smoke: bool = False, official_split: bool = False, **unused) -> DataSet:
@@ -325,6 +346,50 @@ DATASETS: Dict[str, Callable[..., DataSet]] = {
     'imagenette_features': _features_loader('imagenette'),
 }
 DATASETS.update({f'uci/{n}': _uci_loader(n) for n in UCI_IDS})
+
+
+@dataclasses.dataclass(frozen=True)
+class PaperData:
+  """A data set as the paper used it: its name in the paper's results file
+  (reference/paper_results.csv) and its shape: a pool of num_samples, whose last
+  num_test samples of each run's shuffle are the test split (n = num_samples -
+  num_test)."""
+  name: str
+  num_features: int
+  num_classes: int
+  num_samples: int
+  num_test: int
+
+  @property
+  def num_train(self) -> int:
+    return self.num_samples - self.num_test
+
+
+# The registered data sets the paper used, with its names and shapes (docs/data.md).
+PAPER: Dict[str, PaperData] = {
+    'prototypes': PaperData('prototypes', 1000, 10, 12_000, 2_000),
+    'fashion_mnist': PaperData('fmnist', 784, 10, 60_000, 10_000),
+    'cifar10_features': PaperData('cifar10tl', 9216, 10, 50_000, 10_000),
+    'cifar100_features': PaperData('cifar100tl', 9216, 100, 50_000, 10_000),
+    'imagenette_features': PaperData('imagenettetl', 2304, 10, 13_394, 3_394),
+}
+
+
+def paper_name(name: str) -> str:
+  """The paper's name of a registered data set ('fashion_mnist' -> 'fmnist',
+  'uci/tic-tac-toe' -> 'uci_tic'); the name itself for sets the paper did not use."""
+  if name.startswith('uci/'):
+    return 'uci_' + name[4:].split('-')[0]  # the paper's file says uci_tic
+  return PAPER[name].name if name in PAPER else name
+
+
+def paper_data(name: str) -> PaperData:
+  """The paper's shape of a data set, by its registry or its paper name."""
+  for key, p in PAPER.items():
+    if name in (key, p.name):
+      return p
+  raise ValueError(f'no paper shape for data set {name!r}; known: '
+                   f'{sorted(set(PAPER) | {p.name for p in PAPER.values()})}')
 
 
 LOADER_KWARGS = ('smoke', 'data_dir', 'download', 'official_split')

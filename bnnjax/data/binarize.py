@@ -32,12 +32,33 @@ One-hot in ±1 of a categorical column with K categories (sorted unique values):
 +1 at the value's category and −1 elsewhere.
 """
 
+import dataclasses
 from typing import Sequence, Tuple
 
 import numpy as np
 
 MEDIAN_MODES = ('global', 'channel', 'feature')
 THERMOMETER_LEVELS = 32
+RULE_KINDS = ('median_global', 'median_channel', 'thermometer')
+
+
+@dataclasses.dataclass(frozen=True)
+class Rule:
+  """How a loader made a data set's bits from its raw features (`DataSet.x_float`),
+  carried by the `DataSet` so that an exported network can take raw features
+  (`bnnjax.export`, which recomputes the thresholds from x_float and checks them).
+
+  kind: 'median_global' (one median over every value of the pool), 'median_channel'
+  (one median per channel: `channels` blocks of D / channels consecutive features) or
+  'thermometer' (`levels` quantile bits per raw column, x >= t_k)."""
+  kind: str
+  channels: int = 0
+  levels: int = 0
+
+  def __post_init__(self):
+    if self.kind not in RULE_KINDS:
+      raise ValueError(f'binarisation kind must be one of {list(RULE_KINDS)}, got '
+                       f'{self.kind!r}')
 
 
 def check_finite(x: np.ndarray, name: str = 'data') -> np.ndarray:

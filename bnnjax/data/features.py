@@ -311,7 +311,9 @@ def load(dataset: str, smoke: bool = False, data_dir: Optional[str] = None,
   notes += '; x_float: the float features as cached (not normalised)'
   x_float = lazy.LazyRows([f for f, _ in parts], _flatten_features, num_features)
   return from_packed(name, packed, labels, num_features, source.num_classes, num_test,
-                     shuffle_split=not official_split, notes=notes, x_float=x_float)
+                     shuffle_split=not official_split, notes=notes, x_float=x_float,
+                     binarisation=binarize.Rule('median_channel',
+                                                channels=feature_shape(dataset)[0]))
 
 
 def _flatten_features(block: np.ndarray) -> np.ndarray:

@@ -228,4 +228,5 @@ def load_fashion_mnist(smoke: bool = False, data_dir: Optional[str] = None,
   notes += '; x_float = (pixels / 255 - 0.1307) / 0.3081, the paper\'s float input'
   x_float = lazy.LazyRows([images], fashion_mnist_float, x.shape[1])
   return from_signs(dataset, x, labels, source.num_classes, num_test,
-                    shuffle_split=not official_split, notes=notes, x_float=x_float)
+                    shuffle_split=not official_split, notes=notes, x_float=x_float,
+                    binarisation=binarize.Rule('median_global'))

@@ -254,7 +254,7 @@ def load(name: str, smoke: bool = False, data_dir: Optional[str] = None,
            f'classes {classes[:10]}{"..." if len(classes) > 10 else ""}; columns '
            f'{kinds}')
   return from_signs(f'uci/{name}', x, y, num_classes, num_test_for(x.shape[0]),
-                    batch_size=BATCH_SIZE, notes=notes)
+                    batch_size=BATCH_SIZE, notes=notes, float_input='table')
 
 
 # ----------------------------------------------------------------------------------
@@ -314,4 +314,6 @@ def load_breast_cancer(smoke: bool = False):
            f'the raw columns, not normalised')
   return from_signs('breast_cancer', x, y, len(classes), num_test_for(x.shape[0]),
                     batch_size=BATCH_SIZE, notes=notes,
-                    x_float=x_raw.astype(np.float32))
+                    x_float=x_raw.astype(np.float32), float_input='table',
+                    binarisation=binarize.Rule('thermometer',
+                                               levels=binarize.THERMOMETER_LEVELS))

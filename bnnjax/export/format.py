@@ -1,4 +1,4 @@
-r"""Export a trained network as real bits: one versioned file, a `Predictor`, a C header.
+r"""The export file format: a trained network as real bits, in one versioned file.
 
 For inference a network trained by the rule is its binary weights W_l = sign(H_l) and
 its last local classifier P_L, the output layer (algorithm.md, steps 1-2). `save` writes
@@ -11,8 +11,9 @@ the versions; the integer hidden weights are optional (`include_hidden`: resume
 training with `Export.state`). `load` checks everything and raises one `ExportError`
 (a ValueError naming the file and what is wrong) for a truncated, corrupted, foreign or
 newer file. `Predictor` predicts from packed or raw inputs, equal bit for bit to
-`model.predict` of the trained state; `c_header` turns a network into a C header for
-the reference C program in `bnnjax/csrc/` (XNOR/AND/popcount, no floating point).
+`model.predict` of the trained state (`bnnjax.export.predictor`); `c_header` turns a
+network into a C header for the reference C program in `bnnjax/csrc/`
+(XNOR/AND/popcount, no floating point; `bnnjax.export.c`).
 
 File format, version 1 (every integer little-endian)
 ----------------------------------------------------
@@ -62,11 +63,11 @@ both parts start on a byte, bits fill each byte from its least significant bit.
 
 Input binarisation ("data" -> "binarisation"): "kind" is 'median_global',
 'median_channel', 'thermometer' or 'none', with "compare", "num_raw_features" and a
-"note". The thresholds are recomputed at export from the data set's raw features
-(`DataSet.x_float`) with the loader's rule, and kept only if binarising x_float with
-them reproduces the data set's bits exactly on the whole pool; otherwise (and for data
-sets without x_float: prototypes, uci/*) the kind is 'none' and only packed inputs can
-be fed. Raw inputs are the features as `DataSet.x_float` gives them (e.g. digits:
+"note". The thresholds are computed at export from the data set's raw features
+(`DataSet.x_float`) with the loader's rule (`DataSet.binarisation`), and kept only if
+binarising x_float with them reproduces the data set's bits exactly on the whole pool;
+otherwise (and for data sets without x_float or a rule: prototypes, uci/*) the kind is
+'none' and only packed inputs can be fed. Raw inputs are the features as `DataSet.x_float` gives them (e.g. digits:
 pixels / 16; fashion_mnist: normalised pixels; breast_cancer: the 30 raw columns).
 
 Reference C inference: ``python -m bnnjax.predict --model=M.bnn --c_header=bnn_model.h
@@ -76,11 +77,9 @@ line.
 """
 
 import dataclasses
-import functools
 import hashlib
 import json
 import math
-import os
 import platform
 import struct
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
@@ -90,7 +89,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from bnnjax import bits
+from bnnjax import config as config_lib
 from bnnjax import model
+from bnnjax.checkpoint import atomic_write
 from bnnjax.config import Config
 
 MAGIC = b'\x89BNNJAX\n'
@@ -101,20 +102,7 @@ CHECKSUM_BYTES = 32
 ALIGN = 8
 _DTYPES = ('uint8', 'uint32', 'int32', 'float32', 'float64')
 
-# Inputs of the reference C program: magic b'BNNI', then uint32 version (1), num_samples,
-# num_inputs D and words W per sample, then num_samples * W uint32 words (row-major).
-INPUTS_MAGIC = b'BNNI'
-INPUTS_VERSION = 1
-_INPUTS_HEADER = struct.Struct('<4sIIII')
 
-# How each data set's loader binarises its raw features (`DataSet.x_float`).
-RAW_INPUT_RULES = {
-    'digits': 'median_global', 'mnist5k': 'median_global',
-    'fashion_mnist': 'median_global',
-    'cifar10_features': 'median_channel', 'cifar100_features': 'median_channel',
-    'imagenette_features': 'median_channel',
-    'breast_cancer': 'thermometer',
-}
 _MEDIAN_BLOCK_BYTES = 256 * 2**20  # float values gathered at once for channel medians
 
 
@@ -290,26 +278,27 @@ def _channel_medians(x_float, num_channels: int) -> np.ndarray:
 def input_thresholds(ds) -> Binarisation:
   """Recomputes the binarisation of a `bnnjax.data.DataSet` from its raw features.
 
-  The rule per data set is `RAW_INPUT_RULES` (the loaders' rules, data/binarize.py);
-  the result is kept only if it reproduces `ds.x` bit for bit on the whole pool."""
-  rule = RAW_INPUT_RULES.get(ds.name)
+  The rule is the data set's own (`DataSet.binarisation`, set by its loader); the
+  thresholds are computed from `ds.x_float` and kept only if they reproduce `ds.x` bit
+  for bit on the whole pool."""
+  rule = getattr(ds, 'binarisation', None)
   x_float = getattr(ds, 'x_float', None)
   if x_float is None:
     return _no_raw(f'{ds.name} provides no raw features (DataSet.x_float): feed packed '
                    f'inputs')
   if rule is None:
-    return _no_raw(f'no known binarisation rule for {ds.name}: feed packed inputs')
+    return _no_raw(f'no known binarisation rule for {ds.name} (DataSet.binarisation): '
+                   f'feed packed inputs')
   d, d_raw = ds.num_features, int(x_float.shape[1])
-  if rule == 'median_global':
+  if rule.kind == 'median_global':
     if d_raw != d:
       return _no_raw(f'{ds.name}: {d_raw} raw features for {d} bits')
     t = np.median(np.asarray(x_float, np.float32))
     source, threshold, compare = np.arange(d), np.full(d, t, np.float64), '>'
     what = 'one global median over the pool'
-  elif rule == 'median_channel':
-    from bnnjax.data import features
-    c = features.feature_shape(ds.name[:-len('_features')])[0]
-    if d_raw != d or d % c:
+  elif rule.kind == 'median_channel':
+    c = rule.channels
+    if d_raw != d or c < 1 or d % c:
       return _no_raw(f'{ds.name}: {d_raw} raw features for {d} bits and {c} channels')
     med = _channel_medians(x_float, c)
     source, threshold, compare = np.arange(d), np.repeat(med, d // c).astype(
@@ -317,8 +306,8 @@ def input_thresholds(ds) -> Binarisation:
     what = f'per-channel medians over the pool ({c} channels)'
   else:  # thermometer: every raw column numeric, in order, levels bits each
     from bnnjax.data import binarize
-    levels = binarize.THERMOMETER_LEVELS
-    if d != d_raw * levels:
+    levels = rule.levels
+    if levels < 1 or d != d_raw * levels:
       return _no_raw(f'{ds.name}: {d} bits are not {levels} thermometer bits for each of '
                      f'{d_raw} raw columns')
     cols = np.asarray(x_float, np.float32)
@@ -326,7 +315,7 @@ def input_thresholds(ds) -> Binarisation:
                                 for j in range(d_raw)]).astype(np.float64)
     source, compare = np.repeat(np.arange(d_raw), levels), '>='
     what = f'{levels}-level quantile thermometer per raw column'
-  b = Binarisation(kind=rule, compare=compare, source=source.astype(np.int32),
+  b = Binarisation(kind=rule.kind, compare=compare, source=source.astype(np.int32),
                    threshold=threshold, num_raw_features=d_raw,
                    note=f'{what}, recomputed from DataSet.x_float and checked to '
                         f'reproduce the pool\'s bits')
@@ -401,7 +390,9 @@ class Export:
                        f'{len(self.networks)}: 0 to {len(self.networks) - 1})')
     return self.networks[index]
 
-  def predictor(self, index: int = 0, batch_size: int = 1024) -> 'Predictor':
+  def predictor(self, index: int = 0, batch_size: int = 1024):
+    """A `predictor.Predictor` of network `index`."""
+    from bnnjax.export.predictor import Predictor
     return Predictor(self.network(index), self.config, self.binarisation, batch_size)
 
   def state(self, index: int = 0) -> model.State:
@@ -420,16 +411,16 @@ class Export:
   def split_indices(self, index: int = 0) -> Tuple[np.ndarray, np.ndarray]:
     """(train_idx, test_idx) of network `index`'s run over the exported pool: run k's key
     PRNGKey(seed) is split into (split key, init key) as `run.make_runner` does."""
-    from bnnjax import run as run_lib
+    from bnnjax import engine
     if not self.data:
       raise ValueError(f'{self.path}: exported without its data set; its split is '
                        f'unknown')
     net = self.network(index)
     split_key, _ = jax.random.split(jax.random.PRNGKey(net.seed))
-    protocol = run_lib.Protocol(num_test=self.data['num_test'],
-                                shuffle_split=self.data['shuffle_split'])
-    train_idx, test_idx = run_lib.split_indices(split_key, self.data['num_samples'],
-                                                protocol)
+    protocol = config_lib.Protocol(num_test=self.data['num_test'],
+                                   shuffle_split=self.data['shuffle_split'])
+    train_idx, test_idx = engine.split_indices(split_key, self.data['num_samples'],
+                                               protocol)
     return np.asarray(train_idx), np.asarray(test_idx)
 
   def check_dataset(self, ds) -> None:
@@ -577,7 +568,7 @@ def save(path: str, config: Config, states: model.State, seeds: Sequence[int], *
     chunks.append(raw + b'\0' * pad)
     offset += len(raw) + pad
   header = {'format': FORMAT_NAME, 'format_version': FORMAT_VERSION,
-            'config': dataclasses.asdict(config), 'data': data, 'networks': records,
+            'config': config_lib.flat_dict(config), 'data': data, 'networks': records,
             'arrays': table, 'versions': _versions()}
   head = json.dumps(header, sort_keys=True, separators=(',', ':')).encode('utf-8')
   data_start = _PREAMBLE.size + len(head)
@@ -587,9 +578,8 @@ def save(path: str, config: Config, states: model.State, seeds: Sequence[int], *
           b'\0' * (data_start - _PREAMBLE.size - len(head)) + b''.join(chunks))
   blob = body + hashlib.sha256(body).digest()
   assert len(blob) == total
-  from bnnjax import run as run_lib
   try:
-    run_lib.atomic_write(path, lambda f: f.write(blob))
+    atomic_write(path, lambda f: f.write(blob))
   except OSError as e:  # e.g. a full disk: name the file; the previous one is intact
     raise OSError(e.errno, f'cannot write the export {path}: {e.strerror or e}; any '
                            f'previous file there is unchanged', path) from e
@@ -640,7 +630,7 @@ def save_run(path: str, config: Config, states: model.State, dataset, seed: int,
 
 
 def _config_from(d: Dict) -> Config:
-  fields = {f.name for f in dataclasses.fields(Config)}
+  fields = set(config_lib.flat_dict(Config()))
   unknown = sorted(set(d) - fields)
   if unknown:
     raise ValueError(f'unknown config fields {unknown}')
@@ -778,185 +768,3 @@ def _parse(path: str, blob: bytes, head_len: int) -> Export:
                 header=header, file_bytes=len(blob))
 
 
-# ----------------------------------------------------------------------------------
-# Predictor
-# ----------------------------------------------------------------------------------
-
-
-@functools.partial(jax.jit, static_argnums=2)
-def _forward(planes, x: jax.Array, config: Config) -> jax.Array:
-  """int32[B] predictions from packed inputs x: uint32[B, W].
-
-  planes: (per layer bits.Packed [W_{l-1}, N_l] of W_l, bits.Packed [W_L, C_out] of
-  P_L). Step 1 of algorithm.md on the planes: a_l = s_{l-1}·W_l, s_l = sign(a_l),
-  z_L = s_L·P_L, then the head. Compiled once per config, batch size and zero layout."""
-  weights, out = planes
-  semantics = config.semantics
-  s = bits.Packed(x.T, None)  # [W, B]; the inputs are ±1
-  for l, w in enumerate(weights):
-    a = bits.packed_dot(s, w, config.widths[l], config.word_chunk)  # [B, N_l]
-    s = bits.pack(model.sign(a, semantics).T, ternary=semantics == 'reference')
-  z = bits.packed_dot(s, out, config.widths[-1], config.word_chunk)  # [B, C_out]
-  return model.head_predict(z, config.head, semantics)
-
-
-class Predictor:
-  """Predictions of one exported network from packed or raw inputs.
-
-  Equal bit for bit to `model.predict` of the trained state (both semantics, both
-  heads): the forward pass of algorithm.md step 1 on the exported bit-planes,
-  a_l = s_{l-1}·W_l by XNOR/AND/popcount (`bits.packed_dot`), s_l = sign(a_l), and the
-  head on z_L = s_L·P_L. Inputs are processed in jitted chunks of `batch_size` samples.
-  """
-
-  def __init__(self, network: Network, config: Config,
-               binarisation: Binarisation = Binarisation(), batch_size: int = 1024):
-    if batch_size < 1:
-      raise ValueError(f'batch_size must be >= 1, got {batch_size}')
-    self.config = config
-    self.network = network
-    self.binarisation = binarisation
-    self.batch_size = int(batch_size)
-    self.num_inputs = config.num_inputs
-    self.num_words = bits.num_words(config.num_inputs)
-
-    def planes(r: PackedRows):  # rows [K, W] -> bits.Packed planes [W, K]
-      return bits.Packed(jnp.asarray(r.sign.T),
-                         None if r.nz is None else jnp.asarray(r.nz.T))
-
-    self._planes = (tuple(planes(r) for r in network.weights),
-                    planes(network.classifiers[-1]))
-
-  def predict_packed(self, x: np.ndarray, num_inputs: Optional[int] = None) -> np.ndarray:
-    """int32[B] predictions from packed ±1 inputs x: uint32[B, W] (bits.py layout;
-    padding bits 0). num_inputs: the inputs' D, checked when given ('sign' head under
-    'reference': -1 where z = 0, no class)."""
-    x = np.asarray(x)
-    if num_inputs is not None and num_inputs != self.num_inputs:
-      raise ValueError(f'inputs have {num_inputs} features but the network expects '
-                       f'{self.num_inputs}')
-    if x.ndim != 2 or x.shape[1] != self.num_words or x.dtype != np.uint32:
-      raise ValueError(f'packed inputs must be uint32[B, {self.num_words}] for '
-                       f'{self.num_inputs} inputs, got {x.dtype}{list(x.shape)}')
-    if not padding_ok(x, self.num_inputs):
-      raise ValueError(f'packed inputs have bits set beyond the {self.num_inputs} inputs '
-                       f'(wrong width or layout)')
-    n = x.shape[0]
-    if n == 0:
-      return np.zeros(0, np.int32)
-    bsz = min(self.batch_size, 1 << (n - 1).bit_length())  # one shape per call size
-    out = []
-    for lo in range(0, n, bsz):
-      chunk = x[lo:lo + bsz]
-      if chunk.shape[0] < bsz:
-        chunk = np.concatenate([chunk, np.zeros((bsz - chunk.shape[0],) + chunk.shape[1:],
-                                                np.uint32)])
-      out.append(np.asarray(_forward(self._planes, jnp.asarray(chunk), self.config)))
-    return np.concatenate(out)[:n].astype(np.int32)
-
-  def binarize(self, x_raw: np.ndarray) -> np.ndarray:
-    """float[B, D'] raw features -> uint32[B, W] packed inputs (the data set's rule)."""
-    if not self.binarisation.available:
-      raise ValueError(f'no input thresholds in this export ({self.binarisation.note})')
-    return self.binarisation.apply(x_raw)
-
-  def predict_raw(self, x_raw: np.ndarray) -> np.ndarray:
-    """int32[B] predictions from raw features float[B, D'] (as `DataSet.x_float`)."""
-    return self.predict_packed(self.binarize(x_raw))
-
-
-# ----------------------------------------------------------------------------------
-# C header and the reference C program's inputs
-# ----------------------------------------------------------------------------------
-
-
-def c_source_dir() -> str:
-  """Folder of the reference C program (bnn_infer.c), shipped inside the package."""
-  return os.path.join(os.path.dirname(os.path.abspath(__file__)), 'csrc')
-
-
-def _c_array(name: str, words: np.ndarray) -> str:
-  flat = np.asarray(words, np.uint32).reshape(-1)
-  items = [f'0x{int(v):08x}u' for v in flat]
-  lines = [', '.join(items[i:i + 8]) for i in range(0, len(items), 8)]
-  return (f'static const uint32_t {name}[{max(1, flat.size)}] = {{\n  ' +
-          ',\n  '.join(lines or ['0u']) + '\n};\n')
-
-
-def c_header(exp: Export, index: int = 0) -> str:
-  """C99 header text with network `index` as packed uint32 rows for bnn_infer.c.
-
-  Layer l: N_l rows (one per neuron, W_{l-1} words each) of sign bits and, where a
-  weight is 0, of nonzero bits; the output layer is P_L (C_out rows). A layer with a zero
-  weight carries its full nonzero plane here (2 bits per weight in the header, not in the
-  file), so the C program stays XNOR/AND/popcount."""
-  net = exp.network(index)
-  c = exp.config
-  layers = list(net.weights) + [net.classifiers[-1]]
-  widths = list(c.widths) + [c.num_outputs]
-  import bnnjax
-  out = [f'/* Generated by bnnjax {bnnjax.__version__} from '
-         f'{os.path.basename(exp.path).replace("*/", "")}, network {index} (run {net.run}, seed '
-         f'{net.seed}). Do not edit.\n   {" -> ".join(map(str, widths))}, '
-         f'{c.semantics} semantics, {c.head} head. */\n'
-         f'#ifndef BNN_MODEL_H\n#define BNN_MODEL_H\n#include <stdint.h>\n\n'
-         f'#define BNN_NUM_LAYERS {len(c.layers)}\n'
-         f'#define BNN_NUM_INPUTS {c.num_inputs}\n'
-         f'#define BNN_INPUT_WORDS {bits.num_words(c.num_inputs)}\n'
-         f'#define BNN_NUM_OUTPUTS {c.num_outputs}\n'
-         f'#define BNN_NUM_CLASSES {c.num_classes}\n'
-         f'#define BNN_MAX_WORDS {max(bits.num_words(n) for n in c.widths)}\n'
-         f'#define BNN_REFERENCE {int(c.semantics == "reference")}  '
-         f'/* 1: sign(0) = 0 (ternary activations); 0: sign(0) = +1 */\n'
-         f'#define BNN_HEAD_SIGN {int(c.head == "sign")}  '
-         f'/* 1: one output, class 1 if z > 0 (0 if z < 0); 0: argmax */\n\n'
-         '#ifndef BNN_LAYER_T\n#define BNN_LAYER_T\n'
-         'typedef struct {\n  int num_in;  /* values per row */\n'
-         '  int num_out;  /* rows */\n  int words;  /* uint32 words per row */\n'
-         '  const uint32_t *sign;  /* [num_out * words] */\n'
-         '  const uint32_t *nz;  /* [num_out * words], or 0 when no value is 0 */\n'
-         '} bnn_layer_t;\n#endif\n\n']
-  entries = []
-  for l, r in enumerate(layers):
-    name = f'bnn_layer{l}' if l < len(c.layers) else 'bnn_output'
-    out.append(_c_array(f'{name}_sign', r.sign))
-    if r.nz is not None:
-      out.append(_c_array(f'{name}_nz', r.nz))
-    entries.append(f'  {{{widths[l]}, {widths[l + 1]}, {bits.num_words(widths[l])}, '
-                   f'{name}_sign, {name + "_nz" if r.nz is not None else "0"}}}')
-  out.append('/* Hidden layers 0 .. BNN_NUM_LAYERS - 1, then the output classifier. */\n'
-             'static const bnn_layer_t bnn_layers[BNN_NUM_LAYERS + 1] = {\n' +
-             ',\n'.join(entries) + '\n};\n\n#endif  /* BNN_MODEL_H */\n')
-  return ''.join(out)
-
-
-def write_c_header(path: str, exp: Export, index: int = 0) -> None:
-  text = c_header(exp, index)
-  from bnnjax import run as run_lib
-  run_lib.atomic_write(path, lambda f: f.write(text.encode('ascii')))
-
-
-def write_inputs(path: str, x: np.ndarray, num_inputs: int) -> None:
-  """Writes packed inputs uint32[B, W] in the 'BNNI' format of bnn_infer.c."""
-  x = np.ascontiguousarray(np.asarray(x, np.uint32))
-  if x.ndim != 2 or x.shape[1] != bits.num_words(num_inputs):
-    raise ValueError(f'inputs must be uint32[B, {bits.num_words(num_inputs)}] for '
-                     f'{num_inputs} inputs, got {list(x.shape)}')
-  blob = (_INPUTS_HEADER.pack(INPUTS_MAGIC, INPUTS_VERSION, x.shape[0], num_inputs,
-                              x.shape[1]) + x.astype('<u4').tobytes())
-  from bnnjax import run as run_lib
-  run_lib.atomic_write(path, lambda f: f.write(blob))
-
-
-def read_inputs(path: str) -> Tuple[np.ndarray, int]:
-  """(uint32[B, W], num_inputs) from a 'BNNI' file; raises ValueError if malformed."""
-  with open(path, 'rb') as f:
-    blob = f.read()
-  if len(blob) < _INPUTS_HEADER.size or blob[:4] != INPUTS_MAGIC:
-    raise ValueError(f'{path}: not a BNNI inputs file')
-  _, version, n, d, w = _INPUTS_HEADER.unpack_from(blob)
-  if version != INPUTS_VERSION or w != bits.num_words(d) or (
-      len(blob) != _INPUTS_HEADER.size + 4 * n * w):
-    raise ValueError(f'{path}: malformed or truncated BNNI inputs file')
-  x = np.frombuffer(blob, '<u4', n * w, _INPUTS_HEADER.size).reshape(n, w)
-  return x.astype(np.uint32), d

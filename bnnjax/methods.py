@@ -115,7 +115,7 @@ class Method:
     earlier code fingerprints with the same bits. paper_name(spec): the method column
     of the paper's results file. cost_fn(spec, ds) -> keyword arguments of
     `cost.summary_columns` (its row of the paper's cost model), or None.
-  extra_fn(config, spec) -> method-specific summary fields. arithmetic: 'binary' or
+  extra_fn(config, spec, ds) -> method-specific summary fields. arithmetic: 'binary' or
   'float' (time estimates). fingerprint_prefix: False for the rule, whose checkpoints
   predate method names in fingerprints.
   """
@@ -130,7 +130,7 @@ class Method:
   cost_fn: Callable
   grid_fields: Tuple[str, ...] = ()
   inputs_fn: Callable = lambda spec, ds: Data(ds.x, ds.y)
-  extra_fn: Callable = lambda config, spec: {}
+  extra_fn: Callable = lambda config, spec, ds: {}
   arithmetic: str = 'binary'
   legacy_code: Tuple[str, ...] = ()
   fingerprint_prefix: bool = True
@@ -236,7 +236,7 @@ def prepare(spec: RunSpec, ds: DataSet,
       check_fn=lambda params_, data: entry.check_fn(config, params_, data),
       options=options)
   return Prepared(spec, config, p, grid, train, lambda d: entry.inputs_fn(spec, d),
-                  dict(entry.extra_fn(config, spec)))
+                  dict(entry.extra_fn(config, spec, ds)))
 
 
 def run(spec: RunSpec, ds: DataSet, progress_fn=None,
@@ -301,7 +301,7 @@ def _validate_ours(spec: RunSpec, ds) -> None:
           flip_prob='applies to --method=flip only, not ours')
 
 
-def _rule_head_extra(config, spec) -> dict:
+def _rule_head_extra(config, spec, ds=None) -> dict:
   return {'head': config.head, 'num_outputs': config.num_outputs}
 
 
@@ -318,8 +318,8 @@ OURS = Method(
     modules=run_lib.RULE_MODULES, grid_fields=GRID_FIELDS,
     paper_name=lambda spec: 'ours_train_out' if spec.train_classifiers else 'ours',
     cost_fn=_ours_cost,
-    extra_fn=lambda config, spec: dict(_rule_head_extra(config, spec),
-                                       train_classifiers=config.train_classifiers),
+    extra_fn=lambda config, spec, ds: dict(_rule_head_extra(config, spec),
+                                           train_classifiers=config.train_classifiers),
     legacy_code=run_lib.LEGACY_CODE, fingerprint_prefix=False)
 
 
@@ -371,7 +371,7 @@ CP_R = Method(
     check_fn=_rule_check, validate_fn=_validate_cp_r,
     modules=('model', 'baselines/cp_r'), grid_fields=GRID_FIELDS,
     paper_name=lambda spec: 'cp_r', cost_fn=_cp_r_cost,
-    extra_fn=lambda config, spec: dict(
+    extra_fn=lambda config, spec, ds: dict(
         _rule_head_extra(config, spec),
         blocks='_'.join(f'{k1}_{k2}' for k1, k2 in config.blocks),
         committee_size=list(config.committee_sizes)))
@@ -510,9 +510,10 @@ def _mlp_model(config, diagnostics):
   return mlp.make_model(config, diagnostics)
 
 
-def _mlp_extra(config, spec) -> dict:
+def _mlp_extra(config, spec, ds) -> dict:
   return {'learning_rate': float(_mlp_params(spec, {}).learning_rate),
-          'input_mode': spec.input_mode}
+          'input_mode': spec.input_mode,
+          'train_samples': (ds.num_samples - ds.num_test) // config.protocol.train_divisor}
 
 
 def _mlp_method(kind: str) -> Method:
@@ -592,7 +593,7 @@ def _flip_model(config, diagnostics):
   return flip.make_model(config, diagnostics)
 
 
-def _flip_extra(config, spec) -> dict:
+def _flip_extra(config, spec, ds) -> dict:
   p = params(spec)
   return dict(_rule_head_extra(config, spec),
               flip_prob=np.asarray(p.flip_prob).tolist(),

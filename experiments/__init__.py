@@ -1,4 +1,5 @@
-"""One module per table or figure of arXiv 2412.00119, run by `python -m experiments.run`.
+"""One settings module per table or figure of arXiv 2412.00119 (and `continual`, beyond
+the paper), run by `python -m experiments.run` through `experiments.framework`.
 
 `EXPERIMENTS` maps a name to its `framework.Experiment`; `get(name)` raises ValueError
 listing the valid names. Nothing in `bnnjax` imports this package.
@@ -8,7 +9,7 @@ import importlib
 from typing import Dict
 
 NAMES = ('main', 'group_size', 'cp_r', 'depth', 'robustness', 'weight_bits', 'train_out',
-         'learning_curves', 'uci')
+         'learning_curves', 'uci', 'continual')
 
 
 def get(name: str):

@@ -1,29 +1,32 @@
-"""The machinery every experiment shares: settings, the resumable runner, the paper's
-numbers, Markdown tables and figures.
+"""The machinery every experiment shares: settings, the resumable runner, task sequences,
+the paper's numbers, and the outputs (tables and figures in `experiments.render`).
 
 An experiment module lists its settings (`Setting`: a data set and a
-`bnnjax.methods.RunSpec`, plus how the paper names the row) and says how to plot them.
-`run_experiment` runs them through the library (`bnnjax.methods`), never through the
-`bnnjax.train` command line:
+`bnnjax.methods.RunSpec`, plus how the paper names the row, and optionally a sequence of
+tasks cut from the data set) and says how to plot them. `run_experiment` runs them
+through the library (`bnnjax.methods`), never through the `bnnjax.train` command line:
 
-* Settings that differ only in the traced hyper-parameters (r, p_r, weight clip) and
-  form a full grid run as ONE compiled, vmapped call (`RunSpec` tuples); settings that
-  change shapes (width, γ, depth, method) loop over compiled configurations.
+* Settings that differ only in the method's traced hyper-parameters (its registry
+  entry's `grid_fields`: r, p_r, weight clip; flip's q and counter clip) and form a
+  full grid run as ONE compiled, vmapped call; settings that change shapes (width, γ,
+  depth, method) loop over compiled configurations.
 * Each setting's tidy rows are written atomically to `<workdir>/settings/<id>.csv` as
-  soon as its call finishes; `<id>` hashes everything that determines the result (data
-  set, smoke, every RunSpec field), so a rerun, or another experiment with the same
-  setting, skips it. A killed call resumes from its checkpoint
-  (`<workdir>/checkpoints/<id>.npz`) and reaches the same bits.
+  soon as its call finishes (a task sequence's record to `<id>.json`); `<id>` hashes
+  everything that determines the result (data set, task sequence, smoke, every RunSpec
+  field), so a rerun, or another experiment with the same setting, skips it. A killed
+  call resumes from its checkpoint (`<workdir>/checkpoints/<id>.npz`) and reaches the
+  same bits.
 * Outputs per experiment, in `<workdir>/<experiment>/`: `results.csv` (one row per
   setting x seed x epoch), `summary.json`, `table.md` (paper, ours, difference; cells
   beyond max(1.0, 2σ) flagged) and `figure.png` (needs matplotlib, an optional extra; the
-  CSV and Markdown never do).
+  CSV and Markdown never do); with task sequences also `matrices.csv` (setting x seed x
+  trained task x evaluated task), `curves.csv` (per epoch of every task) and per
+  sequence `heatmaps_<name>.png` and `forgetting_<name>.png`.
 """
 
 import csv
 import dataclasses
 import hashlib
-import io
 import json
 import math
 import os
@@ -32,22 +35,23 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from bnnjax import checkpoint as ckpt_lib
+from bnnjax import data as data_lib
 from bnnjax import methods
 from bnnjax import results as results_lib
-from bnnjax import run as run_lib
+from experiments import render as render_lib
+from experiments import sequences
+from experiments.sequences import Tasks
 
 PAPER_CSV = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'paper_results.csv')
-# bnnjax registry name -> the paper's data set name in paper_results.csv.
-PAPER_DATASET = {'prototypes': 'prototypes', 'fashion_mnist': 'fmnist',
-                 'cifar10_features': 'cifar10tl', 'cifar100_features': 'cifar100tl',
-                 'imagenette_features': 'imagenettetl'}
 SMOKE_EPOCHS = 2
 SMOKE_SEEDS = 2
 # RunSpec fields that change no result bit (left out of the setting ids).
 RESULT_NEUTRAL = ('diagnostics',)
 # Speed settings that do not change results, hashed at a fixed value (the one every
-# stored setting was written with), so choosing them never changes a setting's id.
-SPEED_SETTINGS = {'seed_chunk': 5}
+# stored setting was written with: backend 'packed' was the default before 'auto'), so
+# choosing them never changes a setting's id.
+SPEED_SETTINGS = {'seed_chunk': 5, 'backend': 'packed'}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,7 +62,9 @@ class Setting:
   names the row ({column: value}, e.g. {'experiment': 'main', 'layers': '35_35'}; the
   data set and method columns are filled in from the setting) or None when the paper has
   no such row. series: the curve the row belongs to in the figure; x: its x value
-  (None: the cost model's memory or gates, as the experiment's figure says).
+  (None: the cost model's memory or gates, as the experiment's figure says). tasks: a
+  task sequence cut from the data set (`sequences.Tasks`), trained one task after
+  another, or None (one task: the data set).
   """
   dataset: str
   spec: methods.RunSpec
@@ -66,26 +72,37 @@ class Setting:
   paper: Optional[Dict[str, str]] = None
   series: str = ''
   x: Optional[float] = None
+  tasks: Optional[Tasks] = None
 
   def setting_id(self, smoke: bool) -> str:
     """Content hash of everything that determines the result."""
     spec = {k: SPEED_SETTINGS.get(k, v) for k, v in dataclasses.asdict(self.spec).items()
-            if k not in RESULT_NEUTRAL}
-    text = json.dumps({'dataset': self.dataset, 'smoke': smoke, 'spec': spec},
-                      sort_keys=True, default=str)
+            if k not in RESULT_NEUTRAL and not (
+                k in methods.ADDED_FIELDS and v == methods.ADDED_FIELDS[k])}
+    content = {'dataset': self.dataset, 'smoke': smoke, 'spec': spec}
+    if self.tasks is not None:
+      content['tasks'] = dataclasses.asdict(self.tasks)
+    text = json.dumps(content, sort_keys=True, default=str)
     layers = self.spec.layers_text or '_'.join(map(str, self.spec.layers))
+    where = self.tasks.name if self.tasks is not None else self.dataset
     slug = ''.join(ch if (ch.isascii() and ch.isalnum()) else '_' for ch in
-                   f'{self.spec.method}-{self.dataset}-{layers}')[:60]
+                   f'{self.spec.method}-{where}-{layers}')[:60]
     # Content only (no label), so experiments that share a setting share its file.
     return f'{slug}-{hashlib.sha256(text.encode()).hexdigest()[:12]}'
+
+  def file(self, workdir: str, smoke: bool) -> str:
+    """Where the finished setting is kept: settings/<id>.csv, or .json for a sequence."""
+    ext = '.json' if self.tasks is not None else '.csv'
+    return os.path.join(workdir, 'settings', self.setting_id(smoke) + ext)
 
 
 @dataclasses.dataclass(frozen=True)
 class Experiment:
-  """name: registry name. reference: the paper's table or figure. settings_fn(smoke) ->
-  [Setting]. plot: 'memory' / 'gates' (x from the cost model, log scale), 'x' (the
-  settings' x, xlabel/xlog as given), 'epochs' (learning curves). command and runtime:
-  for the docs."""
+  """name: registry name. reference: the paper's table or figure (or what it studies
+  beyond the paper). settings_fn(smoke) -> [Setting]. plot: 'memory' / 'gates' (x from
+  the cost model, log scale), 'x' (the settings' x, xlabel/xlog as given), 'epochs'
+  (learning curves), 'scatter'. panel_fn(entry) -> the row of panels an entry is drawn
+  in (an 'epochs' figure with several groups of curves), or None: one row."""
   name: str
   reference: str
   settings_fn: Callable[[bool], List[Setting]]
@@ -94,6 +111,7 @@ class Experiment:
   xlog: bool = False
   ylabel: str = 'test accuracy (%)'
   note: str = ''
+  panel_fn: Optional[Callable[[Dict], str]] = None
 
 
 def spec_for(method: str = 'ours', layers=(135, 135), smoke: bool = False,
@@ -121,26 +139,13 @@ def paper_rows() -> List[Dict[str, str]]:
     return list(csv.DictReader(f))
 
 
-def paper_dataset(name: str) -> str:
-  if name.startswith('uci/'):
-    return 'uci_' + name[4:].split('-')[0]  # the paper's file says uci_tic for tic-tac-toe
-  return PAPER_DATASET.get(name, name)
-
-
-def paper_method(spec: methods.RunSpec) -> str:
-  if spec.method == 'ours':
-    return 'ours_train_out' if spec.train_classifiers else 'ours'
-  if spec.method in ('sgd', 'adam'):
-    return f'{spec.method}_{spec.input_mode}'
-  return spec.method
-
-
 def paper_result(setting: Setting, rows=None) -> Optional[Tuple[float, float]]:
   """(mean, std) of the paper's final test accuracy for the setting, or None."""
   if setting.paper is None:
     return None
   rows = paper_rows() if rows is None else rows
-  want = {'dataset': paper_dataset(setting.dataset), 'method': paper_method(setting.spec)}
+  want = {'dataset': data_lib.paper_name(setting.dataset),
+          'method': methods.get(setting.spec.method).paper_name(setting.spec)}
   want.update(setting.paper)
   for r in rows:
     if all(r.get(k) == str(v) for k, v in want.items()):
@@ -148,15 +153,14 @@ def paper_result(setting: Setting, rows=None) -> Optional[Tuple[float, float]]:
   return None
 
 
-# ----------------------------------------------------------------------------------
-# Data
-# ----------------------------------------------------------------------------------
+def flag(ours_mean, ours_std, paper_mean, paper_std) -> bool:
+  """True when |ours - paper| exceeds max(1.0, 2σ), σ = the larger seed std."""
+  return abs(ours_mean - paper_mean) > max(1.0, 2 * max(ours_std, paper_std))
 
 
 def data_status(name: str, data_dir: Optional[str] = None) -> Tuple[bool, str]:
   """(available, reason) for a registered data set on this machine: tries its smoke
   slice (seconds); a missing file or package gives the loader's message."""
-  from bnnjax import data as data_lib
   try:
     data_lib.load(name, smoke=True, data_dir=data_dir)
   except (OSError, ImportError, ValueError) as e:
@@ -165,40 +169,36 @@ def data_status(name: str, data_dir: Optional[str] = None) -> Tuple[bool, str]:
 
 
 # ----------------------------------------------------------------------------------
-# Running
+# Grids: settings that differ only in traced hyper-parameters run as one call
 # ----------------------------------------------------------------------------------
 
 
-def _grid_key(setting: Setting):
-  spec = dataclasses.replace(setting.spec, **{f: None for f in methods.GRID_FIELDS})
-  return setting.dataset, spec
-
-
 def group_settings(settings: Sequence[Setting]) -> List[List[Setting]]:
-  """Groups settings that differ only in the traced hyper-parameters and together form
+  """Groups settings that differ only in their method's grid fields and together form
   a full grid (the Cartesian product `methods.grid_points` builds), keeping order; any
   other setting is a group of its own."""
   groups: Dict = {}
-  order = []
   for s in settings:
-    key = _grid_key(s)
-    if key not in groups:
-      groups[key] = []
-      order.append(key)
-    groups[key].append(s)
+    fields = methods.get(s.spec.method).grid_fields
+    key = (s.dataset, s.tasks, dataclasses.replace(s.spec, **{f: None for f in fields}))
+    groups.setdefault(key, []).append(s)
   out = []
-  for key in order:
-    members = groups[key]
-    if len(members) > 1 and members[0].spec.method in ('ours', 'cp_r'):
-      values = {f: tuple(dict.fromkeys(getattr(m.spec, f) for m in members))
-                for f in methods.GRID_FIELDS}
-      n_points = math.prod(len(v) for v in values.values())
-      points = {tuple(getattr(m.spec, f) for f in methods.GRID_FIELDS) for m in members}
-      if n_points == len(members) == len(points):
-        out.append(members)
-        continue
-    out.extend([m] for m in members)
+  for members in groups.values():
+    fields = methods.get(members[0].spec.method).grid_fields
+    while members:  # the longest prefix that is a full grid runs as one call
+      size = max(n for n in range(1, len(members) + 1)
+                 if n == 1 or _full_grid(members[:n], fields))
+      out.append(members[:size])
+      members = members[size:]
   return out
+
+
+def _full_grid(members: Sequence[Setting], fields) -> bool:
+  if not fields:
+    return False
+  values = [tuple(dict.fromkeys(getattr(m.spec, f) for m in members)) for f in fields]
+  points = {tuple(getattr(m.spec, f) for f in fields) for m in members}
+  return math.prod(len(v) for v in values) == len(members) == len(points)
 
 
 def grid_spec(group: Sequence[Setting]) -> methods.RunSpec:
@@ -207,48 +207,43 @@ def grid_spec(group: Sequence[Setting]) -> methods.RunSpec:
   if len(group) == 1:
     return spec
   changes = {}
-  for f in methods.GRID_FIELDS:
+  for f in methods.get(spec.method).grid_fields:
     vals = tuple(dict.fromkeys(getattr(m.spec, f) for m in group))
     changes[f] = vals if len(vals) > 1 else vals[0]
   return dataclasses.replace(spec, **changes)
 
 
-def _point_result(res: methods.MethodResult, grid_spec_: methods.RunSpec,
-                  setting: Setting) -> methods.MethodResult:
-  """The [S, E] result of one grid point of a grid call."""
-  if not res.grid:
-    return res
-  target = tuple(getattr(setting.spec, f) for f in methods.GRID_FIELDS)
-  points = list(zip(*(res.grid[f] for f in methods.GRID_FIELDS)))
-  p = points.index(target)
-  return dataclasses.replace(res, train_acc=res.train_acc[p], test_acc=res.test_acc[p],
-                             grid={})
+def _point(grid: Dict[str, list], setting: Setting) -> Optional[int]:
+  """The index of a setting's point in a grid call's points (None: no grid)."""
+  if not grid:
+    return None
+  points = list(zip(*grid.values()))
+  return points.index(tuple(getattr(setting.spec, f) for f in grid))
+
+
+# ----------------------------------------------------------------------------------
+# Running
+# ----------------------------------------------------------------------------------
 
 
 def _cost_weight(setting: Setting, ds) -> float:
   """Relative compute of a setting, for the time estimate: the cost model's gates per
   run over the gates of one machine operation (a 32-bit XNOR + popcount word for the
-  binary rule, about 11 gates per bit-MAC x 32; a float multiply-add, 20,000 gates),
-  times the seeds. Methods without a cost model count as nothing."""
+  binary methods, about 11 gates per bit-MAC x 32; a float multiply-add, 20,000
+  gates), times the seeds and tasks. Methods without a cost model count as nothing."""
   from bnnjax import cost
   try:
     cols = cost.run_columns(setting.spec, ds, measured=False)
   except ValueError:
     cols = {}
   gates = float(cols.get('model_gates_per_run') or 0.0)
-  per_op = 11 * 32 if setting.spec.method in ('ours', 'cp_r') else 20_000
-  return gates / per_op * setting.spec.num_seeds
+  binary = methods.get(setting.spec.method).arithmetic == 'binary'
+  tasks = setting.tasks.num_tasks if setting.tasks is not None else 1
+  return gates / (11 * 32 if binary else 20_000) * setting.spec.num_seeds * tasks
 
 
-def run_experiment(exp: Experiment, workdir: str, smoke: bool = False,
-                   num_seeds: Optional[int] = None, datasets: Optional[Sequence[str]] = None,
-                   data_dir: Optional[str] = None, log: Callable[[str], None] = print
-                   ) -> Dict:
-  """Runs (or resumes) an experiment; writes its outputs; returns the summary.
-
-  num_seeds: override every setting's seed count. datasets: keep only settings on these
-  data sets (ValueError if the experiment has none). Settings whose data are not on this
-  machine are skipped and listed in the summary with the reason."""
+def _select(exp: Experiment, smoke, num_seeds, datasets) -> Tuple[list, list]:
+  """(all settings, the settings to run): filtered by data set, seeds overridden."""
   settings = all_settings = exp.settings_fn(smoke)
   if datasets:
     known = sorted({s.dataset for s in settings})
@@ -263,12 +258,22 @@ def run_experiment(exp: Experiment, workdir: str, smoke: bool = False,
     settings = [dataclasses.replace(s, spec=dataclasses.replace(s.spec,
                                                                 num_seeds=num_seeds))
                 for s in settings]
-  from bnnjax import data as data_lib
   for s in settings:  # every setting is validated before anything runs
-    methods.get(s.spec.method).validate_fn(s.spec, None)
-  exp_dir = os.path.join(workdir, exp.name)
-  settings_dir = os.path.join(workdir, 'settings')
-  ckpt_dir = os.path.join(workdir, 'checkpoints')
+    methods.validate(s.spec)
+  return all_settings, settings
+
+
+def run_experiment(exp: Experiment, workdir: str, smoke: bool = False,
+                   num_seeds: Optional[int] = None, datasets: Optional[Sequence[str]] = None,
+                   data_dir: Optional[str] = None, log: Callable[[str], None] = print,
+                   options=None) -> Dict:
+  """Runs (or resumes) an experiment; writes its outputs; returns the summary.
+
+  num_seeds: override every setting's seed count. datasets: keep only settings on these
+  data sets (ValueError if the experiment has none). Settings whose data are not on this
+  machine are skipped and listed in the summary with the reason. options: the engine's
+  `EngineOptions` (devices, runs per call, checkpoint interval)."""
+  all_settings, settings = _select(exp, smoke, num_seeds, datasets)
   loaded, missing = {}, {}
   for name in dict.fromkeys(s.dataset for s in settings):
     try:
@@ -277,42 +282,35 @@ def run_experiment(exp: Experiment, workdir: str, smoke: bool = False,
       missing[name] = ' '.join(str(e).split())
       log(f'[{exp.name}] skipping data set {name}: {missing[name]}')
   runnable = [s for s in settings if s.dataset in loaded]
+  tasks_of = {}  # (dataset, tasks) -> [DataSet]: every setting's first pool
   for s in runnable:
-    methods.get(s.spec.method).validate_fn(s.spec, loaded[s.dataset])
+    if s.tasks is not None and (s.dataset, s.tasks) not in tasks_of:
+      tasks_of[(s.dataset, s.tasks)] = sequences.make_tasks(loaded[s.dataset], s.tasks,
+                                                            smoke)
+    first = tasks_of[(s.dataset, s.tasks)][0] if s.tasks else loaded[s.dataset]
+    methods.validate(s.spec, first)
   groups = group_settings(runnable)
   weights = [sum(_cost_weight(s, loaded[s.dataset]) for s in g) for g in groups]
-  total_w = sum(weights) or 1.0
-  done_w = 0.0
-  start = time.time()
-  computed_w = 0.0
+  total_w, done_w, computed_w, start = sum(weights) or 1.0, 0.0, 0.0, time.time()
   for gi, group in enumerate(groups):
-    paths = [os.path.join(settings_dir, s.setting_id(smoke) + '.csv') for s in group]
-    labels = ', '.join(s.label for s in group)
-    head = f'[{exp.name}] setting {gi + 1}/{len(groups)} ({group[0].dataset}: {labels})'
+    head = (f'[{exp.name}] setting {gi + 1}/{len(groups)} ({group[0].dataset}: '
+            f'{", ".join(s.label for s in group)})')
+    paths = [s.file(workdir, smoke) for s in group]
     if all(os.path.exists(p) for p in paths):
-      for p in paths:  # a damaged file is refused (naming it), not silently reused
-        results_lib.read_rows(p)
+      for s, p in zip(group, paths):  # a damaged file is refused, not silently reused
+        _read_setting(s, p)
       log(f'{head}: already done, skipped')
       done_w += weights[gi]
       continue
-    spec = grid_spec(group)
-    ds = loaded[group[0].dataset]
-    t0 = time.time()
+    spec, t0 = grid_spec(group), time.time()
     log(f'{head}: running {spec.num_seeds} seeds x {spec.num_epochs} epochs'
-        f'{" (one grid call of " + str(len(group)) + " points)" if len(group) > 1 else ""}')
-    ckpt = os.path.join(ckpt_dir, group[0].setting_id(smoke) + '.npz')
-    res = methods.get(spec.method).run_fn(spec, ds, None, ckpt)
-    for s, path in zip(group, paths):
-      point = _point_result(res, spec, s)
-      rows = results_lib.tidy_rows(s.spec, s.dataset, point)
-      for r in rows:
-        r.update(experiment=exp.name, setting=s.label, series=s.series,
-                 setting_id=s.setting_id(smoke), smoke=smoke,
-                 call_wall_seconds=round(res.wall_seconds, 2), call_points=len(group))
-      text = results_lib.csv_text(rows)
-      run_lib.atomic_write(path, lambda f, t=text: f.write(t.encode()))
-    if os.path.exists(ckpt):
-      os.remove(ckpt)
+        + (f' x {group[0].tasks.name} tasks' if group[0].tasks else '')
+        + (f' (one grid call of {len(group)} points)' if len(group) > 1 else ''))
+    if group[0].tasks is None:
+      _run_group(exp, group, spec, loaded[group[0].dataset], workdir, smoke, options)
+    else:
+      _run_sequence_group(exp, group, spec, tasks_of[(group[0].dataset, group[0].tasks)],
+                          workdir, smoke, log, options)
     done_w += weights[gi]
     computed_w += weights[gi]
     elapsed = time.time() - start
@@ -324,6 +322,60 @@ def run_experiment(exp: Experiment, workdir: str, smoke: bool = False,
   ran = {s.dataset for s in settings}
   report = list(settings) + [s for s in all_settings if s.dataset not in ran]
   return write_outputs(exp, workdir, report, smoke, missing, log)
+
+
+def _run_group(exp, group, spec, ds, workdir, smoke, options) -> None:
+  ckpt = os.path.join(workdir, 'checkpoints', group[0].setting_id(smoke) + '.npz')
+  res = methods.run(spec, ds, None, ckpt, options=options)
+  for s in group:
+    p = _point(res.grid, s)
+    point = res if p is None else dataclasses.replace(
+        res, train_acc=res.train_acc[p], test_acc=res.test_acc[p], grid={},
+        metrics={k: v[p] for k, v in res.metrics.items()})
+    rows = results_lib.tidy_rows(s.spec, s.dataset, point)
+    for r in rows:
+      r.update(experiment=exp.name, setting=s.label, series=s.series,
+               setting_id=s.setting_id(smoke), smoke=smoke,
+               call_wall_seconds=round(res.wall_seconds, 2), call_points=len(group))
+    text = results_lib.csv_text(rows)
+    ckpt_lib.atomic_write(s.file(workdir, smoke), lambda f, t=text: f.write(t.encode()))
+  if os.path.exists(ckpt):
+    os.remove(ckpt)
+
+
+def _run_sequence_group(exp, group, spec, tasks, workdir, smoke, log, options) -> None:
+  res = sequences.run_sequence(spec, tasks, log, options)
+  for s in group:
+    p = _point(res['grid'], s) or 0
+    record = {'acc': res['acc'][p].tolist(), 'train_curve': res['train_curve'][p].tolist(),
+              'test_curve': res['test_curve'][p].tolist(),
+              'wall_seconds': res['wall_seconds'], 'call_points': len(group),
+              'spec': dataclasses.asdict(s.spec), 'dataset': s.dataset,
+              'tasks': s.tasks.name, 'setting_id': s.setting_id(smoke), 'smoke': smoke,
+              'task_names': [t.name for t in tasks],
+              'num_test': [t.num_test for t in tasks]}
+    text = json.dumps(record, default=str)
+    ckpt_lib.atomic_write(s.file(workdir, smoke), lambda f, t=text: f.write(t.encode()))
+
+
+def _read_setting(s: Setting, path: str):
+  """A finished setting's rows (CSV) or record (JSON), checked; ValueError naming a
+  damaged file."""
+  if s.tasks is None:
+    return results_lib.read_rows(path)
+  try:
+    with open(path) as f:
+      record = json.load(f)
+    acc = np.asarray(record['acc'], np.float64)
+    curves = [np.asarray(record[k], np.float64) for k in ('train_curve', 'test_curve')]
+    if acc.ndim != 3 or acc.shape[1] != acc.shape[2] or any(
+        c.shape[:2] != acc.shape[:2] for c in curves):
+      raise ValueError('inconsistent shapes')
+  except (OSError, ValueError, KeyError, TypeError) as e:
+    raise ValueError(f'results file {path} is damaged or not a bnnjax sequence record '
+                     f'({e}); remove it to compute it again') from None
+  record.update(acc=acc, train_curve=curves[0], test_curve=curves[1])
+  return record
 
 
 # ----------------------------------------------------------------------------------
@@ -347,58 +399,76 @@ def summarize_setting(rows: List[Dict[str, str]]) -> Dict:
           'call_wall_seconds': float(rows[0].get('call_wall_seconds') or 0.0)}
 
 
-def flag(ours_mean, ours_std, paper_mean, paper_std) -> bool:
-  """True when |ours - paper| exceeds max(1.0, 2σ), σ = the larger seed std."""
-  return abs(ours_mean - paper_mean) > max(1.0, 2 * max(ours_std, paper_std))
+def summarize_sequence(record: Dict) -> Dict:
+  """The sequence metrics of one setting (mean, std over seeds) and its mean matrix."""
+  acc = record['acc']
+  out = {k: (float(np.mean(v)), float(np.std(v)))
+         for k, v in sequences.metrics(acc).items()}
+  out.update(acc_mean=acc.mean(0).tolist(), num_seeds=int(acc.shape[0]),
+             num_tasks=int(acc.shape[1]), num_epochs=int(record['test_curve'].shape[-1]),
+             wall_seconds=float(sum(record['wall_seconds'])))
+  return out
 
 
 def write_outputs(exp: Experiment, workdir: str, settings: Sequence[Setting], smoke: bool,
                   missing: Dict[str, str], log=print) -> Dict:
-  """results.csv, summary.json, table.md and figure.png from the settings' files."""
+  """results.csv (and matrices.csv, curves.csv), summary.json, table.md and the figures
+  from the settings' files."""
   exp_dir = os.path.join(workdir, exp.name)
-  rows_all, entries = [], []
+  rows_all, mats, curves, entries = [], [], [], []
   paper = paper_rows()
   for s in settings:
-    path = os.path.join(workdir, 'settings', s.setting_id(smoke) + '.csv')
+    path = s.file(workdir, smoke)
     entry = {'label': s.label, 'dataset': s.dataset, 'method': s.spec.method,
              'series': s.series, 'x': s.x, 'setting_id': s.setting_id(smoke),
-             'layers': s.spec.layers_text or ','.join(map(str, s.spec.layers))}
+             'layers': s.spec.layers_text or ','.join(map(str, s.spec.layers)),
+             'tasks': s.tasks.name if s.tasks else None}
     pr = paper_result(s, paper)
     entry['paper'] = None if pr is None else {'mean': pr[0], 'std': pr[1]}
     if smoke:  # smoke sizes are not comparable with the paper
       pr = None
+    entries.append(entry)
     if not os.path.exists(path):
       entry['missing'] = missing.get(s.dataset, 'not run')
-      entries.append(entry)
       continue
-    rows = results_lib.read_rows(path)
-    for r in rows:  # a setting shared with another experiment gets this one's names
+    found = _read_setting(s, path)
+    if s.tasks is not None:
+      entry.update(summarize_sequence(found))
+      base = {'experiment': exp.name, 'tasks': s.tasks.name, 'dataset': s.dataset,
+              'method': s.spec.method, 'learner': s.label, 'setting_id': entry['setting_id'],
+              'smoke': smoke}
+      m, c = sequences.tidy_rows(found, base)
+      mats += m
+      curves += c
+      entry['acc'] = found['acc']  # for the figures; not written to summary.json
+      continue
+    for r in found:  # a setting shared with another experiment gets this one's names
       r.update(experiment=exp.name, setting=s.label, series=s.series)
-    rows_all.extend(rows)
-    entry.update(summarize_setting(rows))
+    rows_all.extend(found)
+    entry.update(summarize_setting(found))
     entry['cost'] = _setting_cost(s, smoke)
     if pr is not None:
       entry['diff'] = entry['test_acc_mean'] - pr[0]
       entry['flagged'] = flag(entry['test_acc_mean'], entry['test_acc_std'], *pr)
-    entries.append(entry)
+  files = {'table.md': render_lib.render(exp, entries, missing, smoke)}
+  for name, rows in (('results.csv', rows_all), ('matrices.csv', mats),
+                     ('curves.csv', curves)):
+    if rows:
+      files[name] = results_lib.csv_text(rows)
+  public = [{k: v for k, v in e.items() if k != 'acc'} for e in entries]
   summary = {'experiment': exp.name, 'reference': exp.reference, 'smoke': smoke,
-             'settings': entries, 'missing_data': missing, **results_lib.environment()}
-  if rows_all:
-    text = results_lib.csv_text(rows_all)
-    run_lib.atomic_write(os.path.join(exp_dir, 'results.csv'),
-                         lambda f: f.write(text.encode()))
-  table = render(exp, entries, missing, smoke)
-  run_lib.atomic_write(os.path.join(exp_dir, 'table.md'), lambda f: f.write(table.encode()))
-  js = json.dumps(summary, indent=2, sort_keys=True, default=str)
-  run_lib.atomic_write(os.path.join(exp_dir, 'summary.json'), lambda f: f.write(js.encode()))
-  png = os.path.join(exp_dir, 'figure.png')
-  if plot(exp, entries, png):
-    summary['figure'] = png
-  else:
+             'settings': public, 'missing_data': missing, **results_lib.environment()}
+  files['summary.json'] = json.dumps(summary, indent=2, sort_keys=True, default=str)
+  for name, text in files.items():
+    ckpt_lib.atomic_write(os.path.join(exp_dir, name),
+                          lambda f, t=text: f.write(t.encode()))
+  figures = render_lib.plot(exp, entries, exp_dir)
+  summary['figures'] = figures
+  if not figures:
     log(f'[{exp.name}] no figure: matplotlib is not installed (pip install '
         f"'bnnjax[plots]')")
-  log(f'[{exp.name}] wrote {exp_dir}/results.csv, table.md, summary.json'
-      f'{", figure.png" if "figure" in summary else ""}')
+  log(f'[{exp.name}] wrote {exp_dir}/' + ', '.join(
+      list(files) + [os.path.basename(p) for p in figures]))
   return summary
 
 
@@ -408,172 +478,14 @@ _COST_DATA = {}
 def _setting_cost(s: Setting, smoke: bool) -> Dict:
   """The paper's cost model for the setting at the paper's data shape where known."""
   from bnnjax import cost
-  from bnnjax import data as data_lib
   try:
-    name = cost.DATASET_ALIASES.get(s.dataset, s.dataset)
     key = (s.dataset, smoke)
     if key not in _COST_DATA:
-      if name in cost.PAPER_DATASETS and not smoke:
-        _COST_DATA[key] = cost.synthetic_dataset(name)
+      if s.dataset in data_lib.PAPER and not smoke:
+        _COST_DATA[key] = cost.synthetic_dataset(s.dataset)
       else:
         _COST_DATA[key] = data_lib.load(s.dataset, smoke=smoke)
-    ds = _COST_DATA[key]
-    cols = cost.run_columns(s.spec, ds, measured=False)
+    cols = cost.run_columns(s.spec, _COST_DATA[key], measured=False)
   except (ValueError, OSError, ImportError):
     return {}
   return {k: cols[k] for k in ('model_memory_kb', 'model_gates_per_step') if k in cols}
-
-
-def _pm(mean, std) -> str:
-  return f'{mean:.2f} ± {std:.2f}'
-
-
-def render(exp: Experiment, entries: Sequence[Dict], missing: Optional[Dict] = None,
-           smoke: bool = False) -> str:
-  """Markdown: one row per setting with paper, ours and the difference; a difference
-  beyond max(1.0, 2σ) is marked with ⚠. Data sets not available are listed below."""
-  lines = [f'# {exp.name}: {exp.reference}', '']
-  if smoke:
-    lines += ['**Smoke run** (tiny data, 2 epochs, 2 seeds): not comparable with the '
-              'paper; no difference is computed.', '']
-  if exp.note:
-    lines += [exp.note, '']
-  lines += ['| data set | setting | paper | bnnjax | diff | seeds × epochs |',
-            '|---|---|---|---|---|---|']
-  for e in entries:
-    paper = '—' if e['paper'] is None else _pm(e['paper']['mean'], e['paper']['std'])
-    if 'test_acc_mean' not in e:
-      why = 'data not available here' if e['dataset'] in (missing or {}) else 'not run'
-      lines.append(f'| {e["dataset"]} | {e["label"]} | {paper} | {why} | | |')
-      continue
-    ours = _pm(e['test_acc_mean'], e['test_acc_std'])
-    diff = ''
-    if 'diff' in e:
-      diff = f'{e["diff"]:+.2f}' + (' ⚠' if e['flagged'] else '')
-    lines.append(f'| {e["dataset"]} | {e["label"]} | {paper} | {ours} | {diff} | '
-                 f'{e["num_seeds"]} × {e["num_epochs"]} |')
-  lines += ['', 'paper: the authors\' released result (mean ± std over seeds); bnnjax: '
-            'final-epoch test accuracy (%), mean ± std over seeds; ⚠: |diff| > '
-            'max(1.0, 2σ), σ the larger of the two seed stds.', '']
-  if exp.plot == 'epochs':  # the learning-dynamics table: test accuracy at some epochs
-    done = [e for e in entries if 'curve_mean' in e]
-    epochs = sorted({k for e in done for k in (1, 5, 10, 25, len(e['curve_mean']))
-                     if k <= len(e['curve_mean'])})
-    if done:
-      lines += ['Test accuracy (%) after epoch, mean ± std over seeds:', '',
-                '| data set | setting | ' + ' | '.join(f'epoch {k}' for k in epochs) + ' |',
-                '|---|---|' + '---|' * len(epochs)]
-      for e in done:
-        cells = [(_pm(e['curve_mean'][k - 1], e['curve_std'][k - 1])
-                  if k <= len(e['curve_mean']) else '') for k in epochs]
-        lines.append(f'| {e["dataset"]} | {e["label"]} | ' + ' | '.join(cells) + ' |')
-      lines.append('')
-  for name, why in (missing or {}).items():
-    lines.append(f'- {name}: {why}')
-  return '\n'.join(lines) + '\n'
-
-
-def plot(exp: Experiment, entries: Sequence[Dict], path: str) -> bool:
-  """A PNG styled like the paper's figures; False when matplotlib is missing."""
-  try:  # a Figure without pyplot: no global backend change (notebooks keep inline)
-    from matplotlib.figure import Figure
-  except ImportError:
-    return False
-  done = [e for e in entries if 'test_acc_mean' in e]
-  if exp.plot == 'scatter':
-    return _scatter(exp, done, path)
-  datasets = list(dict.fromkeys(e['dataset'] for e in done)) or ['(none)']
-  kinds = exp.plot if isinstance(exp.plot, tuple) else (exp.plot,)
-  fig = Figure(figsize=(5 * len(datasets), 4 * len(kinds)))
-  axes = fig.subplots(len(kinds), len(datasets), squeeze=False)
-  for ki, kind in enumerate(kinds):
-    for ax, name in zip(axes[ki], datasets):
-      _plot_panel(ax, exp, kind, [e for e in done if e['dataset'] == name], name)
-  fig.suptitle(f'{exp.name}: {exp.reference}', fontsize=9)
-  return _save_png(fig, path)
-
-
-def _save_png(fig, path: str) -> bool:
-  """Writes a matplotlib Figure as a PNG, atomically."""
-  fig.tight_layout()
-  buf = io.BytesIO()
-  fig.savefig(buf, format='png', dpi=110)
-  run_lib.atomic_write(path, lambda f: f.write(buf.getvalue()))
-  return True
-
-
-def _plot_panel(ax, exp: Experiment, kind: str, sub: Sequence[Dict], name: str):
-  """One data set's panel: a curve per series against the x of `kind`."""
-  for ser in dict.fromkeys(e['series'] for e in sub):
-    pts = [e for e in sub if e['series'] == ser]
-    if kind == 'epochs':
-      for e in pts:
-        xs = np.arange(1, len(e['curve_mean']) + 1)
-        m, sd = np.array(e['curve_mean']), np.array(e['curve_std'])
-        ax.plot(xs, m, label=e['label'])
-        ax.fill_between(xs, m - sd, m + sd, alpha=0.2)
-      continue
-    xs = []
-    for e in pts:
-      if kind == 'memory':
-        xs.append(e.get('cost', {}).get('model_memory_kb'))
-      elif kind == 'gates':
-        xs.append(e.get('cost', {}).get('model_gates_per_step'))
-      else:
-        xs.append(e['x'])
-    keep = sorted(((x, e) for x, e in zip(xs, pts) if x is not None), key=lambda t: t[0])
-    if not keep:
-      continue
-    ax.errorbar([k[0] for k in keep], [k[1]['test_acc_mean'] for k in keep],
-                yerr=[k[1]['test_acc_std'] for k in keep], marker='o', capsize=3,
-                label=ser or 'bnnjax')
-    papers = [(x, e['paper']) for x, e in keep if e['paper'] is not None]
-    if papers:
-      ax.errorbar([p[0] for p in papers], [p[1]['mean'] for p in papers],
-                  yerr=[p[1]['std'] for p in papers], marker='x', linestyle=':',
-                  capsize=3, alpha=0.6, label=f'{ser or "bnnjax"} (paper)')
-  xlabel = {'memory': 'memory (KB, paper cost model)',
-            'gates': 'Boolean gates per step (paper cost model)',
-            'epochs': 'epoch'}.get(kind, exp.xlabel)
-  ax.set_xlabel(xlabel)
-  ax.set_ylabel(exp.ylabel)
-  if kind in ('memory', 'gates') or exp.xlog:
-    ax.set_xscale('log')
-  ax.set_title(name)
-  ax.grid(alpha=0.3)
-  if ax.get_legend_handles_labels()[0]:
-    ax.legend(fontsize=7)
-
-
-def _scatter(exp: Experiment, done: Sequence[Dict], path: str) -> bool:
-  """One point per data set: the best cp_r setting (x) against the best of ours (y),
-  ours and the paper's, with the diagonal."""
-  from matplotlib.figure import Figure
-  fig = Figure(figsize=(5, 5))
-  ax = fig.subplots()
-  best = {}
-  for e in done:
-    key = (e['dataset'], 'ours' if e['method'] == 'ours' else 'cp_r')
-    if key not in best or e['test_acc_mean'] > best[key]['test_acc_mean']:
-      best[key] = e
-  names = sorted({d for d, _ in best})
-  pts = [(best[(d, 'cp_r')], best[(d, 'ours')]) for d in names
-         if (d, 'cp_r') in best and (d, 'ours') in best]
-  if pts:
-    ax.scatter([c['test_acc_mean'] for c, _ in pts], [o['test_acc_mean'] for _, o in pts],
-               label='bnnjax')
-    for c, o in pts:
-      ax.annotate(o['dataset'], (c['test_acc_mean'], o['test_acc_mean']), fontsize=6)
-    paper = [(c['paper']['mean'], o['paper']['mean']) for c, o in pts
-             if c['paper'] and o['paper']]
-    if paper:
-      ax.scatter(*zip(*paper), marker='x', label='paper')
-  lo = min([50.0] + [min(c['test_acc_mean'], o['test_acc_mean']) for c, o in pts])
-  ax.plot([lo, 100], [lo, 100], 'k:', lw=0.8)
-  ax.set_xlabel('CP+R, best setting: test accuracy (%)')
-  ax.set_ylabel('ours, best setting: test accuracy (%)')
-  ax.set_title(f'{exp.name}: {exp.reference}', fontsize=8)
-  ax.grid(alpha=0.3)
-  if pts:
-    ax.legend(fontsize=7)
-  return _save_png(fig, path)

@@ -3,10 +3,7 @@ r"""Runs one experiment (a table or figure of arXiv 2412.00119) and writes its o
   python -m experiments.run --list
   python -m experiments.run --experiment=main --dataset=prototypes
   python -m experiments.run --experiment=robustness --smoke
-  python -m experiments.run --experiment=continual [--dataset=permuted_mnist5k]
-
-`continual` (beyond the paper: sequential tasks, experiments/continual.py) has its own
-runner; for it --dataset names its benchmarks.
+  python -m experiments.run --experiment=continual [--dataset=mnist5k]
 
 Writes <workdir>/<experiment>/{results.csv, summary.json, table.md, figure.png} and one
 file per finished setting in <workdir>/settings (reused by any later run, of this or
@@ -14,7 +11,6 @@ another experiment, with the same setting). Every flag and every setting is chec
 before anything is compiled or written; a bad one exits with one line `error: ...`.
 """
 
-import importlib
 import os
 import sys
 import time
@@ -49,19 +45,10 @@ def _fail(msg: str) -> None:
   sys.exit(2)
 
 
-# Experiments with their own runner (not a `framework.Experiment`): name -> module.
-OWN_RUNNER = {'continual': 'experiments.continual'}
-
-
 def list_experiments(data_dir=None) -> str:
   import experiments
   from experiments import framework
   lines = []
-  for name, module in OWN_RUNNER.items():
-    mod = importlib.import_module(module)
-    lines.append(f'{name:16s} beyond the paper: sequential tasks without replay, and '
-                 f'pure-binary training')
-    lines.append(f'{"":16s}   benchmarks: {", ".join(mod.BENCHMARKS)}')
   status = {}
   for name in experiments.NAMES:
     exp = experiments.get(name)
@@ -83,13 +70,14 @@ def main(argv):
   if len(argv) > 1:
     _fail(f'unexpected arguments: {argv[1:]}')
   logging.set_verbosity(logging.WARNING)
-  from bnnjax import run as run_lib
-  run_lib.use_cpu_cores()  # before JAX touches a backend
-  run_lib.enable_compilation_cache(_COMPILATION_CACHE.value)
-  try:  # the engine every setting's call uses (bnnjax.run)
-    run_lib.configure(devices=_DEVICES.value, runs_per_call=_RUNS_PER_CALL.value,
-                      checkpoint_every=_CHECKPOINT_EVERY.value)
-    run_lib.select_devices(_DEVICES.value)
+  from bnnjax import platform as platform_lib
+  platform_lib.use_cpu_cores()  # before JAX touches a backend
+  platform_lib.enable_compilation_cache(_COMPILATION_CACHE.value)
+  try:  # how every setting's call places its runs (bnnjax.platform)
+    options = platform_lib.EngineOptions(devices=_DEVICES.value,
+                                         runs_per_call=_RUNS_PER_CALL.value,
+                                         checkpoint_every=_CHECKPOINT_EVERY.value)
+    platform_lib.select_devices(_DEVICES.value)
   except ValueError as e:
     _fail(e)
   if _WORKDIR.value:
@@ -105,18 +93,6 @@ def main(argv):
     return
   if not _EXPERIMENT.value:
     _fail('--experiment is required (or --list); valid: ' + ', '.join(experiments.NAMES))
-  if _EXPERIMENT.value in OWN_RUNNER:
-    runner = importlib.import_module(OWN_RUNNER[_EXPERIMENT.value])
-    workdir = _WORKDIR.value or os.path.join(
-        'runs', 'experiments-smoke' if _SMOKE.value else 'experiments')
-    start = time.time()
-    try:
-      runner.run(workdir, smoke=_SMOKE.value, benchmarks=_DATASET.value,
-                 num_seeds=_NUM_SEEDS.value, log=lambda m: print(m, flush=True))
-    except ValueError as e:
-      _fail(e)
-    print(f'[{_EXPERIMENT.value}] done in {time.time() - start:.1f}s', flush=True)
-    return
   try:
     exp = experiments.get(_EXPERIMENT.value)
   except ValueError as e:
@@ -130,10 +106,10 @@ def main(argv):
     summary = framework.run_experiment(
         exp, workdir, smoke=_SMOKE.value, num_seeds=_NUM_SEEDS.value,
         datasets=_DATASET.value, data_dir=_DATA_DIR.value,
-        log=lambda m: print(m, flush=True))
+        log=lambda m: print(m, flush=True), options=options)
   except ValueError as e:
     _fail(e)
-  done = [e for e in summary['settings'] if 'test_acc_mean' in e]
+  done = [e for e in summary['settings'] if 'missing' not in e]
   print(f'[{exp.name}] {len(done)}/{len(summary["settings"])} settings done in '
         f'{time.time() - start:.1f}s; table: {os.path.join(workdir, exp.name, "table.md")}',
         flush=True)

@@ -41,7 +41,7 @@ def record(suite: str, case: str, test: str, ok: bool, **info) -> None:
 
 
 # A compile of a program of bnnjax (not of a single jnp primitive such as a dtype
-# conversion): its name holds one of these (run.py's init/epoch functions under jit or
+# conversion): its name holds one of these (the engine's init/epoch functions under jit or
 # pmap, export's forward pass, the models' train/step/evaluate/predict functions).
 PROGRAM_NAME_PARTS = ('init_', 'epoch_', 'pmap', 'forward', 'train', 'step', 'evaluate',
                       'predict')
@@ -236,7 +236,7 @@ def kill_at(module, args, cwd, rng, span, mode):
 def code_hash() -> str:
   """SHA-256 of bnnjax's and experiments' sources: a kill/rerun case is redone when
   another process edits the code meanwhile (checkpoints then refuse to resume, rightly:
-  `bnnjax.run.code_fingerprint`)."""
+  `bnnjax.checkpoint.code_fingerprint`)."""
   import hashlib
   h = hashlib.sha256()
   for pkg in ('bnnjax', 'experiments'):

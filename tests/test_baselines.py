@@ -16,7 +16,7 @@ from bnnjax import model
 from bnnjax import run as run_lib
 from bnnjax.baselines import cp_r
 from bnnjax.baselines import mlp
-from bnnjax.config import HParams
+from bnnjax.config import HParams, Protocol
 from bnnjax.data import from_signs
 
 # ----------------------------------------------------------------------------------
@@ -195,6 +195,85 @@ def test_mlp_step_keeps_shapes_and_dtypes(kind):
     assert all(float(jnp.max(jnp.abs(w))) <= 1.0 for w in state.weights)
 
 
+def _np_mlp_grads(weights, x, y, valid, kind):
+  """Loss gradients of a bias-free MLP (one hidden layer), literally in float64:
+  sgd/adam: relu hidden layer; ste: sign(·) of weights and activations in the forward
+  pass (sign(0) = +1), each layer's pre-activation scaled by 1/sqrt(fan_in), and the
+  clipped identity 1{|v| <= 1} as the derivative of sign. Loss: the mean cross-entropy
+  over the valid rows. Returns (grads, logits)."""
+  w1, w2 = (np.asarray(w, np.float64) for w in weights)
+  x = np.asarray(x, np.float64)
+  sgn = lambda v: np.where(v >= 0, 1.0, -1.0)
+  if kind == 'ste':
+    s1, s2 = 1 / np.sqrt(w1.shape[0]), 1 / np.sqrt(w2.shape[0])
+    a1 = (x @ sgn(w1)) * s1
+    h1 = sgn(a1)
+    logits = (h1 @ sgn(w2)) * s2
+  else:
+    a1 = x @ w1
+    h1 = np.maximum(a1, 0)
+    logits = h1 @ w2
+  p = np.exp(logits - logits.max(1, keepdims=True))
+  p /= p.sum(1, keepdims=True)
+  d = (p - np.eye(w2.shape[1])[y]) * valid[:, None] / valid.sum()  # dL/dlogits
+  if kind == 'ste':
+    g2 = (h1.T @ d) * s2 * (np.abs(w2) <= 1)
+    da1 = (d @ sgn(w2).T) * s2 * (np.abs(a1) <= 1)
+    g1 = (x.T @ da1) * s1 * (np.abs(w1) <= 1)
+  else:
+    g2 = h1.T @ d
+    g1 = x.T @ ((d @ w2.T) * (a1 > 0))
+  return [g1, g2], logits
+
+
+@pytest.mark.parametrize('kind', mlp.KINDS)
+def test_mlp_steps_equal_a_numpy_reference(kind):
+  """Three optimiser steps of SGD (lr 0.01: W -= lr g), Adam (optax's defaults:
+  b1 0.9, b2 0.999, eps 1e-8, bias-corrected moments) and STE (Adam on the latent
+  weights, then the clip to [-1, 1]) equal the same steps in NumPy, from hand-written
+  gradients; and the count of correct pre-update predictions."""
+  d_in, n, c, b = 5, 4, 3, 6
+  config = mlp.MLPConfig(kind=kind, layers=(n,), num_inputs=d_in, num_classes=c,
+                         batch_size=b, input_mode='fp')
+  lr = {'sgd': 0.5, 'adam': 0.05, 'ste': 0.2}[kind]  # big steps: visible changes
+  params = mlp.MLPParams(lr)
+  state = mlp.init(jax.random.PRNGKey(2), config)
+  weights = [np.asarray(w, np.float64) for w in state.weights]
+  if kind == 'ste':  # some latent weights near the clip, some activations beyond 1
+    weights = [w * 3 for w in weights]
+    state = state._replace(weights=tuple(jnp.asarray(w, jnp.float32) for w in weights))
+  m = [np.zeros_like(w) for w in weights]
+  v = [np.zeros_like(w) for w in weights]
+  rs = np.random.RandomState(0)
+  step = jax.jit(lambda st, bt: mlp.step(st, bt, params, config))
+  for t in range(1, 4):
+    x = rs.normal(size=(b, d_in)).astype(np.float32) * 2
+    y = rs.randint(0, c, b).astype(np.int32)
+    valid = np.arange(b) < b - 2  # a partial batch
+    state, correct = step(state, model.Batch(jnp.asarray(x), jnp.asarray(y),
+                                             jnp.asarray(valid)))
+    grads, logits = _np_mlp_grads(weights, x, y, valid, kind)
+    assert int(correct) == int(np.sum((np.argmax(logits, 1) == y) & valid))
+    for i, g in enumerate(grads):
+      if kind == 'sgd':
+        weights[i] = weights[i] - lr * g
+        continue
+      m[i] = 0.9 * m[i] + 0.1 * g
+      v[i] = 0.999 * v[i] + 0.001 * g * g
+      update = (m[i] / (1 - 0.9**t)) / (np.sqrt(v[i] / (1 - 0.999**t)) + 1e-8)
+      weights[i] = weights[i] - lr * update
+      if kind == 'ste':
+        weights[i] = np.clip(weights[i], -1.0, 1.0)
+    for got, want in zip(state.weights, weights):
+      # float32 against float64: Adam's g / sqrt(g^2) amplifies the rounding of tiny
+      # gradients to ~1e-5 of lr; any wrong term moves weights by ~lr.
+      np.testing.assert_allclose(np.asarray(got, np.float64), want, rtol=1e-5,
+                                 atol=1e-5)
+  moved = sum(np.abs(w - np.asarray(w0)).max() for w, w0 in zip(
+      weights, mlp.init(jax.random.PRNGKey(2), config).weights))
+  assert moved > 0.05  # the steps changed the weights: the comparison can fail
+
+
 def test_packed_and_float_inputs_give_the_same_logits():
   config = mlp.MLPConfig(kind='adam', layers=(6,), num_inputs=D, num_classes=C)
   state = mlp.init(jax.random.PRNGKey(1), config)
@@ -279,25 +358,24 @@ def test_whole_cp_r_runs_over_seeds(tmp_path):
   # dense: the packed product is checked against it (and the reference) above.
   spec = methods.RunSpec(method='cp_r', layers_text='9-3', batch_size=16, num_epochs=2,
                          num_seeds=3, seed=7, seed_chunk=2, backend='dense')
-  method = methods.get('cp_r')
-  method.validate_fn(spec, None)
-  method.validate_fn(spec, ds)
+  methods.validate(spec)
+  methods.validate(spec, ds)
   ckpt = str(tmp_path / 'checkpoint.npz')
   seen = []
-  together = method.run_fn(spec, ds, lambda *a: seen.append([v.shape for v in a[1:]]),
-                           ckpt)
+  together = methods.run(spec, ds, lambda *a: seen.append([v.shape for v in a[1:]]),
+                         ckpt)
   assert together.test_acc.shape == together.train_acc.shape == (3, 2)
   assert seen == [[(3,), (3,)]] * 2
   assert together.config['blocks'] == ((9, 3),)
-  resumed = method.run_fn(spec, ds, lambda *a: pytest.fail('ran an epoch'), ckpt)
+  resumed = methods.run(spec, ds, lambda *a: pytest.fail('ran an epoch'), ckpt)
   np.testing.assert_array_equal(resumed.test_acc, together.test_acc)
   # No cross-talk between vmapped runs: the same seeds in reverse order (other chunk
   # partners, other devices; the same compiled program) give the same runs. The literal
   # vmap-equals-loop check is `test_vmap_step_over_seeds_equals_loop`.
-  train = cp_r.make_train(methods.cp_r_config(spec, ds))
+  job = methods.prepare(spec, ds)
   keys = run_lib.seed_keys(7, 3)
-  again = train(keys, methods.ours_params(spec), run_lib.Data(ds.x, ds.y))
-  backwards = train(keys[::-1], methods.ours_params(spec), run_lib.Data(ds.x, ds.y))
+  again = job.train(keys, job.params, job.data_fn(ds))
+  backwards = job.train(keys[::-1], job.params, job.data_fn(ds))
   np.testing.assert_array_equal(again.test_acc, together.test_acc)
   np.testing.assert_array_equal(backwards.test_acc, together.test_acc[::-1])
   np.testing.assert_array_equal(backwards.train_acc, together.train_acc[::-1])
@@ -308,7 +386,7 @@ def test_whole_cp_r_runs_over_seeds(tmp_path):
 
 def test_runner_split_matches_ours_and_fp_subset_is_per_seed():
   key = jax.random.PRNGKey(3)
-  full = run_lib.Protocol(num_test=20)
+  full = Protocol(num_test=20)
   tr, te = run_lib.split_indices(key, 100, full)
   perm = np.asarray(jax.random.permutation(key, 100))  # bnnjax.run's split
   np.testing.assert_array_equal(tr, perm[:80])
@@ -345,31 +423,30 @@ def test_runner_split_matches_ours_and_fp_subset_is_per_seed():
 def test_validate_names_the_flag_before_data(spec, flag):
   spec = methods.RunSpec(**spec)
   with pytest.raises(ValueError, match=flag):
-    methods.get(spec.method).validate_fn(spec, None)
+    methods.validate(spec)
 
 
 def test_fp_input_without_float_features_is_a_clear_error():
   x, y = _pool()
   ds = from_signs('not_prototypes', x, y, C, 20)
   spec = methods.RunSpec(method='sgd', layers=(4,), input_mode='fp')
-  methods.get('sgd').validate_fn(spec, None)
+  methods.validate(spec)
   with pytest.raises(ValueError, match='--input_mode'):
-    methods.get('sgd').validate_fn(spec, ds)
+    methods.validate(spec, ds)
 
 
 @pytest.mark.parametrize('name,layers_text,input_mode', [
     ('sgd', '5', 'bin'), ('adam', '5', 'fp')])
 def test_methods_run_end_to_end(name, layers_text, input_mode):
   x, y = _pool(n=120)
-  ds = from_signs('prototypes', x, y, C, 20)  # a ±1-native name: fp = the signs
+  ds = from_signs('pool', x, y, C, 20, float_input='signs')  # ±1: fp = the signs
   spec = methods.RunSpec(method=name, layers_text=layers_text, input_mode=input_mode,
                          batch_size=10, num_epochs=2, num_seeds=2, seed_chunk=1,
                          backend='dense')
-  method = methods.get(name)
-  method.validate_fn(spec, None)
-  method.validate_fn(spec, ds)
+  methods.validate(spec)
+  methods.validate(spec, ds)
   seen = []
-  res = method.run_fn(spec, ds, lambda e, tr, te: seen.append((e, tr.shape, te.shape)))
+  res = methods.run(spec, ds, lambda e, tr, te: seen.append((e, tr.shape, te.shape)))
   assert res.train_acc.shape == res.test_acc.shape == (2, 2)
   assert seen == [(0, (2,), (2,)), (1, (2,), (2,))]
   assert np.all((res.test_acc >= 0) & (res.test_acc <= 100))
@@ -377,12 +454,13 @@ def test_methods_run_end_to_end(name, layers_text, input_mode):
     assert res.extra['train_samples'] == 100 // mlp.FP_TRAIN_DIVISOR
 
 
-def _float_dataset(name, n=40, d=6, c=3):
+def _float_dataset(name, n=40, d=6, c=3, float_input='features'):
   rng = np.random.default_rng(1)
   x_float = (rng.normal(size=(n, d)) * np.arange(1, d + 1) * 100).astype(np.float32)
   x = np.where(x_float > np.median(x_float, axis=0), 1, -1).astype(np.int8)
   x = np.repeat(x, 3, axis=1)  # binarised width differs from the float width
-  return from_signs(name, x, np.arange(n) % c, c, 10, x_float=x_float)
+  return from_signs(name, x, np.arange(n) % c, c, 10, x_float=x_float,
+                    float_input=float_input)
 
 
 def test_mlp_inputs_from_float_features():
@@ -392,22 +470,22 @@ def test_mlp_inputs_from_float_features():
   want = bits.pack_numpy(np.where(ds.x_float > np.median(ds.x_float, axis=1,
                                                           keepdims=True), 1, -1))
   np.testing.assert_array_equal(got, want)  # per-sample median of the float features
-  assert methods.mlp_config(spec, ds).num_inputs == 6
+  assert methods.mlp_num_inputs(spec, ds) == 6
   fp = dataclasses.replace(spec, input_mode='fp')
   np.testing.assert_array_equal(methods.mlp_inputs(fp, ds), ds.x_float)  # as loaded
-  assert methods.mlp_config(fp, ds).num_inputs == 6
+  assert methods.mlp_num_inputs(fp, ds) == 6
 
 
 def test_mlp_inputs_of_tables():
-  ds = _float_dataset('breast_cancer', c=2)
+  ds = _float_dataset('table', c=2, float_input='table')
   spec = methods.RunSpec(method='sgd', layers=(4,), input_mode='bin')
   np.testing.assert_array_equal(methods.mlp_inputs(spec, ds), ds.x)  # thermometer bits
-  assert methods.mlp_config(spec, ds).num_inputs == 18
+  assert methods.mlp_num_inputs(spec, ds) == 18
   fp = dataclasses.replace(spec, input_mode='fp')
   x = methods.mlp_inputs(fp, ds)
   np.testing.assert_allclose(x.mean(axis=0), 0, atol=1e-4)  # standardised per column
   np.testing.assert_allclose(x.std(axis=0), 1, atol=1e-4)
-  res = methods.run_mlp(dataclasses.replace(fp, num_epochs=2, num_seeds=2), ds)
+  res = methods.run(dataclasses.replace(fp, num_epochs=2, num_seeds=2), ds)
   assert res.test_acc.shape == (2, 2) and np.all(np.isfinite(res.test_acc))
 
 
@@ -419,10 +497,11 @@ def test_cp_r_test_split_through_the_step_equals_evaluate():
   data = run_lib.Data(bits.pack_numpy(x), y)
   config = dataclasses.replace(_cp_r_tiny(), num_epochs=2, num_test=21)
   keys = run_lib.seed_keys(4, 2)
-  fused = cp_r.make_train(config)
-  assert fused.net.step_eval_fn is not None
-  separate = cp_r.make_train(config)
-  separate.net = separate.net._replace(step_eval_fn=None)
+  fused = run_lib.make_trainer(cp_r.make_model(config), config.protocol,
+                               seed_chunk=config.seed_chunk)
+  assert fused.engine.model.step_eval_fn is not None
+  separate = run_lib.make_trainer(fused.engine.model._replace(step_eval_fn=None),
+                                  config.protocol, seed_chunk=config.seed_chunk)
   a, b = fused(keys, HParams(), data), separate(keys, HParams(), data)
   np.testing.assert_array_equal(a.test_acc, b.test_acc)
   np.testing.assert_array_equal(a.train_acc, b.train_acc)

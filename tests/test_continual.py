@@ -1,6 +1,6 @@
-"""experiments/continual.py (sequential tasks, accuracy matrices) and the 1-bit `flip`
-method (bnnjax/baselines/flip.py): exactness against `ours` and a NumPy step, task
-construction, metrics by hand, and a smoke run."""
+"""Task sequences (experiments/sequences.py: tasks, accuracy matrices, metrics) and the
+1-bit `flip` method (bnnjax/baselines/flip.py): exactness against `ours` and a NumPy
+step. The continual experiment's smoke run is in tests/test_experiments.py."""
 
 import jax
 import numpy as np
@@ -13,7 +13,8 @@ from bnnjax import methods
 from bnnjax import model
 from bnnjax import run as run_lib
 from bnnjax.baselines import flip
-from experiments import continual
+from bnnjax.config import Protocol
+from experiments import sequences
 
 import reference_impl as ref
 
@@ -42,15 +43,15 @@ def test_flip_with_q1_trains_like_ours_with_clip_1(semantics):
   """q = 1 flips every opposed weight: exactly H <- clip(H + 2Δ, ±1) (+ reinforcement
   undone by the clip), bit for bit, accuracies and weights."""
   ds = _tiny_pool()
-  ours = methods.run_ours(_spec('ours', weight_clip=1, semantics=semantics), ds)
-  fl = methods.run_flip(_spec('flip', learning_rate=1.0, semantics=semantics), ds)
+  ours = methods.run(_spec('ours', weight_clip=1, semantics=semantics), ds)
+  fl = methods.run(_spec('flip', flip_prob=1.0, semantics=semantics), ds)
   np.testing.assert_array_equal(ours.test_acc, fl.test_acc)
   np.testing.assert_array_equal(ours.train_acc, fl.train_acc)
   for h, w in zip(ours.states.hidden, fl.states.hidden):
     assert w.dtype == np.int8
     np.testing.assert_array_equal(np.asarray(h), np.asarray(w).astype(np.int32))
   # ... and it is not a trivial equality: other clips train differently.
-  other = methods.run_ours(_spec('ours', weight_clip=7, semantics=semantics), ds)
+  other = methods.run(_spec('ours', weight_clip=7, semantics=semantics), ds)
   assert any(not np.array_equal(a, b) for a, b in zip(other.states.hidden,
                                                       ours.states.hidden))
 
@@ -136,11 +137,13 @@ def test_flip_probability_and_candidates():
 
 def test_flip_q0_never_changes_weights_and_is_1_bit():
   ds = _tiny_pool()
-  res = methods.run_flip(_spec('flip', learning_rate=(0.0, 0.5), semantics='binary'), ds)
-  assert res.grid == {'flip_prob': [0.0, 0.5], 'counter_clip': [1, 1]}
+  res = methods.run(_spec('flip', flip_prob=(0.0, 0.5), semantics='binary'), ds)
+  assert res.grid == {'weight_clip': [0, 0], 'flip_prob': [0.0, 0.5]}
+  assert res.extra['counter_clip'] == [1, 1]
   assert res.test_acc.shape == (2, 2, 2)
-  init = jax.vmap(lambda k: flip.init(jax.random.split(k)[1], methods.ours_config(
-      _spec('flip', semantics='binary'), ds)))(run_lib.seed_keys(42, 2))
+  config = methods.get('flip').config_fn(_spec('flip', semantics='binary'), ds)
+  init = jax.vmap(lambda k: flip.init(jax.random.split(k)[1], config))(
+      run_lib.seed_keys(42, 2))
   for w, w0 in zip(res.states.hidden, init.hidden):
     np.testing.assert_array_equal(np.asarray(w)[0], np.asarray(w0))  # q = 0
     assert not np.array_equal(np.asarray(w)[1], np.asarray(w0))  # q = 0.5 learns
@@ -149,9 +152,10 @@ def test_flip_q0_never_changes_weights_and_is_1_bit():
 
 def test_flip_counter_grid_keeps_odd_values_in_the_clip():
   ds = _tiny_pool()
-  res = methods.run_flip(_spec('flip', learning_rate=(0.5, 0.1), weight_clip=(0, 4),
-                               semantics='binary'), ds)
-  assert res.grid == {'flip_prob': [0.5, 0.1, 0.5, 0.1], 'counter_clip': [1, 1, 4, 4]}
+  res = methods.run(_spec('flip', flip_prob=(0.5, 0.1), weight_clip=(0, 4),
+                          semantics='binary'), ds)
+  assert res.grid == {'weight_clip': [0, 0, 4, 4], 'flip_prob': [0.5, 0.1, 0.5, 0.1]}
+  assert res.extra['counter_clip'] == [1, 1, 4, 4]
   for w in res.states.hidden:
     w = np.asarray(w)
     assert set(np.unique(w[:2]).tolist()) <= {-1, 1}
@@ -162,8 +166,9 @@ def test_flip_counter_grid_keeps_odd_values_in_the_clip():
     (dict(weight_clip=200), 'counter clip'),
     (dict(weight_clip=-1), 'weight_clip'),
     (dict(p_reinforce=0.2), 'p_reinforce'),
-    (dict(learning_rate=1.5), 'flip probability'),
-    (dict(learning_rate=()), 'lists no value'),
+    (dict(flip_prob=1.5), 'flip probability'),
+    (dict(flip_prob=()), 'lists no value'),
+    (dict(learning_rate=0.1), '--flip_prob'),
     (dict(robustness=(0.1, 0.2)), 'sweeps only'),
     (dict(weight_clip=()), 'lists no value'),
     (dict(train_classifiers=True), 'train_classifiers'),
@@ -172,7 +177,7 @@ def test_flip_counter_grid_keeps_odd_values_in_the_clip():
 ])
 def test_flip_bad_input_is_a_value_error(kwargs, match):
   with pytest.raises(ValueError, match=match):
-    methods.get('flip').validate_fn(_spec('flip', **kwargs), None)
+    methods.validate(_spec('flip', **kwargs))
 
 
 # ----------------------------------------------------------------------------------
@@ -182,7 +187,7 @@ def test_flip_bad_input_is_a_value_error(kwargs, match):
 
 def test_permuted_tasks_permute_the_input_bits():
   ds = _tiny_pool()
-  tasks = continual.permuted_tasks(ds, 3, seed=5)
+  tasks = sequences.permuted_tasks(ds, 3, seed=5)
   x0 = np.asarray(bits.unpack_rows(ds.x, ds.num_features))
   np.testing.assert_array_equal(tasks[0].x, ds.x)
   for t in (1, 2):
@@ -193,12 +198,12 @@ def test_permuted_tasks_permute_the_input_bits():
     np.testing.assert_array_equal(tasks[t].y, ds.y)
     assert tasks[t].num_test == ds.num_test and tasks[t].x_float is None
   with pytest.raises(ValueError, match='num_tasks'):
-    continual.permuted_tasks(ds, 0)
+    sequences.permuted_tasks(ds, 0)
 
 
 def test_split_tasks_are_class_disjoint_and_equal_sized():
   ds = data_lib.load('digits', smoke=True)
-  tasks = continual.split_tasks(ds)
+  tasks = sequences.split_tasks(ds)
   assert len(tasks) == 5
   sizes = {t.num_samples for t in tasks}
   assert len(sizes) == 1 and {t.num_test for t in tasks} == {int(0.2 * sizes.pop())}
@@ -209,20 +214,20 @@ def test_split_tasks_are_class_disjoint_and_equal_sized():
       rows = np.flatnonzero((x_all == xi).all(1))
       assert any(y_all[r] == 2 * t + yi for r in rows)
   with pytest.raises(ValueError, match='classes_per_task'):
-    continual.split_tasks(ds, classes_per_task=3)
+    sequences.split_tasks(ds, classes_per_task=3)
 
 
 def test_sequence_metrics_by_hand():
   acc = np.array([[90., 10., 5.],
                   [60., 80., 20.],
                   [40., 70., 85.]])
-  m = continual.sequence_metrics(acc)
+  m = sequences.metrics(acc)
   assert m['final_avg'] == pytest.approx((40 + 70 + 85) / 3)
   assert m['learning'] == pytest.approx((90 + 80 + 85) / 3)
   assert m['bwt'] == pytest.approx(((40 - 90) + (70 - 80)) / 2)
   assert m['forgetting'] == pytest.approx(((90 - 40) + (80 - 70)) / 2)
   assert m['first_task_final'] == 40
-  one = continual.sequence_metrics(np.array([[[70.]], [[72.]]]))  # [S=2, 1, 1]
+  one = sequences.metrics(np.array([[[70.]], [[72.]]]))  # [S=2, 1, 1]
   np.testing.assert_array_equal(one['final_avg'], [70., 72.])
   np.testing.assert_array_equal(one['forgetting'], [0., 0.])
 
@@ -234,22 +239,22 @@ def test_sequence_metrics_by_hand():
 
 def test_sequence_matrix_matches_separate_runs():
   """A[t, t] is the test accuracy of training task t from the states after task t-1
-  (methods.run_ours with initial_states); A[t, k] the same states evaluated on task k's
+  (methods.run with initial_states); A[t, k] the same states evaluated on task k's
   per-run test split, recomputed here with run.split_indices and model.evaluate."""
   ds = _tiny_pool()
-  tasks = continual.permuted_tasks(ds, 2)
+  tasks = sequences.permuted_tasks(ds, 2)
   spec = _spec('ours', p_reinforce=(0.5, 0.0))
-  res = continual.run_sequence(spec, tasks, log=lambda m: None)
+  res = sequences.run_sequence(spec, tasks, log=lambda m: None)
   acc = res['acc']
   assert acc.shape == (2, 2, 2, 2) and res['test_curve'].shape == (2, 2, 2, 2)
-  assert res['labels'] == ['ours unbounded p_r=0.5', 'ours unbounded p_r=0']
-  first = methods.run_ours(spec, tasks[0])
-  second = methods.run_ours(spec, tasks[1], initial_states=first.states)
+  assert res['grid']['p_reinforce'] == [0.5, 0.0]
+  first = methods.run(spec, tasks[0])
+  second = methods.run(spec, tasks[1], initial_states=first.states)
   np.testing.assert_array_equal(acc[:, :, 0, 0], first.test_acc[..., -1])
   np.testing.assert_array_equal(acc[:, :, 1, 1], second.test_acc[..., -1])
   np.testing.assert_array_equal(res['test_curve'][:, :, 1], second.test_acc)
-  config = methods.ours_config(spec, ds)
-  protocol = run_lib.Protocol(num_test=ds.num_test)
+  config = methods.get('ours').config_fn(spec, ds)
+  protocol = Protocol(num_test=ds.num_test)
   for p in range(2):
     for s in range(2):
       st = jax.tree_util.tree_map(lambda a: np.asarray(a)[p, s], second.states)
@@ -263,45 +268,12 @@ def test_sequence_matrix_matches_separate_runs():
 
 def test_sequence_of_a_float_baseline_and_bad_sequences():
   ds = _tiny_pool()
-  tasks = continual.permuted_tasks(ds, 2)
-  res = continual.run_sequence(_spec('sgd', learning_rate=0.5, group_size=None), tasks,
+  tasks = sequences.permuted_tasks(ds, 2)
+  res = sequences.run_sequence(_spec('sgd', learning_rate=0.5, group_size=None), tasks,
                                log=lambda m: None)
-  assert res['acc'].shape == (1, 2, 2, 2) and res['labels'] == ['SGD']
+  assert res['acc'].shape == (1, 2, 2, 2) and res['grid'] == {}
   assert np.all((res['acc'] >= 0) & (res['acc'] <= 100))
   odd = [tasks[0], data_lib.from_packed('x', ds.x[:100], ds.y[:100], ds.num_features,
                                         ds.num_classes, ds.num_test)]
   with pytest.raises(ValueError, match='same features'):
-    continual.run_sequence(_spec('ours'), odd)
-  with pytest.raises(ValueError, match='no trainer'):
-    methods.make_trainer(methods.RunSpec(method='cp_r', layers=(6, 2), num_seeds=1), ds)
-
-
-def test_smoke_run_writes_outputs_and_rerun_skips(tmp_path):
-  logs = []
-  summary = continual.run(str(tmp_path), smoke=True, benchmarks=['split_digits'],
-                          log=logs.append)
-  smoke = [s for s in continual.settings(True) if s.benchmark == 'split_digits']
-  learners = [r for r in summary['learners'] if r['benchmark'] == 'split_digits']
-  assert len(learners) >= len(smoke) >= 2
-  for r in learners:
-    assert np.asarray(r['acc']).shape == (5, 5)  # five class-disjoint tasks
-  out = tmp_path / 'continual'
-  table = (out / 'table.md').read_text()
-  assert 'split_digits' in table and 'forgetting' in table
-  import csv
-  with open(out / 'matrices.csv') as f:
-    rows = list(csv.DictReader(f))
-  want = sum(len(continual.point_labels(s.spec, methods.make_trainer(
-      s.spec, continual.make_tasks('split_digits', True)[0]).grid)) * s.spec.num_seeds
-      * 25 for s in smoke)
-  assert len(rows) == want
-  if summary['figures']:
-    with open(out / 'heatmaps_split_digits.png', 'rb') as f:
-      assert f.read(8) == b'\x89PNG\r\n\x1a\n'
-  logs.clear()
-  continual.run(str(tmp_path), smoke=True, benchmarks=['split_digits'], log=logs.append)
-  assert not [m for m in logs if 'running' in m]
-  with pytest.raises(ValueError, match='unknown benchmark'):
-    continual.run(str(tmp_path), smoke=True, benchmarks=['nope'])
-  with pytest.raises(ValueError, match='num_seeds'):
-    continual.run(str(tmp_path), smoke=True, num_seeds=0)
+    sequences.run_sequence(_spec('ours'), odd)

@@ -14,13 +14,13 @@ from bnnjax import data as data_lib
 from bnnjax import model
 from bnnjax.config import Config
 
-P = cost.PAPER_DATASETS
+P = {p.name: p for p in data_lib.PAPER.values()}
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 # The paper's check values (algorithm.md, "Cost model of the paper", and the issue), at
 # the paper's rounding: KB to the unit, gates to three significant digits. n is the
-# training split (pool minus test) from PAPER_DATASETS, so the convention is tested too.
+# training split (pool minus test) from data.PAPER, so the convention is tested too.
 PAPER_CHECKS = [
     # (dataset, method, input_mode, layers, KB or None, gates)
     ('prototypes', 'ours', 'bin', (35, 35), 1_295, '4.31e+07'),
@@ -218,7 +218,7 @@ def test_run_columns_from_spec():
   spec = methods.RunSpec(layers=(12, 6), group_size=(3, 6), num_epochs=3, batch_size=8)
   cols = cost.run_columns(spec, ds)
   assert cols == {**cost.summary_columns('ours', (12, 6), 70, 3, 8, 30, 3),
-                  **cost.measured_columns(methods.ours_config(spec, ds), ds),
+                  **cost.measured_columns(methods.get('ours').config_fn(spec, ds), ds),
                   'model_method': 'ours', 'model_classifier_columns': 3}
   assert cols['measured_hidden_bytes'] == 4 * (70 * 12 + 12 * 6)
 
@@ -278,10 +278,10 @@ def test_run_columns_of_variants():
 
 
 def test_paper_data_aliases():
-  assert cost.paper_data('fashion_mnist') == cost.paper_data('fmnist')
-  assert cost.paper_data('imagenette_features').num_train == 10_000
+  assert data_lib.paper_data('fashion_mnist') == data_lib.paper_data('fmnist')
+  assert data_lib.paper_data('imagenette_features').num_train == 10_000
   with pytest.raises(ValueError, match='no paper shape'):
-    cost.paper_data('digits')
+    data_lib.paper_data('digits')
 
 
 def test_report_baseline_model_only():

@@ -2,6 +2,7 @@
 resuming, grids in one call, the paper lookup, and the runner's command line."""
 
 import csv
+import dataclasses
 import os
 import subprocess
 import sys
@@ -17,7 +18,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LOCAL = {'main': 'prototypes', 'group_size': 'mnist5k', 'cp_r': 'prototypes',
          'depth': 'mnist5k', 'robustness': 'prototypes', 'weight_bits': 'mnist5k',
          'train_out': 'prototypes', 'learning_curves': 'prototypes',
-         'uci': 'breast_cancer'}
+         'uci': 'breast_cancer', 'continual': 'mnist5k'}
 
 
 @pytest.fixture(scope='module')
@@ -37,7 +38,7 @@ def test_smoke_run_writes_outputs_and_rerun_skips(name, workdir):
                                      log=logs.append)
   settings = [s for s in exp.settings_fn(True) if s.dataset == LOCAL[name]]
   assert len(summary['settings']) == len(exp.settings_fn(True))  # the whole experiment
-  done = [e for e in summary['settings'] if 'test_acc_mean' in e]
+  done = [e for e in summary['settings'] if 'missing' not in e]
   assert {e['label'] for e in done if e['dataset'] == LOCAL[name]} == {
       s.label for s in settings} and len(settings) >= 1
   out = os.path.join(workdir, name)
@@ -45,18 +46,32 @@ def test_smoke_run_writes_outputs_and_rerun_skips(name, workdir):
     rows = list(csv.DictReader(f))
   # One row per setting x seed x epoch, with the setting's columns. Rows of other data
   # sets come from settings another experiment of this module's workdir already ran
-  # (settings are shared by content).
-  want = sum(s.spec.num_seeds * s.spec.num_epochs for s in settings)
+  # (settings are shared by content). Task sequences have their rows in matrices.csv.
+  single = [s for s in settings if s.tasks is None]
+  want = sum(s.spec.num_seeds * s.spec.num_epochs for s in single)
   assert len([r for r in rows if r['dataset'] == LOCAL[name]]) == want
-  assert len(rows) == sum(e['num_seeds'] * e['num_epochs'] for e in done)
+  assert len(rows) == sum(e['num_seeds'] * e['num_epochs'] for e in done
+                          if not e['tasks'])
   assert {'experiment', 'setting', 'dataset', 'method', 'layers', 'run', 'epoch',
           'test_acc', 'train_acc', 'setting_id'} <= set(rows[0])
-  assert {r['setting'] for r in rows} == {s.label for s in settings}
+  assert {r['setting'] for r in rows} == {s.label for s in single}
   table = open(os.path.join(out, 'table.md')).read()
   for s in settings:
     assert s.label in table
   with open(os.path.join(out, 'figure.png'), 'rb') as f:
     assert f.read(8) == b'\x89PNG\r\n\x1a\n'
+  sequences = [s for s in settings if s.tasks is not None]
+  if sequences:  # the accuracy matrices: setting x seed x trained task x evaluated task
+    with open(os.path.join(out, 'matrices.csv')) as f:
+      mats = list(csv.DictReader(f))
+    for s in sequences:  # smoke: at most smoke_tasks permuted tasks
+      mine = [r for r in mats if r['setting_id'] == s.setting_id(True)]
+      t = max(int(r['trained_task']) for r in mine)
+      assert t == min(s.tasks.num_tasks, s.tasks.smoke_tasks)
+      assert len(mine) == s.spec.num_seeds * t * t
+      assert f'## {s.tasks.name}' in table and 'forgetting' in table
+      with open(os.path.join(out, f'heatmaps_{s.tasks.name}.png'), 'rb') as f:
+        assert f.read(8) == b'\x89PNG\r\n\x1a\n'
   # A rerun computes nothing: every setting is already on disk.
   logs.clear()
   framework.run_experiment(exp, workdir, smoke=True, datasets=[LOCAL[name]],
@@ -122,17 +137,24 @@ def test_cli_list_and_bad_flags(tmp_path):
     assert not (tmp_path / 'wd').exists()
 
 
-def test_cli_runs_continual_through_its_own_runner(tmp_path):
-  """experiments.run dispatches --experiment=continual to experiments/continual.py;
-  for it --dataset names benchmarks, and a bad one is one error line, nothing written."""
-  proc = _cli(['--list'], tmp_path)
-  assert proc.returncode == 0 and 'continual' in proc.stdout
-  assert 'permuted_mnist5k' in proc.stdout
-  for args, match in ((['--dataset=nope'], 'unknown benchmark'),
-                      (['--num_seeds=0'], 'num_seeds')):
-    proc = _cli(['--experiment=continual', f'--workdir={tmp_path / "wd"}'] + args,
-                tmp_path)
-    assert proc.returncode != 0
-    lines = [l for l in proc.stderr.splitlines() if l.startswith('error:')]
-    assert len(lines) == 1 and match in lines[0], proc.stderr
-    assert not (tmp_path / 'wd').exists()
+def test_committed_results_are_reached_by_todays_settings():
+  """Every finished setting committed in experiments/results/settings is the file of a
+  setting of today's experiments, with the seed count it was run with (the ids hash
+  what decides a result: a change of RunSpec or of an experiment's settings that
+  changed ids would orphan the committed results and recompute them)."""
+  import json
+  committed = os.path.join(ROOT, 'experiments', 'results', 'settings')
+  settings = [s for exp in experiments.all_experiments().values()
+              for s in exp.settings_fn(False)]
+  files = sorted(os.listdir(committed))
+  assert len(files) > 100
+  for name in files:
+    path = os.path.join(committed, name)
+    if name.endswith('.json'):
+      num_seeds = json.load(open(path))['spec']['num_seeds']
+    else:
+      with open(path) as f:
+        num_seeds = int(next(csv.DictReader(f))['num_seeds'])
+    reached = {os.path.basename(dataclasses.replace(s, spec=dataclasses.replace(
+        s.spec, num_seeds=num_seeds)).file(committed, False)) for s in settings}
+    assert name in reached, name

@@ -9,8 +9,10 @@ import pytest
 
 import reference_impl as ref
 from bnnjax import bits
+from bnnjax import checkpoint
+from bnnjax import driver
 from bnnjax import run
-from bnnjax.config import Config, HParams
+from bnnjax.config import Config, HParams, Speed
 
 # 37 samples, 10 test -> 27 train in batches of 5: the last batch is partial.
 CONFIG = Config(layers=(12, 6), group_size=(3, 2), num_inputs=45, num_classes=3,
@@ -110,9 +112,10 @@ def test_test_split_through_the_step_equals_evaluate(semantics, num_classes):
   data = run.Data(bits.pack_numpy(x), y % num_classes)
   keys = run.seed_keys(9, 3)
   fused = run.make_train(config)
-  assert fused.net.step_eval_fn is not None
-  separate = run.make_train(config)
-  separate.net = separate.net._replace(step_eval_fn=None)
+  assert fused.engine.model.step_eval_fn is not None
+  # Another model: no name, so that it gets programs of its own (not fused's).
+  separate = driver.Trainer(dataclasses.replace(
+      fused.engine, model=fused.engine.model._replace(step_eval_fn=None), name=None))
   a, b = fused(keys, PARAMS, data), separate(keys, PARAMS, data)
   np.testing.assert_array_equal(a.train_acc, b.train_acc)
   np.testing.assert_array_equal(a.test_acc, b.test_acc)
@@ -157,7 +160,8 @@ def test_initial_states_program_options_keep_the_bits(method, semantics, extra):
   """The initial states' program is compiled with its own XLA options on CPU
   (run.CPU_INIT_COMPILER_OPTIONS); its states, float Normal draws included, equal
   those of XLA's default options."""
-  opts = run.compiler_options('cpu', 'init')
+  from bnnjax import platform
+  opts = platform.compiler_options('cpu', 'init')
   if jax.default_backend() != 'cpu' or opts is None:
     pytest.skip('CPU options of this jaxlib')
   from bnnjax import data as data_lib
@@ -167,16 +171,10 @@ def test_initial_states_program_options_keep_the_bits(method, semantics, extra):
                          num_seeds=2, num_epochs=1,
                          layers_text='990-90,990-90' if method == 'cp_r' else '',
                          **extra)
-  if method == 'cp_r':
-    from bnnjax.baselines import cp_r
-    runner = cp_r.make_train(methods.cp_r_config(spec, ds))
-    params = methods.scalar_params(spec)
-  else:
-    trainer = methods.make_trainer(spec, ds)
-    runner, params = trainer.train, trainer.params
-  flat, _ = run._broadcast_params(params, 2)
+  job = methods.prepare(spec, ds)
+  flat, _ = driver.broadcast_params(job.params, 2)
   keys, y = run.seed_keys(3, 2), np.asarray(ds.y, np.int32)
-  init = lambda **kw: jax.jit(runner.init_runs, **kw)(keys, flat, y)
+  init = lambda **kw: jax.jit(job.train.engine.init_runs, **kw)(keys, flat, y)
   want, got = init(), init(compiler_options=opts)
   for a, b in zip(jax.tree_util.tree_leaves(want), jax.tree_util.tree_leaves(got)):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
@@ -200,36 +198,31 @@ def test_devices_and_chunks_do_not_change_results():
 
 def test_automatic_seed_chunk_is_one_run_on_cpu_and_five_elsewhere():
   from bnnjax.config import resolved_seed_chunk
-  assert Config().seed_chunk is None and run.Protocol().seed_chunk is None
+  assert Config().seed_chunk is None and Speed().seed_chunk is None
   assert resolved_seed_chunk(None, 'cpu') == 1
   assert resolved_seed_chunk(None, 'gpu') == resolved_seed_chunk(None, 'tpu') == 5
   assert resolved_seed_chunk(3, 'cpu') == resolved_seed_chunk(3, 'gpu') == 3
   assert jax.default_backend() == 'cpu'
-  auto = run.make_train(dataclasses.replace(CONFIG, seed_chunk=None))
-  assert [auto.seed_chunk(n) for n in (1, 7)] == [1, 1]
-  fixed = run.make_train(dataclasses.replace(CONFIG, seed_chunk=4))
-  assert [fixed.seed_chunk(n) for n in (1, 3, 9)] == [1, 3, 4]
+  auto = run.make_train(dataclasses.replace(CONFIG, seed_chunk=None)).engine
+  assert [auto.chunk(n) for n in (1, 7)] == [1, 1]
+  assert dataclasses.replace(auto, platform='gpu').chunk(7) == 5
+  fixed = run.make_train(dataclasses.replace(CONFIG, seed_chunk=4)).engine
+  assert [fixed.chunk(n) for n in (1, 3, 9)] == [1, 3, 4]
 
 
 def test_call_plan_one_chunk_per_device_per_call_on_cpu():
-  # (size, groups, on_host) of `Runner.call_plan` for R runs on D devices: on CPU one
+  # (size, groups, on_host) of `driver.call_plan` for R runs on D devices: on CPU one
   # seed chunk per device per call, states kept on the device; elsewhere one call, or
   # calls of at most runs_per_call runs (balanced) whose states wait on the host.
-  auto = run.make_train(dataclasses.replace(CONFIG, seed_chunk=None))
-  auto._platform = 'cpu'
-  assert auto.call_plan(10, 2) == (2, 5, False)
-  assert auto.call_plan(3, 2) == (2, 2, False)
-  assert auto.call_plan(1, 1) == (1, 1, False)
-  chunked = run.make_train(dataclasses.replace(CONFIG, seed_chunk=3))
-  chunked._platform = 'cpu'
-  assert chunked.call_plan(10, 2) == (6, 2, False)
-  limited = run.make_train(CONFIG, runs_per_call=10)
-  limited._platform = 'cpu'
-  assert limited.call_plan(32, 2) == (8, 4, False)  # 4 calls of 8, no padding runs
-  auto._platform = limited._platform = 'gpu'
-  assert auto.call_plan(10, 2) == (10, 1, False)
-  assert limited.call_plan(32, 2) == (8, 4, True)
-  assert limited.call_plan(7, 2) == (8, 1, False)
+  plan = driver.call_plan
+  assert plan(10, 2, 1, 'cpu') == (2, 5, False)
+  assert plan(3, 2, 1, 'cpu') == (2, 2, False)
+  assert plan(1, 1, 1, 'cpu') == (1, 1, False)
+  assert plan(10, 2, 3, 'cpu') == (6, 2, False)
+  assert plan(32, 2, 1, 'cpu', runs_per_call=10) == (8, 4, False)  # no padding runs
+  assert plan(10, 2, 5, 'gpu') == (10, 1, False)
+  assert plan(32, 2, 5, 'gpu', runs_per_call=10) == (8, 4, True)
+  assert plan(7, 2, 5, 'gpu', runs_per_call=10) == (8, 1, False)
 
 
 def test_interrupted_run_resumes_to_the_same_bits(tmp_path):
@@ -267,8 +260,7 @@ def test_interrupted_run_resumes_to_the_same_bits(tmp_path):
     train(run.seed_keys(1, 2), PARAMS, data, checkpoint_path=path)
 
 
-def test_resume_accepts_speed_only_changes_and_refuses_other_code(tmp_path,
-                                                                    monkeypatch):
+def test_resume_accepts_speed_only_changes_and_refuses_other_code(tmp_path):
   x, y = _pool(4)
   data = run.Data(bits.pack_numpy(x), y)
   keys = run.seed_keys(0, 2)
@@ -292,9 +284,10 @@ def test_resume_accepts_speed_only_changes_and_refuses_other_code(tmp_path,
                   jax.tree_util.tree_leaves(full.states)):
     np.testing.assert_array_equal(a, b)
   # A change of the rule's code is refused, not silently resumed.
-  monkeypatch.setattr(run, 'code_fingerprint', lambda: 'other code')
+  other = run.make_train(CONFIG)
+  other.code, other.legacy_code = 'other code', ()
   with pytest.raises(ValueError, match='code of the rule'):
-    run.make_train(CONFIG)(keys, PARAMS, data, checkpoint_path=path)
+    other(keys, PARAMS, data, checkpoint_path=path)
 
 
 def test_rerunning_a_finished_run_keeps_its_wall_time(tmp_path):
@@ -368,9 +361,8 @@ def test_new_hyper_parameters_do_not_recompile():
 
   net = run.Model(init_fn=lambda k, p: model.init(k, CONFIG, p), step_fn=step_fn,
                   evaluate_fn=lambda s, x, y: model.evaluate(s, x, y, CONFIG))
-  protocol = run.Protocol(batch_size=CONFIG.batch_size, num_epochs=2,
-                          num_test=CONFIG.num_test, seed_chunk=2)
-  train = run.make_runner(net, protocol, fingerprint_config=CONFIG)
+  protocol = dataclasses.replace(CONFIG.protocol, num_epochs=2)
+  train = run.make_trainer(net, protocol, seed_chunk=2)
   x, y = _pool(4)
   data = run.Data(bits.pack_numpy(x), y)
   first = train(run.seed_keys(0, 2), PARAMS, data)
@@ -416,3 +408,69 @@ def test_histogram_bins_match_searchsorted_over_int32():
   np.testing.assert_array_equal(np.asarray(counts),
                                 np.bincount(want, minlength=len(edges) + 1))
   assert int(flips) == np.sum(np.sign(before) != np.sign(v)) > 0
+
+
+def test_a_second_trainer_of_the_same_config_compiles_nothing():
+  """Compiled programs are shared by trainers whose engines have the same name (the
+  method, its config, the diagnostics switch), the protocol and seed chunk, devices and
+  XLA options; a different config compiles its own."""
+  import reliability_util as ru
+  x, y = _pool(8)
+  data = run.Data(bits.pack_numpy(x), y)
+  keys = run.seed_keys(11, 2)
+  config = dataclasses.replace(CONFIG, num_epochs=2)
+  first = run.make_train(config)(keys, PARAMS, data)
+  with ru.CompileWatch() as watch:
+    again = run.make_train(config)(keys, PARAMS, data)
+  assert watch.programs == []
+  np.testing.assert_array_equal(again.test_acc, first.test_acc)
+  with ru.CompileWatch() as watch:
+    run.make_train(dataclasses.replace(config, semantics='binary'))(keys, PARAMS, data)
+  assert any('epoch_runs' in p for p in watch.programs)  # the watch sees compiles
+
+
+def test_fingerprint_ignores_comments_and_docstrings(tmp_path):
+  code = 'def f(x):\n  """Doc."""\n  return x + 1  # why\n'
+  same = '# a comment\ndef f(x):\n  """Another doc."""\n\n  return (x +\n          1)\n'
+  other = 'def f(x):\n  return x + 2\n'
+  texts = {}
+  for name, text in (('a', code), ('b', same), ('c', other)):
+    (tmp_path / f'{name}.py').write_text(text)
+    texts[name] = checkpoint.normalized_source(str(tmp_path / f'{name}.py'))
+  assert texts['a'] == texts['b'] != texts['c']
+  assert run.make_train(CONFIG).code == checkpoint.code_fingerprint(run.RULE_MODULES)
+
+
+@pytest.mark.parametrize('semantics', ['reference', 'binary'])
+def test_checkpoints_of_the_code_before_the_engine_split_still_resume(semantics,
+                                                                       tmp_path):
+  """tests/data/legacy_ours_<semantics>.npz: checkpoints written by bnnjax 4aae6c3 after
+  2 of 3 epochs (tests/data/legacy_checkpoints.json says how); resumed by today's code
+  they reach the final bits that code recorded for the uninterrupted runs."""
+  import hashlib
+  import json
+  import shutil
+  here = os.path.join(os.path.dirname(__file__), 'data')
+  want = json.load(open(os.path.join(here, 'legacy_checkpoints.json')))[semantics]
+  config = Config(layers=(12, 6), group_size=(3, 2), num_inputs=45, num_classes=3,
+                  batch_size=5, num_epochs=3, num_test=10, semantics=semantics)
+  r = np.random.default_rng(2024)
+  x = r.choice([-1, 1], size=(37, 45)).astype(np.int8)
+  y = r.integers(0, 3, size=37).astype(np.int32)
+  path = str(tmp_path / 'checkpoint.npz')
+  shutil.copy(os.path.join(here, f'legacy_ours_{semantics}.npz'), path)
+  seen = []
+  res = run.make_train(config)(run.seed_keys(42, 2), HParams(0.5, 0.9, 0),
+                               run.Data(bits.pack_numpy(x), y), checkpoint_path=path,
+                               progress_fn=lambda e, *_: seen.append(e))
+  assert seen == [2]  # resumed after epoch 2: only the last epoch trained
+  h = hashlib.sha256()
+  for a in jax.tree_util.tree_leaves(res.states):
+    a = np.ascontiguousarray(np.asarray(a))
+    h.update(str(a.dtype).encode())
+    h.update(str(a.shape).encode())
+    h.update(a.tobytes())
+  assert h.hexdigest() == want['states_sha256']
+  assert res.test_acc.tolist() == want['test_acc']
+  assert res.train_acc.tolist() == want['train_acc']
+  assert want['code_fingerprint'] in run.LEGACY_CODE

@@ -13,7 +13,9 @@ import numpy as np
 import pytest
 
 from bnnjax import bits
+from bnnjax import checkpoint
 from bnnjax import model
+from bnnjax import platform
 from bnnjax import run
 from bnnjax.config import Config, HParams
 
@@ -49,8 +51,8 @@ def test_pure_functions_under_plain_jit_equal_the_driver():
   res = runner(keys, PARAMS, data)
   flat = HParams(*[np.full((3,), v, np.float32 if isinstance(v, float) else np.int32)
                    for v in PARAMS])
-  states, tr, te = jax.jit(runner.init_runs)(keys, flat, data.y)
-  epoch = jax.jit(runner.epoch_runs)
+  states, tr, te = jax.jit(runner.engine.init_runs)(keys, flat, data.y)
+  epoch = jax.jit(runner.engine.epoch_runs)
   tests = []
   for _ in range(CONFIG.num_epochs):
     states, _, test_correct, _ = epoch(states, flat, tr, te, data)
@@ -73,14 +75,12 @@ def test_run_chunks_give_the_same_bits_without_recompiling():
   net = run.Model(init_fn=lambda k, p: model.init(k, CONFIG, p), step_fn=step_fn,
                   evaluate_fn=lambda s, x, y: model.evaluate(s, x, y, CONFIG),
                   epoch_metrics_fn=diagnostics.rule_epoch_metrics)
-  protocol = run.Protocol(batch_size=CONFIG.batch_size, num_epochs=CONFIG.num_epochs,
-                          num_test=CONFIG.num_test, seed_chunk=2)
   data = _data(1)
   keys = run.seed_keys(0, 5)
-  whole = run.make_runner(net, protocol, fingerprint_config=CONFIG)(keys, PARAMS, data)
+  whole = run.make_trainer(net, CONFIG.protocol, seed_chunk=2)(keys, PARAMS, data)
   traces.clear()
-  chunked = run.make_runner(net, protocol, fingerprint_config=CONFIG, num_devices=1,
-                            runs_per_call=2)(keys, PARAMS, data)
+  chunked = run.make_trainer(net, CONFIG.protocol, seed_chunk=2, options=run.EngineOptions(
+      devices=1, runs_per_call=2))(keys, PARAMS, data)
   assert len(traces) == 1
   _assert_same(chunked, whole)
 
@@ -117,15 +117,15 @@ def test_checkpoint_every_k_epochs_resumes_from_the_last_written(tmp_path):
 
 
 def test_automatic_checkpoint_interval():
-  policy = run._CheckpointPolicy(0)
+  policy = checkpoint.Policy(0)
   assert policy.due(1, False, 20.0)  # the first write is measured
   policy.saved(10.0)  # 10 s to write a 20 s epoch: every ceil(10 / (0.05 * 20)) = 10
   assert [policy.due(e, False, 20.0) for e in range(2, 12)] == [False] * 9 + [True]
   policy.saved(10.0)
   assert policy.due(12, True, 20.0)  # the last epoch always
-  cheap = run._CheckpointPolicy(0)
+  cheap = checkpoint.Policy(0)
   cheap.due(1, False, 0.01)
-  cheap.saved(run.CHECKPOINT_CHEAP_SECONDS)
+  cheap.saved(checkpoint.CHEAP_SECONDS)
   assert cheap.due(2, False, 0.01)  # cheap writes: every epoch
 
 
@@ -140,8 +140,8 @@ def test_checkpoint_integers_are_stored_narrow_and_restored_exactly(tmp_path):
     stored = [z[f'leaf_{i}'].dtype for i in range(num_hidden)]
   assert res.states.hidden[0].dtype == np.int32
   assert stored == [np.dtype(np.int8)] * num_hidden  # |H| <= 100: int8 on disk
-  assert run._narrow(np.array([-200, 5], np.int32)).dtype == np.int16
-  assert run._narrow(np.array([2**20], np.int32)).dtype == np.int32
+  assert checkpoint.narrow(np.array([-200, 5], np.int32)).dtype == np.int16
+  assert checkpoint.narrow(np.array([2**20], np.int32)).dtype == np.int32
   again = run.make_train(dataclasses.replace(CONFIG, num_epochs=1))(
       keys, HParams(0.5, 0.9, 100), data, checkpoint_path=path)
   assert again.already_complete
@@ -172,18 +172,18 @@ def test_damaged_checkpoint_is_named_not_restarted(tmp_path, damage):
 def test_engine_options_are_validated():
   for bad in ('x', 0, -2, 1.5, True):
     with pytest.raises(ValueError, match='devices'):
-      run.configure(devices=bad)
+      platform.EngineOptions(devices=bad)
   with pytest.raises(ValueError, match='runs_per_call'):
-    run.configure(runs_per_call=0)
+    platform.EngineOptions(runs_per_call=0)
   with pytest.raises(ValueError, match='checkpoint_every'):
-    run.configure(checkpoint_every=-1)
+    platform.EngineOptions(checkpoint_every=-1)
   with pytest.raises(ValueError, match='devices'):
-    run.select_devices(len(jax.devices()) + 1)
-  assert len(run.select_devices('all', num_runs=1)) == 1
+    platform.select_devices(len(jax.devices()) + 1)
+  assert len(platform.select_devices('all', num_runs=1)) == 1
   with pytest.raises(ValueError, match='process_id'):
-    run.init_distributed('localhost:1', 2, 2)
+    platform.init_distributed('localhost:1', 2, 2)
   with pytest.raises(ValueError, match='all of'):
-    run.init_distributed('localhost:1', None, 0)
+    platform.init_distributed('localhost:1', None, 0)
 
 
 def _run(cmd, env=None, **kw):

@@ -6,7 +6,8 @@
   memory analysis of the compiled step.
 * `run_columns(spec, dataset)` — both, for one run's summary file, from the method
   registry's cost entry (`bnnjax.methods.Method.cost_fn`).
-* `python -m bnnjax.cost ...` — the report (`bnnjax.cost.report`).
+* `report(...)` — the text table of both (`bnnjax.cost.tables`), printed by
+  `python -m bnnjax.cost ...`.
 """
 
 from typing import Dict
@@ -18,6 +19,7 @@ from bnnjax.cost.formulas import (BITS_PER_BYTE, BYTES_PER_KB, FLOAT_BITS, FORMU
                                   gates_per_epoch, gates_per_step, memory_bits,
                                   memory_bits_breakdown, op_counts, samples_held,
                                   summary_columns)
+from bnnjax.cost.tables import load_dataset, report, synthetic_dataset
 from bnnjax.measure import measured_columns, measured_ours, xla_memory
 
 

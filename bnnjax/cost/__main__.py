@@ -2,8 +2,8 @@
 
 from absl import app
 
-from bnnjax.cost import report
+from bnnjax.cost import tables
 
 if __name__ == '__main__':
-  report.define_flags()
-  app.run(report.main)
+  tables.define_flags()
+  app.run(tables.main)

@@ -1,5 +1,5 @@
 r"""What a checkpoint costs at the widest paper nets (issue 14), and what the automatic
-interval (`bnnjax.run._CheckpointPolicy`) makes of it.
+interval (`bnnjax.checkpoint.Policy`) makes of it.
 
   python benchmarks/bench_checkpoint.py            # CIFAR-10 features 9216-4095-4095, 10 seeds
   python benchmarks/bench_checkpoint.py --quick    # 2304-1035-1035, 10 seeds
@@ -26,6 +26,7 @@ sys.path.insert(0, ROOT)
 
 import numpy as np  # noqa: E402
 
+from bnnjax import checkpoint  # noqa: E402
 from bnnjax import run as run_lib  # noqa: E402
 
 
@@ -59,7 +60,7 @@ def main():
   times = []
   for _ in range(args.repeats):
     t0 = time.time()
-    run_lib._save_checkpoint(path, 'f' * 64, states, history)
+    checkpoint.save(path, 'f' * 64, states, history)
     times.append(time.time() - t0)
   size = os.path.getsize(path)
   os.remove(path)
@@ -81,7 +82,7 @@ def main():
   print('| epoch time (s) | overhead if every epoch | automatic K | overhead with K |')
   print('|---|---|---|---|')
   for e in epochs:
-    policy = run_lib._CheckpointPolicy(0)
+    policy = checkpoint.Policy(0)
     policy.due(1, False, e)
     policy.saved(write)
     k = 1

@@ -81,11 +81,10 @@ def main():
     if name == 'ours':
       spec = methods.RunSpec(method=name, layers=ints, num_epochs=args.epochs,
                              num_seeds=args.num_seeds)
-    method = methods.get(name)
-    method.validate_fn(spec, ds)
+    methods.validate(spec, ds)
     stamps = []
     start = time.time()
-    result = method.run_fn(spec, ds, lambda *a: stamps.append(time.time()))
+    result = methods.run(spec, ds, lambda *a: stamps.append(time.time()))
     per = (stamps[-1] - stamps[0]) / ((len(stamps) - 1) * args.num_seeds)
     print(f'{name:6s} {layers_text:>10s} {memory_kb(name, layers_text, ds):10.0f} '
           f'{per:13.4f} {stamps[0] - start:14.1f} '

@@ -153,7 +153,7 @@ def kernel_rates(shapes, quick=False):
   import numpy as np
   from bnnjax import bits
   from bnnjax import model
-  from bnnjax import run as run_lib
+  from bnnjax import platform as platform_lib
   rng = np.random.default_rng(0)
   out = {}
   for d, n in shapes:
@@ -180,7 +180,7 @@ def kernel_rates(shapes, quick=False):
     got = np.asarray(jax.jit(fns['fwd packed binary'][0])(x_packed, w))
     assert np.array_equal(got, expect), 'packed product differs from the integer matmul'
     out[(d, n)] = {}
-    opts = run_lib.compiler_options(jax.devices()[0].platform)  # as the run engine
+    opts = platform_lib.compiler_options(jax.devices()[0].platform)  # as the engine
     for name, (fn, *args) in fns.items():
       out[(d, n)][name] = B * d * n / best_seconds(
           jax.jit(fn, compiler_options=opts), *args, min_time=0.05 if quick else 0.15,
@@ -287,7 +287,7 @@ def time_sgd(layers, num_inputs, num_classes, num_test, data, num_seeds, num_epo
   cfg = mlp.MLPConfig(kind='sgd', layers=tuple(layers), num_inputs=num_inputs,
                       num_classes=num_classes, input_mode='bin', num_epochs=num_epochs,
                       num_test=num_test)
-  train = mlp.make_train(cfg)
+  train = run_lib.make_trainer(mlp.make_model(cfg), cfg.protocol)
   return time_run(train, run_lib.seed_keys(42, num_seeds), mlp.MLPParams(0.01), data,
                   num_epochs)
 

@@ -195,6 +195,6 @@ for c, a in zip(clips, acc):
 # %% [markdown]
 # The same grids from the experiment runner: a `bnnjax.methods.RunSpec` whose
 # `robustness`, `p_reinforce` or `weight_clip` is a tuple runs the Cartesian product of
-# the tuples in one call (`bnnjax.methods.run_ours`), and
+# the tuples in one call (`bnnjax.methods.run`), and
 # `python -m bnnjax.train --robustness=0,0.25,0.5 --p_reinforce=0,0.5` writes one CSV
 # row per grid point × seed × epoch.

@@ -5,14 +5,12 @@ r"""Runs the reliability suites at full counts and writes docs/reliability.md.
   python scripts/reliability_report.py --quick         # the CI counts (a few minutes)
   python scripts/reliability_report.py --seed=3 --output=/tmp/reliability.md
 
-It runs pytest on tests/test_bad_inputs.py, test_faults.py, test_determinism.py and
-test_pending_reliability.py with BNNJAX_RELIABILITY_FULL=1 (full fault counts),
-BNNJAX_PENDING=1 (the cases that wait on fixes elsewhere, reported as open) and
-BNNJAX_RELIABILITY_LOG (every case tried and every fault injected appends one JSON line,
-`tests/reliability_util.record`), then builds the report from that log and pytest's
-JUnit XML: every figure in docs/reliability.md comes from this run, and every promise
-names the test that checks it. Exit status 1 when a promise broke (open, pending
-cases do not count: they fail by design until their fixes land).
+It runs pytest on tests/test_bad_inputs.py, test_faults.py and test_determinism.py with
+BNNJAX_RELIABILITY_FULL=1 (full fault counts) and BNNJAX_RELIABILITY_LOG (every case
+tried and every fault injected appends one JSON line, `tests/reliability_util.record`),
+then builds the report from that log and pytest's JUnit XML: every figure in
+docs/reliability.md comes from this run, and every promise names the test that checks
+it. Exit status 1 when a promise broke.
 """
 
 import argparse
@@ -29,8 +27,7 @@ import time
 import xml.etree.ElementTree as ET
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SUITES = ['tests/test_bad_inputs.py', 'tests/test_faults.py', 'tests/test_determinism.py',
-          'tests/test_pending_reliability.py']
+SUITES = ['tests/test_bad_inputs.py', 'tests/test_faults.py', 'tests/test_determinism.py']
 
 # (promise, the tests that check it). The figures under each come from the run.
 PROMISES = [
@@ -98,7 +95,7 @@ PROMISES = [
 
 
 def run_suites(full: bool, seed: int, log_path: str, xml_path: str):
-  env = dict(os.environ, BNNJAX_RELIABILITY_LOG=log_path, BNNJAX_PENDING='1',
+  env = dict(os.environ, BNNJAX_RELIABILITY_LOG=log_path,
              BNNJAX_RELIABILITY_SEED=str(seed),
              PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''))
   if full:
@@ -160,20 +157,16 @@ def render(records, junit, meta) -> str:
   bad = [r for r in records if r['suite'] == 'bad_input']
   faults = [r for r in records if r['suite'] == 'fault']
   det = [r for r in records if r['suite'] == 'determinism']
-  open_items = [r for r in records if not r['ok'] and r.get('pending')]
-  broken = [r for r in records if not r['ok'] and not r.get('pending')]
+  broken = [r for r in records if not r['ok']]
   add('## Summary')
   add('')
   add(f'- Bad inputs tried: **{len(bad)}** ({sum(r["ok"] for r in bad)} gave the '
-      f'promised one clear error with nothing compiled or written; '
-      f'{sum(not r["ok"] and bool(r.get("pending")) for r in bad)} open, waiting on the '
-      f'fixes listed below).')
+      f'promised one clear error with nothing compiled or written).')
   add(f'- Faults injected: **{len(faults)}** ({sum(r["ok"] for r in faults)} with the '
-      f'promised outcome; '
-      f'{sum(not r["ok"] and bool(r.get("pending")) for r in faults)} open).')
+      f'promised outcome).')
   add(f'- Determinism comparisons: **{len(det)}** ({sum(r["ok"] for r in det)} '
       f'identical).')
-  add(f'- Broken promises (not pending): **{len(broken)}**.')
+  add(f'- Broken promises: **{len(broken)}**.')
   add('')
 
   add('## Promises and the tests that check them')
@@ -274,20 +267,6 @@ def render(records, junit, meta) -> str:
         f'{"yes" if r["ok"] else "no: " + ", ".join(r.get("differ", []))} |')
   add('')
 
-  add('## Open: promises that wait on fixes outside this work')
-  add('')
-  if not open_items:
-    add('None.')
-  else:
-    add('Checked by `tests/test_pending_reliability.py` (skipped in CI until fixed; this '
-        'script runs it).')
-    add('')
-    add('| case | what happens | fix needed |')
-    add('|---|---|---|')
-    for r in open_items:
-      add(f'| `{r["case"]}` | {"; ".join(r.get("problems", []))[:200]} | '
-          f'{r["pending"]} |')
-  add('')
   if broken:
     add('## Broken promises')
     add('')
@@ -337,7 +316,7 @@ def main():
     f.write(text + '\n')
   print(f'wrote {args.output} ({len(records)} cases and faults; suites {wall:.0f} s)')
   # Pending tests fail by design until their fixes land; broken promises fail.
-  broken = [r for r in records if not r['ok'] and not r.get('pending')]
+  broken = [r for r in records if not r['ok']]
   return 1 if broken else 0
 
 

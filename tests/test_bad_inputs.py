@@ -15,9 +15,6 @@ Per case the promise is: exit status != 0; exactly one line 'error: ...' (or abs
 'FATAL Flags parsing error: ...') that names the flag or file; no traceback; nothing
 compiled (`reliability_util.CompileWatch`); nothing written.
 
-Cases that fail because of code outside export/predict/results/data are listed in
-`PENDING` with the fix they need; tests/test_pending_reliability.py runs them once those
-fixes are in (see docs/reliability.md).
 """
 
 import contextlib
@@ -45,7 +42,8 @@ THIS = 'tests/test_bad_inputs.py'
 # Placeholders: {tmp} the case's own (empty) folder, also the working directory;
 # {file} an existing file and {dir} an existing folder (fixtures outside {tmp});
 # {good} a valid export of 2 networks (64 inputs, trained on digits smoke), {one} the
-# same with 1 network, {empty}, {trunc}, {junk}, {flip} damaged exports.
+# same with 1 network, {nodata} one exported without its data set, {empty}, {trunc},
+# {junk}, {flip} damaged exports.
 # ----------------------------------------------------------------------------------
 
 # A valid, tiny command each case breaks one flag of (absl keeps a flag's last value).
@@ -111,6 +109,11 @@ TRAIN_CASES = [
     ('learning_rate_text', '--method=sgd --layers=20,20 --learning_rate=x',
      'learning_rate'),
     ('sgd_with_grid', '--method=sgd --layers=20,20 --robustness=0,0.5', 'grid'),
+    ('flip_prob_above_one', '--method=flip --flip_prob=1.5', 'flip_prob'),
+    ('flip_prob_text', '--method=flip --flip_prob=x', 'flip_prob'),
+    ('flip_prob_list_with_nan', '--method=flip --flip_prob=0.5,nan', 'flip_prob'),
+    ('flip_prob_with_ours', '--flip_prob=0.1', 'flip_prob'),
+    ('flip_with_learning_rate', '--method=flip --learning_rate=0.1', 'flip_prob'),
     ('sgd_with_train_classifiers', '--method=sgd --layers=20,20 --train_classifiers',
      'train_classifiers'),
     ('cp_r_bad_blocks', '--method=cp_r --layers=330-31', 'layers'),
@@ -169,6 +172,8 @@ PREDICT_CASES = [
     ('inputs_unknown', '--model={good} --inputs=x', 'inputs'),
     ('inputs_raw_without_thresholds', '--model={good} --dataset=prototypes --inputs=raw '
      '--split=all', 'inputs'),
+    ('inputs_raw_of_a_model_without_data', '--model={nodata} --dataset=digits '
+     '--inputs=raw', 'no input thresholds'),
     ('network_negative', '--model={good} --network=-1', 'network'),
     ('network_too_large', '--model={good} --network=2', 'network'),
     ('network_text', '--model={good} --network=x', 'network'),
@@ -224,15 +229,6 @@ TABLES = {'bnnjax.train': (TRAIN_BASE, TRAIN_CASES),
           'bnnjax.predict': (PREDICT_BASE, PREDICT_CASES),
           'experiments.run': (EXPERIMENTS_BASE, EXPERIMENTS_CASES)}
 
-# Cases that fail because of code this suite's owner may not change, with the fix each
-# needs. tests/test_pending_reliability.py checks them (they must fail there until fixed).
-PENDING = {
-    # (module, case id): the fix it needs. Empty: the workdir and seed cases of
-    # bnnjax.train and experiments.run were fixed in run.py / train.py / experiments
-    # (commits 9977771, 0541394) and moved into the table.
-}
-
-
 def _expand(args, paths):
   return [a.format(**paths) for a in args]
 
@@ -262,9 +258,11 @@ def _make_fixtures(folder):
   stacked = jax.tree_util.tree_map(lambda *a: np.stack(a), *states)
   paths = {k: os.path.join(folder, v) for k, v in dict(
       good='good.bnn', one='one.bnn', empty='empty.bnn', trunc='trunc.bnn',
-      junk='junk.bnn', flip='flip.bnn', file='a_file.txt', dir='a_dir').items()}
+      junk='junk.bnn', flip='flip.bnn', file='a_file.txt', dir='a_dir',
+      nodata='nodata.bnn').items()}
   export.save(paths['good'], config, stacked, [42, 43], dataset=ds, smoke=True)
   export.save(paths['one'], config, states[0], [42], dataset=ds, smoke=True)
+  export.save(paths['nodata'], config, states[0], [42])  # no data set: no thresholds
   blob = open(paths['good'], 'rb').read()
   open(paths['empty'], 'wb').close()
   open(paths['trunc'], 'wb').write(blob[:len(blob) // 2])
@@ -375,32 +373,25 @@ def check_outcome(result, match):
   return problems
 
 
-def cli_params(pending: bool):
-  out = []
-  for module, (_, cases) in TABLES.items():
-    for case_id, _, match in cases:
-      if ((module, case_id) in PENDING) == pending:
-        out.append(pytest.param(module, case_id, match, id=f'{module}:{case_id}'))
-  return out
+def cli_params():
+  return [pytest.param(module, case_id, match, id=f'{module}:{case_id}')
+          for module, (_, cases) in TABLES.items() for case_id, _, match in cases]
 
 
-def cli_results_for(folder, pending: bool):
-  """{module: {case id: result}} of the table's (pending or settled) cases; the entry
-  points' workers run side by side."""
-  started = {}
-  for module, (_, cases) in TABLES.items():
-    ids = [c[0] for c in cases if ((module, c[0]) in PENDING) == pending]
-    if ids:
-      started[module] = start_worker(module, folder, ids)
+def cli_results_for(folder):
+  """{module: {case id: result}} of every case; the entry points' workers run side by
+  side."""
+  started = {module: start_worker(module, folder, [c[0] for c in cases])
+             for module, (_, cases) in TABLES.items()}
   return {module: finish_worker(s) for module, s in started.items()}
 
 
 @pytest.fixture(scope='module')
 def cli_results(tmp_path_factory):
-  return cli_results_for(tmp_path_factory.mktemp('cli'), pending=False)
+  return cli_results_for(tmp_path_factory.mktemp('cli'))
 
 
-@pytest.mark.parametrize('module,case_id,match', cli_params(pending=False))
+@pytest.mark.parametrize('module,case_id,match', cli_params())
 def test_cli_bad_flag_gives_one_error_and_writes_nothing(module, case_id, match,
                                                          cli_results):
   result = cli_results[module][case_id]
@@ -792,11 +783,8 @@ def _unreadable(tmp):
     builtins.open = real_open
 
 
-API_PENDING = {}
-
-
-@pytest.mark.parametrize('case_id,fn,exc,match', [
-    pytest.param(*c, id=c[0]) for c in API_CASES if c[0] not in API_PENDING])
+@pytest.mark.parametrize('case_id,fn,exc,match', [pytest.param(*c, id=c[0])
+                                                 for c in API_CASES])
 def test_public_function_bad_argument_raises_one_clear_error(case_id, fn, exc, match,
                                                              tmp_path):
   outcome = api_outcome(fn, exc, match, str(tmp_path))

@@ -20,6 +20,7 @@ import pytest
 from bnnjax import bits
 from bnnjax import data as data_lib
 from bnnjax import export
+from bnnjax.data import binarize
 from bnnjax import model
 from bnnjax import run as run_lib
 from bnnjax.config import Config, HParams
@@ -105,7 +106,7 @@ def test_zero_positions_round_trip_and_size(universe, count):
 def test_zero_positions_reject_inconsistent_codes():
   code, low = export.encode_positions(np.array([3, 9, 40]), 64)
   with pytest.raises(ValueError):
-    export.decode_positions(code, 4, 64, export._low_bits(4, 64))  # wrong count
+    export.decode_positions(code, 4, 64, export.format._low_bits(4, 64))  # wrong count
   bad = code.copy()
   bad[-1] ^= 0x80  # an extra bit in the high bitmap
   with pytest.raises(ValueError):
@@ -277,19 +278,26 @@ def test_channel_median_thresholds_and_refusals():
   med = np.median(xf.reshape(n, c, hw), axis=(0, 2))
   signs = np.where(xf.reshape(n, c, hw) > med[None, :, None], 1, -1).reshape(n, -1)
   y = np.arange(n) % 10
-  ds = data_lib.from_signs('imagenette_features', signs, y, 10, 5, x_float=xf)
+  # The loader's rule travels with the data set (`DataSet.binarisation`).
+  rule = binarize.Rule('median_channel', channels=c)
+  ds = data_lib.from_signs('pool', signs, y, 10, 5, x_float=xf, binarisation=rule)
   b = export.input_thresholds(ds)
   assert b.kind == 'median_channel', b.note
   np.testing.assert_array_equal(b.apply(xf), ds.x)
   flipped = signs.copy()
   flipped[3, 7] *= -1  # a pool whose bits the rule does not reproduce
-  b = export.input_thresholds(data_lib.from_signs('imagenette_features', flipped, y, 10,
-                                                  5, x_float=xf))
+  b = export.input_thresholds(data_lib.from_signs('pool', flipped, y, 10, 5, x_float=xf,
+                                                  binarisation=rule))
   assert b.kind == 'none' and 'did not reproduce' in b.note and '1 of 21' in b.note
   none = export.input_thresholds(data_lib.from_signs('pool', signs, y, 10, 5))
   assert none.kind == 'none' and 'no raw features' in none.note
-  assert export.input_thresholds(data_lib.from_signs('pool', signs, y, 10, 5,
-                                                     x_float=xf)).kind == 'none'
+  no_rule = export.input_thresholds(data_lib.from_signs('pool', signs, y, 10, 5,
+                                                        x_float=xf))
+  assert no_rule.kind == 'none' and 'no known binarisation rule' in no_rule.note
+  wrong = export.input_thresholds(data_lib.from_signs(
+      'pool', signs, y, 10, 5, x_float=xf,
+      binarisation=binarize.Rule('median_channel', channels=7)))  # 7 does not divide
+  assert wrong.kind == 'none' and '7 channels' in wrong.note
 
 
 # ----------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """The export command line: train --export, then predict reproduces each run's test
-accuracy, raw inputs and the C program agree; bad flags and files give one error line."""
+accuracy, raw inputs and the C program agree. (Bad flags and files of both entry points:
+the table of tests/test_bad_inputs.py.)"""
 
 import csv
 import json
@@ -8,13 +9,10 @@ import shutil
 import subprocess
 import sys
 
-import jax
 import pytest
 
 from bnnjax import data as data_lib
 from bnnjax import export
-from bnnjax import model
-from bnnjax.config import Config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -75,41 +73,3 @@ def test_train_export_then_predict_reproduces_training(tmp_path):
   out = subprocess.run([binary, str(tmp_path / 'c' / 'in.bin')], capture_output=True,
                        text=True, check=True).stdout.split()
   assert out == [r['prediction'] for r in packed]
-
-
-@pytest.fixture(scope='module')
-def files(tmp_path_factory):
-  """A 45-input network without a data set, and a file that is not an export."""
-  folder = tmp_path_factory.mktemp('files')
-  config = Config(layers=(8,), group_size=8, num_inputs=45, num_classes=10, num_test=5)
-  export.save(str(folder / 'd45.bnn'), config, model.init(jax.random.PRNGKey(0), config),
-              [0])
-  config = Config(layers=(8,), group_size=8, num_inputs=64, num_classes=10, num_test=5)
-  export.save(str(folder / 'd64.bnn'), config, model.init(jax.random.PRNGKey(0), config),
-              [0])
-  (folder / 'junk.bnn').write_bytes(b'not a network at all')
-  return folder
-
-
-@pytest.mark.parametrize('module,args,match', [
-    ('bnnjax.predict', '', '--model is required'),
-    ('bnnjax.predict', '--model={f}/d45.bnn --split=train', 'split'),
-    ('bnnjax.predict', '--model={f}/junk.bnn', 'not a bnnjax export file'),
-    ('bnnjax.predict', '--model={f}/d45.bnn --network=1', 'network 1 does not exist'),
-    ('bnnjax.predict', '--model={f}/d45.bnn --dataset=digits --split=all',
-     'expects 45 inputs'),
-    ('bnnjax.predict', '--model={f}/d64.bnn --dataset=digits --inputs=raw',
-     'no input thresholds'),
-    ('bnnjax.train', '--export_seed=0', 'needs --export'),
-    ('bnnjax.train', '--smoke --export={f}/x.bnn --export_seed=2', 'export_seed'),
-    ('bnnjax.train', '--method=sgd --layers=20,20 --export={f}/x.bnn', 'method=ours'),
-])
-def test_bad_flags_and_files_exit_with_one_error_line(module, args, match, files,
-                                                      tmp_path):
-  proc = _run(module, [a.format(f=files) for a in args.split()] +
-              ([f'--workdir={tmp_path / "wd"}'] if module == 'bnnjax.train' else []),
-              tmp_path)
-  assert proc.returncode != 0
-  lines = [l for l in proc.stderr.strip().splitlines() if l.startswith('error:')]
-  assert len(lines) == 1 and match in lines[0], proc.stderr
-  assert not (tmp_path / 'wd').exists() and not (files / 'x.bnn').exists()

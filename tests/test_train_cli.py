@@ -1,5 +1,6 @@
-"""The main job's command line: bad flags fail fast and write nothing; a smoke run writes
-tidy results."""
+"""The main job's command line: a smoke run writes tidy results, a finished run is not
+trained again, grids, the compilation cache. (Bad flags: the table of
+tests/test_bad_inputs.py, which runs every case in one process per entry point.)"""
 
 import csv
 import json
@@ -16,38 +17,6 @@ def _run(args, tmp_path):
   env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''))
   return subprocess.run([sys.executable, '-m', 'bnnjax.train'] + args, cwd=tmp_path,
                         env=env, capture_output=True, text=True, timeout=600)
-
-
-@pytest.mark.parametrize('flag,match', [
-    ('--group_size=45 --layers=35,35', 'group_size'),
-    ('--layers=0,35', 'layers'),
-    ('--layers=a,b', 'layers'),
-    ('--robustness=-1', 'robustness'),
-    ('--p_reinforce=1.5', 'p_reinforce'),
-    ('--weight_clip=-2', 'weight_clip'),
-    ('--batch_size=0', 'batch_size'),
-    ('--epochs=0', 'epochs'),
-    ('--num_seeds=0', 'num_seeds'),
-    ('--dataset=nope', 'dataset'),
-    ('--semantics=ternary', 'semantics'),
-    ('--backend=gpu', 'backend'),
-    ('--method=nope', 'method'),
-    ('--layers=33', 'group_size'),  # no paper γ for width 33
-    ('--robustness=a', 'robustness'),
-    ('--p_reinforce=0.5,2', 'p_reinforce'),
-    ('--weight_clip=1.5', 'weight_clip'),
-    ('--head=softmax', 'head'),
-    ('--head=sign', 'head'),  # Prototypes has 10 classes
-    ('--method=sgd --layers=20,20 --train_classifiers', 'train_classifiers'),
-    ('--method=sgd --layers=20,20 --robustness=0,0.5', 'grid'),
-])
-def test_bad_flags_exit_nonzero_with_one_line_and_write_nothing(flag, match, tmp_path):
-  workdir = tmp_path / 'wd'
-  proc = _run(flag.split() + [f'--workdir={workdir}'], tmp_path)
-  assert proc.returncode != 0
-  lines = [l for l in proc.stderr.strip().splitlines() if l.startswith('error:')]
-  assert len(lines) == 1 and match in lines[0], proc.stderr
-  assert not workdir.exists()
 
 
 def test_smoke_run_writes_results(tmp_path):
@@ -117,9 +86,9 @@ def test_compilation_cache_is_filled_then_reused_with_the_same_results(tmp_path)
 
 
 def test_compilation_cache_that_cannot_be_made_is_left_off(tmp_path, capsys):
-  from bnnjax import run
+  from bnnjax import platform
   blocker = tmp_path / 'file'
   blocker.write_text('not a folder')
-  assert run.enable_compilation_cache(str(blocker / 'cache')) is None
+  assert platform.enable_compilation_cache(str(blocker / 'cache')) is None
   assert 'compilation cache' in capsys.readouterr().err
-  assert run.enable_compilation_cache('none') is None
+  assert platform.enable_compilation_cache('none') is None

@@ -228,6 +228,13 @@ def result_dict(config) -> Dict:
           if k not in SPEED_FIELDS and not (k == 'train_divisor' and v == 1)}
 
 
+def program_config(config):
+  """`config` with num_epochs 1: all that a run's compiled programs may depend on (the
+  number of epochs is the host loop's), so runs of any length share programs."""
+  return dataclasses.replace(config, protocol=dataclasses.replace(config.protocol,
+                                                                  num_epochs=1))
+
+
 def resolved_backend(config, platform=None) -> str:
   """The backend that computes products for `config`: 'packed' or 'dense'.
 

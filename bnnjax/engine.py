@@ -194,9 +194,10 @@ class Engine:
   # --- Sharded, compiled programs ----------------------------------------------------
 
   def cache_key(self) -> Hashable:
-    """What the compiled programs depend on, besides the devices and XLA options."""
-    return (self.name if self.name is not None else self.model, self.protocol,
-            self.seed_chunk)
+    """What the compiled programs depend on, besides the devices and XLA options (not
+    the number of epochs: the host loops over them)."""
+    return (self.name if self.name is not None else self.model,
+            dataclasses.replace(self.protocol, num_epochs=1), self.seed_chunk)
 
   def programs(self, devices) -> 'Programs':
     """`init_runs` and `epoch_runs` jitted over a mesh of `devices` (axis 'runs'), from
@@ -211,7 +212,9 @@ class Engine:
     if found is not None:
       _PROGRAMS.move_to_end(key)
       return found
-    engine = dataclasses.replace(self, platform=platform)
+    # The programs' own engine has 1 epoch: they cannot depend on the epoch count.
+    engine = dataclasses.replace(self, platform=platform, protocol=dataclasses.replace(
+        self.protocol, num_epochs=1))
     mesh = jax.sharding.Mesh(np.asarray(devices), ('runs',))
     runs, rep = jax.sharding.PartitionSpec('runs'), jax.sharding.PartitionSpec()
     init_fn = jax.jit(jax.shard_map(engine.init_runs, mesh=mesh,

@@ -227,9 +227,10 @@ def prepare(spec: RunSpec, ds: DataSet,
   grid = grid_points(spec)
   p = entry.params_fn(spec, grid)
   diagnostics = spec.diagnostics
+  program = config_lib.program_config(config)  # functions without the epoch count
   train = run_lib.make_trainer(
-      entry.model_fn(config, diagnostics), config.protocol, seed_chunk=config.seed_chunk,
-      name=(entry.name, config, diagnostics),
+      entry.model_fn(program, diagnostics), config.protocol, seed_chunk=config.seed_chunk,
+      name=(entry.name, program, diagnostics),
       config_text=ckpt_lib.config_text(config, entry.name if entry.fingerprint_prefix
                                        else ''),
       modules=entry.modules, legacy_code=entry.legacy_code,

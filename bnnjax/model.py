@@ -18,6 +18,7 @@ on CPU and dense on GPU/TPU (`config.resolved_backend`). Results are identical, 
 for bit.
 """
 
+import functools
 import math
 from typing import Callable, NamedTuple, Tuple
 
@@ -148,6 +149,7 @@ def _float_dot(a: jax.Array, b: jax.Array) -> jax.Array:
 # ----------------------------------------------------------------------------------
 
 
+@functools.partial(jax.jit, static_argnames='config')
 def init(key: jax.Array, config: Config, params: HParams = HParams()) -> State:
   """Initial state of one run (algorithm.md, "Two arithmetic semantics").
 
@@ -208,6 +210,7 @@ def integer_init(g: jax.Array, semantics: str) -> jax.Array:
   return (2 * jnp.floor(g / 2) + 1).astype(jnp.int32)
 
 
+@functools.partial(jax.jit, static_argnames='config')
 def forward(state: State, x: jax.Array, config: Config) -> Forward:
   """Step 1: a_l = s_{l-1} W_l, s_l = sign(a_l), z_l = s_l P_l.
 
@@ -231,6 +234,7 @@ def forward(state: State, x: jax.Array, config: Config) -> Forward:
   return Forward(tuple(pre), tuple(post), tuple(scores))
 
 
+@functools.partial(jax.jit, static_argnames='config')
 def predict(state: State, x: jax.Array, config: Config) -> jax.Array:
   """Step 2: int32[B] predicted class from the last layer's scores (`head_predict`)."""
   return head_predict(forward(state, x, config).scores[-1], config.head,
@@ -251,6 +255,7 @@ def count_correct(predict_fn, x: jax.Array, y: jax.Array, chunk_size: int) -> ja
       lambda a: jnp.sum(predict_fn(a[0]) == a[1], dtype=jnp.int32), (xs, ys)))
 
 
+@functools.partial(jax.jit, static_argnames='config')
 def evaluate(state: State, x: jax.Array, y: jax.Array, config: Config) -> jax.Array:
   """Number of correct predictions (int32[]) on x: uint32[n, W], y: int32[n], in chunks
   of `config.eval_batch_size` samples to bound memory."""

@@ -16,7 +16,7 @@ from typing import Callable, Hashable, Optional, Sequence
 
 from bnnjax import checkpoint as ckpt_lib
 from bnnjax import model
-from bnnjax.config import Config, Protocol, validate_hparams
+from bnnjax.config import Config, Protocol, program_config, validate_hparams
 from bnnjax.driver import Results, Trainer, check_packed_data, seed_keys
 from bnnjax.engine import Data, Engine, Model, split_indices
 from bnnjax.platform import EngineOptions, use_cpu_cores
@@ -79,7 +79,8 @@ def make_train(config: Config, num_devices=None, diagnostics: bool = True,
     validate_hparams(params)
     check_packed_data(data, config)
 
-  return make_trainer(make_model(config, diagnostics), config.protocol,
-                      seed_chunk=config.seed_chunk, name=('ours', config, diagnostics),
+  program = program_config(config)  # the functions cannot depend on the epoch count
+  return make_trainer(make_model(program, diagnostics), config.protocol,
+                      seed_chunk=config.seed_chunk, name=('ours', program, diagnostics),
                       config_text=ckpt_lib.config_text(config), modules=RULE_MODULES,
                       legacy_code=LEGACY_CODE, check_fn=check_fn, options=options)

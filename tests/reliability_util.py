@@ -48,8 +48,9 @@ PROGRAM_NAME_PARTS = ('init_', 'epoch_', 'pmap', 'forward', 'train', 'step', 'ev
 
 
 class CompileWatch:
-  """`with CompileWatch() as w: ...` then `w.programs`: names of the programs XLA
-  compiled inside the block (primitive-sized compiles are ignored)."""
+  """`with CompileWatch() as w: ...` then `w.programs`: names of the programs lowered
+  for XLA inside the block (compiled, or read from the persistent compilation cache;
+  primitive-sized programs are ignored)."""
   _installed = False
   _active = []
 
@@ -63,7 +64,7 @@ class CompileWatch:
     import jax
 
     def listener(event, duration, **kwargs):
-      if not event.endswith('backend_compile_duration'):
+      if not event.endswith('jaxpr_to_mlir_module_duration'):
         return
       name = str(kwargs.get('fun_name', '?'))
       if not any(part in name for part in PROGRAM_NAME_PARTS):

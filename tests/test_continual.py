@@ -97,7 +97,8 @@ def test_flip_step_matches_numpy(semantics, head, counter):
   y = rng.integers(0, c, 24).astype(np.int32)
   valid = np.ones(24, bool)
   valid[-3:] = False
-  new, _ = flip.step(state, model.Batch(bits.pack_numpy(x), y, valid), params, config)
+  step = jax.jit(flip.step, static_argnums=3)
+  new, _ = step(state, model.Batch(bits.pack_numpy(x), y, valid), params, config)
   ref_state = {'hidden': [np.asarray(w).astype(np.int64) for w in state.hidden],
                'classifiers': [np.asarray(p).astype(np.int64) for p in state.classifiers],
                'key': state.key, 'prev_acc': 0.0}

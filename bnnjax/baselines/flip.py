@@ -39,6 +39,7 @@ Memory: one bit per weight, or with a counter log2(c' + 1) bits for the odd valu
 all weights. Dimensions: B batch, D inputs, N hidden, C classes.
 """
 
+import functools
 from typing import NamedTuple, Tuple
 
 import jax
@@ -46,9 +47,9 @@ import jax.numpy as jnp
 
 from bnnjax import bits
 from bnnjax import config as config_lib
+from bnnjax import engine
 from bnnjax import model
 from bnnjax import rng
-from bnnjax import engine
 
 MAX_COUNTER_CLIP = 127  # the counter is stored in int8
 DEFAULT_FLIP_PROB = 1.0 / 256  # best of {1/4 .. 1/1024} on mnist5k, 10 epochs
@@ -98,6 +99,7 @@ def counter_hparams(params: FlipParams) -> config_lib.HParams:
   return config_lib.HParams(weight_clip=params.counter_clip)
 
 
+@functools.partial(jax.jit, static_argnames='config')
 def init(key: jax.Array, config: config_lib.Config,
          params: FlipParams = FlipParams()) -> model.State:
   """The rule's initial state clipped to the counter (`model.init`: same key
@@ -166,6 +168,7 @@ def step(state: model.State, batch: model.Batch, params: FlipParams,
   return new_state, model.StepMetrics(correct, jnp.stack(errors), jnp.stack(updated))
 
 
+@functools.partial(jax.jit, static_argnames='config')
 def evaluate(state: model.State, x: jax.Array, y: jax.Array,
              config: config_lib.Config) -> jax.Array:
   """Correct predictions (int32[]): the rule's forward pass on W."""

@@ -19,6 +19,7 @@ Inputs (`input_mode`): 'bin' feeds the ±1 pool as packed bits (unpacked per bat
 """
 
 import dataclasses
+import functools
 import math
 from typing import Any, NamedTuple, Tuple
 
@@ -27,9 +28,9 @@ import jax.numpy as jnp
 import optax
 
 from bnnjax import bits
-from bnnjax import model
-from bnnjax import engine
 from bnnjax import config as config_lib
+from bnnjax import engine
+from bnnjax import model
 
 KINDS = ('sgd', 'adam', 'ste')
 INPUT_MODES = ('fp', 'bin')
@@ -119,6 +120,7 @@ def optimizer(kind: str) -> optax.GradientTransformation:
   return optax.identity() if kind == 'sgd' else optax.scale_by_adam()
 
 
+@functools.partial(jax.jit, static_argnames='config')
 def init(key: jax.Array, config: MLPConfig) -> State:
   """PyTorch nn.Linear initialisation, U(-1/sqrt(fan_in), 1/sqrt(fan_in)), bias-free."""
   widths = config.widths
@@ -194,6 +196,7 @@ def step(state: State, batch, params: MLPParams, config: MLPConfig):
   return state._replace(weights=weights, opt_state=opt_state), correct
 
 
+@functools.partial(jax.jit, static_argnames='config')
 def evaluate(state: State, x: jax.Array, y: jax.Array, config: MLPConfig) -> jax.Array:
   """Number of correct predictions (int32[]), in chunks of `config.eval_batch_size`."""
   return model.count_correct(

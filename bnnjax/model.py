@@ -18,7 +18,9 @@ on CPU and dense on GPU/TPU (`config.resolved_backend`). Results are identical, 
 for bit.
 """
 
+import dataclasses
 import functools
+import inspect
 import math
 from typing import Callable, NamedTuple, Tuple
 
@@ -29,6 +31,25 @@ from jax import lax
 from bnnjax import bits
 from bnnjax import rng
 from bnnjax.config import Config, HParams, MAX_WEIGHT, resolved_backend
+
+def jit_config(fn: Callable) -> Callable:
+  """fn(..., config, ...) jitted with `config` static, its 'auto' backend resolved first
+  (the platform picks the program: a trace cached under one platform must not serve
+  another). Called outside a run, fn is one compiled program instead of one per
+  primitive; inside a run it is traced into the run's program as before."""
+  jitted = jax.jit(fn, static_argnames='config')
+  signature = inspect.signature(fn)
+
+  @functools.wraps(fn)
+  def call(*args, **kwargs):
+    bound = signature.bind(*args, **kwargs)
+    config = bound.arguments['config']
+    if getattr(config, 'backend', None) == 'auto':
+      bound.arguments['config'] = dataclasses.replace(config,
+                                                      backend=resolved_backend(config))
+    return jitted(*bound.args, **bound.kwargs)
+  return call
+
 
 INIT_SCALE = 64.0  # std of the Normal draws that initialise H and P (algorithm.md)
 
@@ -149,7 +170,7 @@ def _float_dot(a: jax.Array, b: jax.Array) -> jax.Array:
 # ----------------------------------------------------------------------------------
 
 
-@functools.partial(jax.jit, static_argnames='config')
+@jit_config
 def init(key: jax.Array, config: Config, params: HParams = HParams()) -> State:
   """Initial state of one run (algorithm.md, "Two arithmetic semantics").
 
@@ -210,7 +231,7 @@ def integer_init(g: jax.Array, semantics: str) -> jax.Array:
   return (2 * jnp.floor(g / 2) + 1).astype(jnp.int32)
 
 
-@functools.partial(jax.jit, static_argnames='config')
+@jit_config
 def forward(state: State, x: jax.Array, config: Config) -> Forward:
   """Step 1: a_l = s_{l-1} W_l, s_l = sign(a_l), z_l = s_l P_l.
 
@@ -234,7 +255,7 @@ def forward(state: State, x: jax.Array, config: Config) -> Forward:
   return Forward(tuple(pre), tuple(post), tuple(scores))
 
 
-@functools.partial(jax.jit, static_argnames='config')
+@jit_config
 def predict(state: State, x: jax.Array, config: Config) -> jax.Array:
   """Step 2: int32[B] predicted class from the last layer's scores (`head_predict`)."""
   return head_predict(forward(state, x, config).scores[-1], config.head,
@@ -255,7 +276,7 @@ def count_correct(predict_fn, x: jax.Array, y: jax.Array, chunk_size: int) -> ja
       lambda a: jnp.sum(predict_fn(a[0]) == a[1], dtype=jnp.int32), (xs, ys)))
 
 
-@functools.partial(jax.jit, static_argnames='config')
+@jit_config
 def evaluate(state: State, x: jax.Array, y: jax.Array, config: Config) -> jax.Array:
   """Number of correct predictions (int32[]) on x: uint32[n, W], y: int32[n], in chunks
   of `config.eval_batch_size` samples to bound memory."""

@@ -27,7 +27,6 @@ product goes through `bnnjax.model.product` (packed XNOR/AND/popcount, or dense 
 """
 
 import dataclasses
-import functools
 import warnings
 from typing import NamedTuple, Tuple
 
@@ -143,7 +142,7 @@ class Forward(NamedTuple):
   scores: Tuple[jax.Array, ...]
 
 
-@functools.partial(jax.jit, static_argnames='config')
+@model.jit_config
 def init(key: jax.Array, config: CPConfig, params: HParams = HParams()) -> model.State:
   """Initial state; a `bnnjax.model.State` whose classifiers are int8[K2, C].
 
@@ -169,7 +168,7 @@ def init(key: jax.Array, config: CPConfig, params: HParams = HParams()) -> model
                      prev_acc=jnp.zeros((), jnp.float32), epoch=jnp.zeros((), jnp.int32))
 
 
-@functools.partial(jax.jit, static_argnames='config')
+@model.jit_config
 def forward(state: model.State, x: jax.Array, config: CPConfig) -> Forward:
   """Step 1 for committee blocks. x: uint32[B, W] packed ±1 inputs (bits.py layout)."""
   ternary = config.semantics == 'reference'
@@ -189,14 +188,14 @@ def forward(state: model.State, x: jax.Array, config: CPConfig) -> Forward:
   return Forward(tuple(pre), tuple(post), tuple(votes), tuple(scores))
 
 
-@functools.partial(jax.jit, static_argnames='config')
+@model.jit_config
 def predict(state: model.State, x: jax.Array, config: CPConfig) -> jax.Array:
   """int32[B]: the class the last block's scores predict (`model.head_predict`)."""
   return model.head_predict(forward(state, x, config).scores[-1], config.head,
                             config.semantics)
 
 
-@functools.partial(jax.jit, static_argnames='config')
+@model.jit_config
 def evaluate(state: model.State, x: jax.Array, y: jax.Array,
              config: CPConfig) -> jax.Array:
   """Number of correct predictions (int32[]), in chunks of `config.eval_batch_size`."""

@@ -39,7 +39,6 @@ Memory: one bit per weight, or with a counter log2(c' + 1) bits for the odd valu
 all weights. Dimensions: B batch, D inputs, N hidden, C classes.
 """
 
-import functools
 from typing import NamedTuple, Tuple
 
 import jax
@@ -99,7 +98,7 @@ def counter_hparams(params: FlipParams) -> config_lib.HParams:
   return config_lib.HParams(weight_clip=params.counter_clip)
 
 
-@functools.partial(jax.jit, static_argnames='config')
+@model.jit_config
 def init(key: jax.Array, config: config_lib.Config,
          params: FlipParams = FlipParams()) -> model.State:
   """The rule's initial state clipped to the counter (`model.init`: same key
@@ -168,7 +167,7 @@ def step(state: model.State, batch: model.Batch, params: FlipParams,
   return new_state, model.StepMetrics(correct, jnp.stack(errors), jnp.stack(updated))
 
 
-@functools.partial(jax.jit, static_argnames='config')
+@model.jit_config
 def evaluate(state: model.State, x: jax.Array, y: jax.Array,
              config: config_lib.Config) -> jax.Array:
   """Correct predictions (int32[]): the rule's forward pass on W."""

@@ -19,7 +19,6 @@ Inputs (`input_mode`): 'bin' feeds the ±1 pool as packed bits (unpacked per bat
 """
 
 import dataclasses
-import functools
 import math
 from typing import Any, NamedTuple, Tuple
 
@@ -120,7 +119,7 @@ def optimizer(kind: str) -> optax.GradientTransformation:
   return optax.identity() if kind == 'sgd' else optax.scale_by_adam()
 
 
-@functools.partial(jax.jit, static_argnames='config')
+@model.jit_config
 def init(key: jax.Array, config: MLPConfig) -> State:
   """PyTorch nn.Linear initialisation, U(-1/sqrt(fan_in), 1/sqrt(fan_in)), bias-free."""
   widths = config.widths
@@ -196,7 +195,7 @@ def step(state: State, batch, params: MLPParams, config: MLPConfig):
   return state._replace(weights=weights, opt_state=opt_state), correct
 
 
-@functools.partial(jax.jit, static_argnames='config')
+@model.jit_config
 def evaluate(state: State, x: jax.Array, y: jax.Array, config: MLPConfig) -> jax.Array:
   """Number of correct predictions (int32[]), in chunks of `config.eval_batch_size`."""
   return model.count_correct(

@@ -24,6 +24,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 import numpy as np
 
 from bnnjax import checkpoint as ckpt_lib
+from bnnjax import checks
 from bnnjax import config as config_lib
 from bnnjax import driver
 from bnnjax import run as run_lib
@@ -192,7 +193,7 @@ def validate(spec: RunSpec, ds: Optional[DataSet] = None) -> None:
   p = params(spec)
   if ds is not None:
     entry.check_fn(config, p, None)
-    driver.check_pool(np.asarray(ds.x), np.asarray(ds.y), ds.num_test,
+    checks.check_pool(np.asarray(ds.x), np.asarray(ds.y), ds.num_test,
                       config.protocol.train_divisor)
   else:
     entry.check_fn(config, p, None)
@@ -247,7 +248,7 @@ def run(spec: RunSpec, ds: DataSet, progress_fn=None,
   states with the leading [P,] S axes of an earlier result's `states` to continue from
   (e.g. a new task), or None."""
   job = prepare(spec, ds, options)
-  res = job.train(driver.seed_keys(spec.seed, spec.num_seeds), job.params,
+  res = job.train(checks.seed_keys(spec.seed, spec.num_seeds), job.params,
                   job.data_fn(ds), progress_fn=progress_fn,
                   checkpoint_path=checkpoint_path, initial_states=initial_states)
   return MethodResult(train_acc=res.train_acc, test_acc=res.test_acc,
@@ -285,7 +286,7 @@ def _rule_params(spec: RunSpec, grid: Dict) -> config_lib.HParams:
 def _rule_check(config, params_, data) -> None:
   config_lib.validate_hparams(params_)
   if data is not None:
-    driver.check_packed_data(data, config)
+    checks.check_packed_data(data, config)
 
 
 def _reject(spec: RunSpec, **fields) -> None:
@@ -561,7 +562,7 @@ def _flip_check(config, params_, data) -> None:
   flip.validate_params(params_)
   flip.validate_config(config)
   if data is not None:
-    driver.check_packed_data(data, config)
+    checks.check_packed_data(data, config)
 
 
 def _validate_flip(spec: RunSpec, ds) -> None:

@@ -16,8 +16,9 @@ from typing import Callable, Hashable, Optional, Sequence
 
 from bnnjax import checkpoint as ckpt_lib
 from bnnjax import model
+from bnnjax.checks import check_packed_data, seed_keys
 from bnnjax.config import Config, Protocol, program_config, validate_hparams
-from bnnjax.driver import Results, Trainer, check_packed_data, seed_keys
+from bnnjax.driver import Results, Trainer
 from bnnjax.engine import Data, Engine, Model, split_indices
 from bnnjax.platform import EngineOptions, use_cpu_cores
 

@@ -176,9 +176,9 @@ def build_spec(default_batch_size=None):
     spec = dataclasses.replace(spec, num_epochs=2, num_seeds=2)
   if any(n < 1 for n in spec.layers):
     _fail(f'layers (--layers) widths must be >= 1, got {_LAYERS.value!r}')
-  from bnnjax import driver
+  from bnnjax import checks
   try:
-    driver.check_seeds(spec.seed, spec.num_seeds)
+    checks.check_seeds(spec.seed, spec.num_seeds)
   except ValueError as e:
     _fail(str(e))
   return spec

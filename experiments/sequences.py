@@ -146,7 +146,7 @@ def run_sequence(spec: methods.RunSpec, tasks: Sequence, log: Callable = print,
   being trained), 'grid', 'wall_seconds': [T] seconds per task call}. Checks that the
   diagonal equals the test accuracy the training call reported."""
   import jax
-  from bnnjax import driver
+  from bnnjax import checks
   first = tasks[0]
   for t in tasks[1:]:  # one compiled program: same shapes for every task
     if (t.num_features, t.num_classes, t.num_test, t.num_samples) != (
@@ -154,7 +154,7 @@ def run_sequence(spec: methods.RunSpec, tasks: Sequence, log: Callable = print,
       raise ValueError('every task of a sequence must have the same features, classes, '
                        'pool and test size')
   job = methods.prepare(spec, first, options)
-  keys = np.asarray(driver.seed_keys(spec.seed, spec.num_seeds))
+  keys = np.asarray(checks.seed_keys(spec.seed, spec.num_seeds))
   evaluate = make_evaluator(job)
   datas = [job.data_fn(t) for t in tasks]
   num_tasks, s = len(tasks), spec.num_seeds

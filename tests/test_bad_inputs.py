@@ -391,6 +391,7 @@ def cli_results(tmp_path_factory):
   return cli_results_for(tmp_path_factory.mktemp('cli'))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('module,case_id,match', cli_params())
 def test_cli_bad_flag_gives_one_error_and_writes_nothing(module, case_id, match,
                                                          cli_results):

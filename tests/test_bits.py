@@ -29,12 +29,19 @@ def test_truth_table_and_layout():
 def test_pack_unpack_roundtrip(n):
   rng = np.random.default_rng(n)
   v = _ternary(rng, (n, 3), 0.2)
-  p = bits.pack(jnp.asarray(v))
-  np.testing.assert_array_equal(np.asarray(bits.unpack(p.sign, n, p.nz)), v)
   pm1 = np.where(v >= 0, 1, -1).astype(np.int8)
   host = bits.pack_numpy(pm1.T)  # sample-major rows
-  np.testing.assert_array_equal(host.T, np.asarray(bits.pack(jnp.asarray(pm1), False).sign))
-  np.testing.assert_array_equal(np.asarray(bits.unpack_rows(jnp.asarray(host), n)), pm1.T)
+
+  @jax.jit  # one program per n (eager, each primitive would compile on its own)
+  def device(v, pm1, host):
+    p = bits.pack(v)
+    return (bits.unpack(p.sign, n, p.nz), bits.pack(pm1, False).sign,
+            bits.unpack_rows(host, n))
+
+  unpacked, packed_pm1, rows = device(jnp.asarray(v), jnp.asarray(pm1), jnp.asarray(host))
+  np.testing.assert_array_equal(np.asarray(unpacked), v)
+  np.testing.assert_array_equal(host.T, np.asarray(packed_pm1))
+  np.testing.assert_array_equal(np.asarray(rows), pm1.T)
 
 
 @pytest.mark.parametrize('n,word_chunk', [(5, 4), (64, 4), (100, 4), (1000, 4), (1000, 3),
@@ -48,9 +55,11 @@ def test_packed_dot_matches_integer_matmul(n, word_chunk, a_ternary, b_ternary):
   expect = a.astype(np.int64).T @ b.astype(np.int64)
   fn = lambda a, b: bits.packed_dot(bits.pack(a, a_ternary), bits.pack(b, b_ternary), n,
                                     word_chunk)
-  np.testing.assert_array_equal(np.asarray(fn(jnp.asarray(a), jnp.asarray(b))), expect)
   np.testing.assert_array_equal(np.asarray(jax.jit(fn)(jnp.asarray(a), jnp.asarray(b))),
                                 expect)
+  if (n, word_chunk) == (100, 4):  # eager (op by op) too, for every operand kind: each
+    # primitive compiles on its own, ~45 programs per shape, so one shape only
+    np.testing.assert_array_equal(np.asarray(fn(jnp.asarray(a), jnp.asarray(b))), expect)
 
 
 def test_packed_dot_extremes():

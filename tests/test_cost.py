@@ -290,6 +290,7 @@ def test_report_baseline_model_only():
   assert '1.62e+10' in text and 'n/a' in text
 
 
+@pytest.mark.slow
 def test_entry_point_smoke():
   env = dict(os.environ, PYTHONPATH=REPO, JAX_PLATFORMS='cpu')
   out = subprocess.run(

@@ -197,12 +197,12 @@ def test_feature_count_that_does_not_match_the_network():
     ds.check_network(40, 1)
   # The trainer's own check also refuses a pool with another word count.
   from bnnjax import config as config_lib
-  from bnnjax import driver
+  from bnnjax import checks
   from bnnjax import run
   cfg = config_lib.Config(layers=(5,), group_size=5, num_inputs=100, num_classes=2,
                           num_test=1)
   with pytest.raises(ValueError, match='network expects 100 inputs'):
-    driver.check_packed_data(run.Data(ds.x, ds.y), cfg)
+    checks.check_packed_data(run.Data(ds.x, ds.y), cfg)
 
 
 # ----------------------------------------------------------------------------------
@@ -238,7 +238,7 @@ def test_every_registered_name_loads_or_names_its_missing_data(tmp_path):
   """The shared battery: with an empty data dir every entry either gives a valid pool
   or raises FileNotFoundError naming the data set, the directory and a command."""
   from bnnjax import config as config_lib
-  from bnnjax import driver
+  from bnnjax import checks
   from bnnjax import run
   loaded = []
   for name in sorted(data.DATASETS):
@@ -254,7 +254,7 @@ def test_every_registered_name_loads_or_names_its_missing_data(tmp_path):
     cfg = config_lib.Config(layers=(5,), group_size=5, num_inputs=ds.num_features,
                             num_classes=ds.num_classes, num_test=ds.num_test,
                             shuffle_split=ds.shuffle_split)
-    driver.check_packed_data(run.Data(ds.x, ds.y), cfg)  # packing, padding, labels, split
+    checks.check_packed_data(run.Data(ds.x, ds.y), cfg)  # packing, padding, labels, split
     if ds.x_float is not None:  # float features: one row per sample, floating point
       assert ds.x_float.ndim == 2 and ds.x_float.shape[0] == ds.num_samples
       assert np.issubdtype(ds.x_float.dtype, np.floating)

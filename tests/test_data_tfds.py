@@ -48,6 +48,7 @@ def test_missing_data_raises_naming_dataset_dir_and_command(tmp_path):
   assert 'tfds-prepare' in msg  # the optional extra that brings TensorFlow
 
 
+@pytest.mark.slow
 def test_train_cli_exits_nonzero_with_the_message(tmp_path):
   env = dict(os.environ, BNNJAX_DATA_DIR=str(tmp_path), PYTHONPATH=REPO)
   proc = subprocess.run([sys.executable, '-m', 'bnnjax.train', '--dataset=fashion_mnist',

@@ -20,6 +20,8 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import reliability_util as ru  # noqa: E402
 
+pytestmark = pytest.mark.slow  # fresh processes (docs/testing.md)
+
 THIS = 'tests/test_determinism.py'
 # 3 seeds: on 1, 2 or 3 devices the runs are split differently (2 devices pad one).
 TRAIN_ARGS = ['--dataset=digits', '--layers=15', '--epochs=4', '--num_seeds=3',

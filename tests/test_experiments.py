@@ -30,6 +30,7 @@ def test_every_experiment_is_covered():
   assert set(LOCAL) == set(experiments.NAMES)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('name', list(experiments.NAMES))
 def test_smoke_run_writes_outputs_and_rerun_skips(name, workdir):
   exp = experiments.get(name)
@@ -105,6 +106,7 @@ def test_paper_lookup():
   assert framework.flag(80.0, 0.4, 78.0, 0.5) and not framework.flag(80.0, 1.2, 78.0, 0.5)
 
 
+@pytest.mark.slow
 def test_bad_dataset_and_num_seeds_are_errors(tmp_path):
   exp = experiments.get('robustness')
   with pytest.raises(ValueError, match='no setting on data set'):
@@ -120,6 +122,7 @@ def _cli(args, cwd):
                         env=env, capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_cli_lists_every_experiment_and_the_data_here(tmp_path):
   """`--list` (bad flags of experiments.run: the table of tests/test_bad_inputs.py)."""
   proc = _cli(['--list'], tmp_path)

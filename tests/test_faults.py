@@ -30,6 +30,8 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import reliability_util as ru  # noqa: E402
 
+pytestmark = pytest.mark.slow  # processes killed, files damaged, disks filled (docs/testing.md)
+
 THIS = 'tests/test_faults.py'
 
 # ----------------------------------------------------------------------------------

@@ -23,6 +23,12 @@ BASE = Config(layers=(12, 6), group_size=(3, 2), num_inputs=45, num_classes=3,
               batch_size=9, num_epochs=2, num_test=10)
 
 
+# model.step jitted once per config (hyper-parameters traced): the tests below that are
+# about what a step does, not about jit, share it instead of compiling ~250 primitives
+# op by op. jit = no jit is test_packed_equals_dense_and_jit_equals_nojit.
+STEP = jax.jit(model.step, static_argnums=3)
+
+
 def _data(seed, n, d, c):
   r = np.random.default_rng(seed)
   x = r.choice([-1, 1], size=(n, d)).astype(np.int8)
@@ -184,7 +190,7 @@ def test_trained_classifiers_keep_invariants(semantics):
     x, y = _data(9, 9, config.num_inputs, config.num_classes)
     batch = model.Batch(jnp.asarray(bits.pack_numpy(x)), jnp.asarray(y), jnp.ones(9, bool))
     for _ in range(3):
-      state, _ = model.step(state, batch, params, config)
+      state, _ = STEP(state, batch, params, config)  # one program for the three clips
     c = ref.clip_value(clip, semantics)
     for q, p in zip(state.classifier_hidden, state.classifiers):
       q, p = np.asarray(q), np.asarray(p)
@@ -285,8 +291,9 @@ def test_vmap_over_seeds_equals_loop_and_seeds_differ():
     return s
 
   batched = jax.jit(jax.vmap(run))(keys)
+  single_run = jax.jit(run)  # one seed at a time
   for i in range(3):
-    single = run(keys[i])
+    single = single_run(keys[i])
     for a, b in zip(jax.tree_util.tree_leaves(batched), jax.tree_util.tree_leaves(single)):
       np.testing.assert_array_equal(np.asarray(a)[i], np.asarray(b))
   assert not np.array_equal(np.asarray(batched.hidden[0][0]),
@@ -336,7 +343,7 @@ def test_weights_saturate_instead_of_wrapping():
               for h in state.hidden)
   state = state._replace(hidden=big)
   for _ in range(3):
-    state, _ = model.step(state, batch, HParams(p_reinforce=1.0), config)
+    state, _ = STEP(state, batch, HParams(p_reinforce=1.0), config)
   for h, b in zip(state.hidden, big):
     h = np.asarray(h)
     assert np.abs(h).max() <= MAX_WEIGHT and np.all(h % 2 == 1)
@@ -352,7 +359,7 @@ def test_weight_clip(semantics, clip, expect):
   x, y = _data(5, 9, config.num_inputs, config.num_classes)
   batch = model.Batch(jnp.asarray(bits.pack_numpy(x)), jnp.asarray(y), jnp.ones(9, bool))
   for _ in range(2):
-    state, _ = model.step(state, batch, HParams(weight_clip=clip), config)
+    state, _ = STEP(state, batch, HParams(weight_clip=clip), config)
   for h in state.hidden:
     assert int(jnp.max(jnp.abs(h))) == expect
 

@@ -171,6 +171,7 @@ def kernel_env(tmp_path_factory):
   mp.undo()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('name', NOTEBOOKS)
 def test_notebook_runs_in_smoke_mode(name, kernel_env, tmp_path):
   nb = nbformat.read(_paths(name)[1], as_version=4)

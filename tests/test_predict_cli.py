@@ -14,6 +14,8 @@ import pytest
 from bnnjax import data as data_lib
 from bnnjax import export
 
+pytestmark = pytest.mark.slow  # fresh processes (docs/testing.md)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 

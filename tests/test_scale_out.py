@@ -229,6 +229,7 @@ def _free_port() -> int:
     return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_two_processes_equal_one_process_bit_for_bit(tmp_path):
   """`python -m bnnjax.train` as two cooperating processes on CPU (gloo collectives),
   each with its own devices: killed (-9, both) once process 0's checkpoint exists, then

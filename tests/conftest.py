@@ -25,6 +25,50 @@ if _SESSION_CACHE not in os.environ:  # the first process of the session makes i
   os.environ[_SESSION_CACHE] = tempfile.mkdtemp(prefix='bnnjax-test-xla-')
   atexit.register(shutil.rmtree, os.environ[_SESSION_CACHE], True)
 os.environ[platform.COMPILATION_CACHE_ENV] = os.environ[_SESSION_CACHE]
+# Processes that do not call enable_compilation_cache (notebook kernels, experiments.run)
+# get the same cache through JAX's own environment variables.
+os.environ['JAX_COMPILATION_CACHE_DIR'] = os.environ[_SESSION_CACHE]
+os.environ['JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES'] = '0'
 platform.enable_compilation_cache()
 
 platform.use_cpu_cores(2)
+
+
+
+# The quick tier (`-m "not slow"`) runs a cross-section of the long parametrisations:
+# for these tests only the listed parameter ids; the others are marked slow, so the
+# whole suite still runs every one. Step tests on the 'dense' backend are slow too (the
+# packed backend is the default product path). docs/testing.md.
+QUICK_PARAMS = {
+    'test_packed_dot_matches_integer_matmul': {f'{a}-{b}-{n}' for a in ('False', 'True')
+                                               for b in ('False', 'True')
+                                               for n in ('5-4', '100-4', '1000-4')},
+    'test_packed_dot_accumulates_into_init': {f'2-{k}-{n}' for k in (
+        'False-False', 'False-True', 'True-True') for n in ('20-16', '1000-3', '150-2')},
+    'test_packed_dot_scan_blocks': {'2-16', '33-16', '40-5'},
+    'test_variant_steps_match_reference_bit_for_bit': {
+        'reference-packed-True-argmax', 'reference-packed-True-sign',
+        'reference-packed-False-sign', 'binary-packed-True-argmax'},
+    'test_cp_r_step_equals_numpy_reference': {'reference-packed-blocks3-7-4',
+                                              'binary-packed-blocks1-0-4'},
+    'test_flip_step_matches_numpy': {'reference-argmax-1', 'binary-sign-1'},
+    'test_export_load_predict_equals_in_memory': {'reference-argmax', 'binary-sign'},
+}
+
+
+def pytest_collection_modifyitems(items):
+  import pytest
+  seen = {}
+  for item in items:
+    spec = getattr(item, 'callspec', None)
+    if spec is None:
+      continue
+    quick = QUICK_PARAMS.get(item.originalname)
+    seen.setdefault(item.originalname, set()).add(spec.id)
+    if spec.params.get('backend') == 'dense' or (quick is not None
+                                                 and spec.id not in quick):
+      item.add_marker(pytest.mark.slow)
+  for name, ids in QUICK_PARAMS.items():  # a stale id would leave a test out of the tier
+    if name in seen and not ids <= seen[name] and len(seen[name]) >= len(ids):
+      raise pytest.UsageError(f'tests/conftest.py QUICK_PARAMS[{name!r}]: no such '
+                              f'parameter ids {sorted(ids - seen[name])}')

@@ -315,6 +315,7 @@ def _mlp_tiny(kind, **kw):
                        batch_size=16, **kw)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('name', ('cp_r',) + mlp.KINDS)
 def test_vmap_step_over_seeds_equals_loop(name):
   if name == 'cp_r':
@@ -349,6 +350,7 @@ def test_vmap_step_over_seeds_equals_loop(name):
   assert not np.array_equal(np.asarray(leaves[0][0]), np.asarray(leaves[0][1]))
 
 
+@pytest.mark.slow
 def test_whole_cp_r_runs_over_seeds(tmp_path):
   """Through the method entry (the CLI's path): 3 seeds in lax.map chunks of 2, vmapped,
   pmapped over the test devices; exact (integer) results; a finished run's checkpoint
@@ -435,6 +437,7 @@ def test_fp_input_without_float_features_is_a_clear_error():
     methods.validate(spec, ds)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('name,layers_text,input_mode', [
     ('sgd', '5', 'bin'), ('adam', '5', 'fp')])
 def test_methods_run_end_to_end(name, layers_text, input_mode):
@@ -476,6 +479,7 @@ def test_mlp_inputs_from_float_features():
   assert methods.mlp_num_inputs(fp, ds) == 6
 
 
+@pytest.mark.slow
 def test_mlp_inputs_of_tables():
   ds = _float_dataset('table', c=2, float_input='table')
   spec = methods.RunSpec(method='sgd', layers=(4,), input_mode='bin')
@@ -489,6 +493,7 @@ def test_mlp_inputs_of_tables():
   assert res.test_acc.shape == (2, 2) and np.all(np.isfinite(res.test_acc))
 
 
+@pytest.mark.slow
 def test_cp_r_test_split_through_the_step_equals_evaluate():
   # CP+R's epoch counts the test split with its training step (train=False batches,
   # `Model.step_eval_fn`), as the rule's does; without that function it calls

@@ -38,6 +38,7 @@ def _spec(method, **kw):
 # ----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('semantics', ['reference', 'binary'])
 def test_flip_with_q1_trains_like_ours_with_clip_1(semantics):
   """q = 1 flips every opposed weight: exactly H <- clip(H + 2Δ, ±1) (+ reinforcement
@@ -136,6 +137,7 @@ def test_flip_probability_and_candidates():
   assert abs(float(np.mean(f)) - 0.1) < 0.01
 
 
+@pytest.mark.slow
 def test_flip_q0_never_changes_weights_and_is_1_bit():
   ds = _tiny_pool()
   res = methods.run(_spec('flip', flip_prob=(0.0, 0.5), semantics='binary'), ds)
@@ -151,6 +153,7 @@ def test_flip_q0_never_changes_weights_and_is_1_bit():
     assert set(np.unique(np.asarray(w)).tolist()) <= {-1, 1}
 
 
+@pytest.mark.slow
 def test_flip_counter_grid_keeps_odd_values_in_the_clip():
   ds = _tiny_pool()
   res = methods.run(_spec('flip', flip_prob=(0.5, 0.1), weight_clip=(0, 4),
@@ -238,6 +241,7 @@ def test_sequence_metrics_by_hand():
 # ----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_sequence_matrix_matches_separate_runs():
   """A[t, t] is the test accuracy of training task t from the states after task t-1
   (methods.run with initial_states); A[t, k] the same states evaluated on task k's
@@ -267,6 +271,7 @@ def test_sequence_matrix_matches_separate_runs():
       assert acc[p, s, 1, 0] == 100.0 * correct / ds.num_test
 
 
+@pytest.mark.slow
 def test_sequence_of_a_float_baseline_and_bad_sequences():
   ds = _tiny_pool()
   tasks = sequences.permuted_tasks(ds, 2)

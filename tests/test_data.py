@@ -356,6 +356,7 @@ def test_lazy_rows_match_the_concatenated_array():
     np.asarray(rows, copy=False)
 
 
+@pytest.mark.slow
 def test_a_bundled_set_trains_through_the_method_interface():
   from bnnjax import methods
   ds = data.load('digits', smoke=True)

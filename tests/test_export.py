@@ -205,6 +205,7 @@ def test_binary_semantics_refuses_zero_weights(tmp_path):
 # ----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_make_train_export_reproduces_each_runs_test_accuracy(tmp_path):
   n, c, num_test = 60, 3, 15
   r = np.random.default_rng(4)

@@ -258,6 +258,7 @@ def test_head_validation():
     Config(num_classes=3, head='softmax')
 
 
+@pytest.mark.slow  # op by op: every primitive of a step compiles on its own
 @pytest.mark.parametrize('semantics', SEMANTICS)
 def test_packed_equals_dense_and_jit_equals_nojit(semantics):
   params = HParams()
@@ -277,6 +278,7 @@ def test_packed_equals_dense_and_jit_equals_nojit(semantics):
       np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
+@pytest.mark.slow  # two unrolled two-step runs compiled
 def test_vmap_over_seeds_equals_loop_and_seeds_differ():
   config = BASE
   params = HParams()
@@ -387,7 +389,8 @@ def test_stable_sort_by_equals_key_value_sort_and_numpy_with_many_ties():
   np.testing.assert_array_equal(got, np.asarray(values)[order])
 
 
-@pytest.mark.parametrize('n', [1, 2, 97, 12000, 70000])  # 1, 2 and 3 sort rounds
+@pytest.mark.parametrize('n', [1, 2, 97, pytest.param(12000, marks=pytest.mark.slow),
+                               pytest.param(70000, marks=pytest.mark.slow)])  # 1-3 rounds
 def test_permutation_is_jax_random_permutation_bit_for_bit(n):
   for seed in range(2):
     key = jax.random.PRNGKey(seed)

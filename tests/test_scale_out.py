@@ -42,6 +42,7 @@ def _assert_same(a, b):
     np.testing.assert_array_equal(a.metrics[k], b.metrics[k])
 
 
+@pytest.mark.slow
 def test_pure_functions_under_plain_jit_equal_the_driver():
   """init_runs / epoch_runs are pure functions of flat run arrays: jitted by hand (no
   mesh) and looped over epochs, they give the driver's results."""
@@ -62,6 +63,7 @@ def test_pure_functions_under_plain_jit_equal_the_driver():
     np.testing.assert_array_equal(u, v)
 
 
+@pytest.mark.slow
 def test_run_chunks_give_the_same_bits_without_recompiling():
   """5 runs in calls of 2 (3 calls, the last padded) equal one call of 5; the epoch
   program is traced once for all chunks."""
@@ -85,6 +87,7 @@ def test_run_chunks_give_the_same_bits_without_recompiling():
   _assert_same(chunked, whole)
 
 
+@pytest.mark.slow
 def test_checkpoint_every_k_epochs_resumes_from_the_last_written(tmp_path):
   data = _data(2)
   keys = run.seed_keys(0, 2)
@@ -129,6 +132,7 @@ def test_automatic_checkpoint_interval():
   assert cheap.due(2, False, 0.01)  # cheap writes: every epoch
 
 
+@pytest.mark.slow
 def test_checkpoint_integers_are_stored_narrow_and_restored_exactly(tmp_path):
   data = _data(3)
   keys = run.seed_keys(0, 2)
@@ -151,6 +155,7 @@ def test_checkpoint_integers_are_stored_narrow_and_restored_exactly(tmp_path):
     np.testing.assert_array_equal(u, v)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('damage', ['truncate', 'garbage', 'empty'])
 def test_damaged_checkpoint_is_named_not_restarted(tmp_path, damage):
   data = _data(4)
@@ -192,6 +197,7 @@ def _run(cmd, env=None, **kw):
   return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, **kw)
 
 
+@pytest.mark.slow
 def test_ten_seeds_over_four_devices_equal_one_device():
   """With XLA_FLAGS=--xla_force_host_platform_device_count=4 (a fresh process)."""
   script = textwrap.dedent(f'''

@@ -108,8 +108,8 @@ def test_test_split_through_the_step_equals_evaluate(semantics, num_classes):
   # (train=False batches after the training ones, `Model.step_eval_fn`); without that
   # function it calls evaluate_fn. Both must give the same bits everywhere; 7 test
   # samples make a partial test batch, 2 classes the 'sign' head (reference semantics),
-  # 3 the argmax head (binary semantics; reference with argmax: test_baselines' CP+R
-  # and the experiments' smoke runs).
+  # 3 the argmax head (binary semantics; reference with argmax: the fused test counts
+  # equal the literal reference loop in test_make_train_grid_matches_reference_loop).
   config = dataclasses.replace(CONFIG, semantics=semantics, num_test=7,
                                num_classes=num_classes)
   x, y = _pool(4)

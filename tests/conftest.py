@@ -16,6 +16,8 @@ import shutil
 import sys
 import tempfile
 
+import pytest
+
 sys.path.insert(0, os.path.dirname(__file__))  # reference_impl
 
 from bnnjax import platform  # noqa: E402
@@ -32,7 +34,6 @@ os.environ['JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES'] = '0'
 platform.enable_compilation_cache()
 
 platform.use_cpu_cores(2)
-
 
 
 # The quick tier (`-m "not slow"`) runs a cross-section of the long parametrisations:
@@ -57,7 +58,6 @@ QUICK_PARAMS = {
 
 
 def pytest_collection_modifyitems(items):
-  import pytest
   seen = {}
   for item in items:
     spec = getattr(item, 'callspec', None)

@@ -102,8 +102,8 @@ def run_suites(full: bool, seed: int, log_path: str, xml_path: str):
     env['BNNJAX_RELIABILITY_FULL'] = '1'
   else:
     env.pop('BNNJAX_RELIABILITY_FULL', None)
-  cmd = [sys.executable, '-m', 'pytest', '-q', '-p', 'no:cacheprovider',
-         f'--junitxml={xml_path}'] + SUITES
+  cmd = [sys.executable, '-m', 'pytest', '-q', '-p', 'no:cacheprovider', '-n', '0',
+         f'--junitxml={xml_path}'] + SUITES  # one process: one log writer, as measured
   t0 = time.time()
   proc = subprocess.run(cmd, cwd=ROOT, env=env)
   return proc.returncode, time.time() - t0

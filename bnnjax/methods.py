@@ -581,9 +581,9 @@ def _validate_flip(spec: RunSpec, ds) -> None:
     raise ValueError(f'input_mode (--input_mode) must be bin for --method=flip, got '
                      f'{spec.input_mode!r}')
   # The counter's clip is a weight clip: 0 (none: 1-bit weights) or a positive integer.
+  clips = _as_tuple(spec.weight_clip)
   config_lib.validate_hparams(config_lib.HParams(
-      weight_clip=np.asarray(_as_tuple(spec.weight_clip)) if _as_tuple(spec.weight_clip)
-      else 0))
+      weight_clip=np.asarray(clips) if clips else 0))
 
 
 def _flip_cost(spec: RunSpec, ds: DataSet) -> Dict:

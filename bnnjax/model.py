@@ -32,6 +32,7 @@ from bnnjax import bits
 from bnnjax import rng
 from bnnjax.config import Config, HParams, MAX_WEIGHT, resolved_backend
 
+
 def jit_config(fn: Callable) -> Callable:
   """fn(..., config, ...) jitted with `config` static, its 'auto' backend resolved first
   (the platform picks the program: a trace cached under one platform must not serve

@@ -348,3 +348,53 @@ def _finish(acc, n, binary, init, scale):
   if init is not None:  # acc already holds init + scale * product
     return acc
   return _times(n - 2 * acc if binary else acc, scale)
+
+
+# ----------------------------------------------------------------------------------
+# Integer-only scalar arithmetic (the conv rule's training step has no float: docs/conv.md)
+# ----------------------------------------------------------------------------------
+
+
+def fixed_fraction(num: jax.Array, den: int, frac_bits: int) -> jax.Array:
+  """int32 floor(num * 2^frac_bits / den) for integers 0 <= num <= den < 2^30 (den a
+  Python int), frac_bits <= 30, by binary long division in uint32 (no product can
+  leave 32 bits: the remainder stays below den)."""
+  if not 1 <= den < 2**30 or not 0 <= frac_bits <= 30:
+    raise ValueError(f'fixed_fraction needs 1 <= den < 2^30 and frac_bits <= 30, got '
+                     f'{den}, {frac_bits}')
+  num = jnp.asarray(num).astype(jnp.uint32)
+  d = jnp.uint32(den)
+  q = (num // d) << jnp.uint32(frac_bits)  # 0 or 2^frac_bits: num <= den
+  r = num % d
+  frac = jnp.zeros_like(r)
+  for _ in range(frac_bits):
+    r = r * jnp.uint32(2)
+    bit = r >= d
+    r = jnp.where(bit, r - d, r)
+    frac = frac * jnp.uint32(2) + bit.astype(jnp.uint32)
+  return (q + frac).astype(jnp.int32)
+
+
+def isqrt(x: jax.Array) -> jax.Array:
+  """uint32 floor(sqrt(x)) of uint32 x (digit-by-digit, 16 fixed rounds)."""
+  x = jnp.asarray(x).astype(jnp.uint32)
+  res = jnp.zeros_like(x)
+  bit = jnp.uint32(1 << 30)
+  for _ in range(16):
+    t = res + bit
+    ge = x >= t
+    x = jnp.where(ge, x - t, x)
+    res = jnp.where(ge, (res >> jnp.uint32(1)) + bit, res >> jnp.uint32(1))
+    bit = bit >> jnp.uint32(2)
+  return res
+
+
+def mul_frac16(r_q: jax.Array, d: int) -> jax.Array:
+  """int32 floor(r_q * d / 2^16) for an int32 r_q >= 0 and a Python int d >= 0, exact
+  without 64-bit products: r_q = rh * 2^16 + rl, d = dh * 2^16 + dl gives
+  rh * d + rl * dh + floor(rl * dl / 2^16), with rl * dl < 2^32 in uint32. The caller
+  keeps the result below 2^31."""
+  r = jnp.asarray(r_q).astype(jnp.uint32)
+  rh, rl = r >> jnp.uint32(16), r & jnp.uint32(0xFFFF)
+  dh, dl = jnp.uint32(d >> 16), jnp.uint32(d & 0xFFFF)
+  return (rh * jnp.uint32(d) + rl * dh + ((rl * dl) >> jnp.uint32(16))).astype(jnp.int32)

@@ -439,3 +439,114 @@ def validate_hparams(p: HParams) -> None:
   _check(np.all((wc == 0) | ((wc >= 1) & (wc <= MAX_WEIGHT))),
          f'weight_clip (--weight_clip) must be 0 (unbounded) or in [1, {MAX_WEIGHT}], '
          f'got {wc.tolist()}')
+
+
+# ----------------------------------------------------------------------------------
+# Convolutional blocks (docs/conv.md): the static shape of a binary or float conv net
+# ----------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class ConvBlock:
+  """One conv block: `filters` k x k filters (stride, zero/sign padding of `padding`
+  pixels per side), then a `pool` x `pool` max pooling with stride `pool` (1: none).
+  Text form (`--conv`): 'F:K[:P[:S[:PAD]]]', e.g. '16:3:2' (16 filters 3x3, 2x2 pool)."""
+  filters: int
+  kernel: int
+  pool: int = 1
+  stride: int = 1
+  padding: int = 0
+
+  def __post_init__(self):
+    for name in ('filters', 'kernel', 'pool', 'stride', 'padding'):
+      object.__setattr__(self, name, _integer(name, getattr(self, name)))
+    for name in ('filters', 'kernel', 'pool', 'stride'):
+      _check(getattr(self, name) >= 1,
+             f'conv (--conv): {name} must be >= 1, got {getattr(self, name)}')
+    _check(0 <= self.padding < self.kernel,
+           f'conv (--conv): padding must be in [0, kernel - 1], got {self.padding} with '
+           f'kernel {self.kernel}')
+
+  def text(self) -> str:
+    parts = [self.filters, self.kernel, self.pool, self.stride, self.padding]
+    while len(parts) > 2 and parts[-1] == (0 if len(parts) == 5 else 1):
+      parts.pop()
+    return ':'.join(map(str, parts))
+
+
+def parse_conv(text) -> Tuple[ConvBlock, ...]:
+  """Conv blocks from '16:3:2,32:3:2' (or ConvBlocks / tuples of ints); '' is none."""
+  if isinstance(text, str):
+    items = [t.strip() for t in text.split(',') if t.strip()]
+  else:
+    items = list(text)
+  blocks = []
+  for item in items:
+    if isinstance(item, ConvBlock):
+      blocks.append(item)
+      continue
+    fields = item.split(':') if isinstance(item, str) else list(item)
+    if not 2 <= len(fields) <= 5:
+      raise ValueError(f"conv (--conv): a block is 'F:K[:P[:S[:PAD]]]' (filters, kernel, "
+                       f'pool, stride, padding), got {item!r}')
+    try:
+      values = [int(v) for v in fields]
+    except (TypeError, ValueError):
+      raise ValueError(f'conv (--conv): block {item!r} must hold integers') from None
+    blocks.append(ConvBlock(*values))
+  return tuple(blocks)
+
+
+class LayerShape(NamedTuple):
+  """Static geometry of one layer of a conv net (a dense layer is a 1x1 map, kernel 1).
+
+  image: (H, W, C) input map; kernel, stride, padding, pool; filters F; out: (Ho, Wo)
+  conv output; pooled: (Hp, Wp) after pooling; fan_in n = k*k*C; positions P = Ho*Wo;
+  units D = Hp*Wp*F (the flattened map the local classifier reads)."""
+  image: Tuple[int, int, int]
+  kernel: int
+  stride: int
+  padding: int
+  pool: int
+  filters: int
+  out: Tuple[int, int]
+  pooled: Tuple[int, int]
+
+  @property
+  def fan_in(self) -> int:
+    return self.kernel * self.kernel * self.image[2]
+
+  @property
+  def positions(self) -> int:
+    return self.out[0] * self.out[1]
+
+  @property
+  def units(self) -> int:
+    return self.pooled[0] * self.pooled[1] * self.filters
+
+  @property
+  def is_dense(self) -> bool:
+    return self.image[:2] == (1, 1) and self.kernel == 1
+
+
+def conv_net_shapes(image_shape: Tuple[int, int, int], blocks: Tuple[ConvBlock, ...],
+                    layers: Tuple[int, ...]) -> Tuple[LayerShape, ...]:
+  """Every layer's `LayerShape`: the conv blocks on the image, then the dense layers on
+  the flattened last map. ValueError when a block does not fit its input."""
+  h, w, c = image_shape
+  out = []
+  for i, b in enumerate(blocks):
+    ho = (h + 2 * b.padding - b.kernel) // b.stride + 1
+    wo = (w + 2 * b.padding - b.kernel) // b.stride + 1
+    if ho < 1 or wo < 1 or ho < b.pool or wo < b.pool:
+      raise ValueError(f'conv (--conv): block {i + 1} ({b.text()}) does not fit its '
+                       f'{h}x{w}x{c} input (conv output {max(ho, 0)}x{max(wo, 0)}, pool '
+                       f'{b.pool})')
+    out.append(LayerShape((h, w, c), b.kernel, b.stride, b.padding, b.pool, b.filters,
+                          (ho, wo), (ho // b.pool, wo // b.pool)))
+    h, w, c = ho // b.pool, wo // b.pool, b.filters
+  d = h * w * c
+  for n in layers:
+    out.append(LayerShape((1, 1, d), 1, 1, 0, 1, n, (1, 1), (1, 1)))
+    d = n
+  return tuple(out)

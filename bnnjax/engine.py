@@ -34,10 +34,14 @@ import jax.numpy as jnp
 from jax import lax
 import numpy as np
 
+from bnnjax import bits
 from bnnjax import model
 from bnnjax import platform as platform_lib
 from bnnjax import rng
 from bnnjax.config import Protocol, resolved_seed_chunk
+
+# Fraction bits of an integer `prev_acc` (floor(accuracy * 2^30) fits int32).
+ACC_BITS = 30
 
 
 class Data(NamedTuple):
@@ -66,7 +70,8 @@ class Model(NamedTuple):
   epoch evaluates the test split in batches of batch_size through the same compiled
   step (less to compile), without it through evaluate_fn.
   A state is a NamedTuple of arrays with at least `key` (uint32[2]), `prev_acc`
-  (float32[], running train accuracy of the previous epoch) and `epoch` (int32[]).
+  (running train accuracy of the previous epoch: float32[] fraction, or for an
+  integer-only method int32[] floor(accuracy * 2^ACC_BITS)) and `epoch` (int32[]).
   """
   init_fn: Callable
   step_fn: Callable
@@ -154,7 +159,10 @@ class Engine:
                                               step_metrics)
                        for part in (slice(0, num_batches), slice(num_batches, None))]
     train_correct = getattr(sums, 'correct', sums)
-    prev_acc = train_correct.astype(jnp.float32) / jnp.float32(n_train)
+    if jnp.issubdtype(state.prev_acc.dtype, jnp.integer):  # integer-only methods
+      prev_acc = bits.fixed_fraction(train_correct, n_train, ACC_BITS)
+    else:
+      prev_acc = train_correct.astype(jnp.float32) / jnp.float32(n_train)
     new_state = new_state._replace(prev_acc=prev_acc, epoch=new_state.epoch + 1)
     test_correct = (getattr(test_sums, 'correct', test_sums) if fused else
                     net.evaluate_fn(new_state, data.x[test_idx], data.y[test_idx]))

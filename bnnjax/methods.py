@@ -49,6 +49,9 @@ class RunSpec:
   the clip of its small counter (0 or 1: none, 1-bit weights).
   layers_text: the raw --layers text ('' = use `layers`): cp_r reads K1-K2 blocks
   from it ('330-30', '880-80,880-80').
+  conv, conv_select, conv_margin, freeze_conv: `--method=conv`'s blocks before the dense
+  `layers`, its selection, margin and frozen-blocks control (`bnnjax.conv`); the float
+  baselines read `conv` too (the same architecture in float or STE).
   """
   method: str = 'ours'
   layers: Tuple[int, ...] = (135, 135)
@@ -70,6 +73,10 @@ class RunSpec:
   head: str = 'auto'
   diagnostics: bool = True  # per-epoch diagnostics of the rule (bnnjax.diagnostics)
   flip_prob: Union[None, float, Tuple[float, ...]] = None
+  conv: str = ''  # conv blocks 'F:K[:P[:S[:PAD]]],...' (--method=conv; docs/conv.md)
+  conv_select: str = 'filter'
+  conv_margin: int = 0
+  freeze_conv: bool = False
 
   def resolved_group_size(self) -> Tuple[int, ...]:
     if self.group_size is None:
@@ -80,7 +87,8 @@ class RunSpec:
 
 # RunSpec fields added after experiment setting ids existed: hashed only away from their
 # default, so that the ids of the settings on disk do not change (experiments.framework).
-ADDED_FIELDS = {'flip_prob': None}
+ADDED_FIELDS = {'flip_prob': None, 'conv': '', 'conv_select': 'filter',
+                'conv_margin': 0, 'freeze_conv': False}
 
 
 @dataclasses.dataclass
@@ -298,9 +306,19 @@ def _reject(spec: RunSpec, **fields) -> None:
       raise ValueError(f'{name} (--{name}) {why}')
 
 
+CONV_ONLY = ('conv_select', 'conv_margin', 'freeze_conv')
+
+
+def _reject_conv(spec: RunSpec, conv_too: bool = True) -> None:
+  """ValueError for --method=conv's fields on a method without conv layers."""
+  names = (('conv',) if conv_too else ()) + CONV_ONLY
+  _reject(spec, **{f: f'applies to --method=conv only, not {spec.method}' for f in names})
+
+
 def _validate_ours(spec: RunSpec, ds) -> None:
   _reject(spec, learning_rate='applies to the float baselines, not --method=ours',
           flip_prob='applies to --method=flip only, not ours')
+  _reject_conv(spec)
 
 
 def _rule_head_extra(config, spec, ds=None) -> dict:
@@ -352,6 +370,7 @@ def _validate_cp_r(spec: RunSpec, ds) -> None:
           train_classifiers='applies to --method=ours only, not cp_r',
           learning_rate='does not apply to --method=cp_r',
           flip_prob='applies to --method=flip only, not cp_r')
+  _reject_conv(spec)
   if spec.input_mode != 'bin':
     raise ValueError(f'input_mode (--input_mode) must be bin for --method=cp_r (binary '
                      f'inputs), got {spec.input_mode!r}')
@@ -485,6 +504,7 @@ def _validate_mlp(spec: RunSpec, ds) -> None:
   _reject(spec, group_size=f'does not apply to --method={spec.method}',
           train_classifiers=f'applies to --method=ours only, not {spec.method}',
           flip_prob=f'applies to --method=flip only, not {spec.method}')
+  _reject_conv(spec, conv_too=False)
   if grid_points(spec, GRID_FIELDS):
     raise ValueError(f'hyper-parameter grids over {list(GRID_FIELDS)} apply to ours and '
                      f'cp_r, not --method={spec.method}')
@@ -577,6 +597,7 @@ def _validate_flip(spec: RunSpec, ds) -> None:
                         '--flip_prob',
           train_classifiers='does not apply to --method=flip (its classifiers are '
                             'fixed)')
+  _reject_conv(spec)
   if spec.input_mode != 'bin':
     raise ValueError(f'input_mode (--input_mode) must be bin for --method=flip, got '
                      f'{spec.input_mode!r}')
@@ -613,8 +634,105 @@ FLIP = Method(
     paper_name=lambda spec: 'flip', cost_fn=_flip_cost, extra_fn=_flip_extra)
 
 
+# ----------------------------------------------------------------------------------
+# conv: binary conv nets trained by the local rule, integer-only (bnnjax.conv,
+# docs/conv.md). --conv gives the blocks, --layers the dense layers after them.
+# ----------------------------------------------------------------------------------
+
+
+def image_shape(ds: Optional[DataSet], method: str) -> Tuple[int, int, int]:
+  """The (H, W, C) of a data set's images; ValueError when it has none."""
+  shape = getattr(ds, 'image_shape', None)
+  if shape is None:
+    raise ValueError(f'data set {ds.name!r} has no image shape: --method={method} with '
+                     f'--conv needs images (digits, mnist5k, fashion_mnist)')
+  return tuple(shape)
+
+
+def conv_group_size(spec: RunSpec) -> Tuple[int, ...]:
+  """γ per layer: --group_size, else 1 for each conv block (every filter may move)
+  and the paper's γ for each dense width."""
+  if spec.group_size is not None:
+    return tuple(spec.group_size)
+  blocks = _conv_blocks(spec)
+  return (1,) * len(blocks) + tuple(config_lib.paper_group_size(n) for n in spec.layers)
+
+
+def _conv_blocks(spec: RunSpec):
+  return config_lib.parse_conv(spec.conv)
+
+
+def _conv_config(spec: RunSpec, ds: Optional[DataSet]):
+  from bnnjax import conv
+  blocks = _conv_blocks(spec)
+  if ds is None:  # placeholder image: the blocks are checked against the data later
+    side = 1
+    for b in blocks:
+      side = (side - 1) * b.stride + b.kernel - 2 * b.padding
+      side = max(side, b.kernel) * b.pool
+    shape = (max(side, 1), max(side, 1), 1)
+  else:
+    shape = image_shape(ds, 'conv')
+  num_classes = ds.num_classes if ds is not None else (2 if spec.head == 'sign' else 3)
+  return conv.ConvConfig(
+      image_shape=shape, conv=blocks, layers=tuple(spec.layers),
+      group_size=conv_group_size(spec), num_classes=num_classes,
+      protocol=protocol(spec, ds), semantics=spec.semantics, speed=speed(spec),
+      head=spec.head, select=spec.conv_select, margin=spec.conv_margin,
+      freeze_conv=spec.freeze_conv)
+
+
+def _conv_params(spec: RunSpec, grid: Dict):
+  from bnnjax import conv
+  return conv.params_from(_rule_params(spec, grid))
+
+
+def _conv_check(config, params_, data) -> None:
+  from bnnjax import conv
+  conv.validate_params(params_)
+  if data is not None:
+    checks.check_packed_data(data, config)
+
+
+def _validate_conv(spec: RunSpec, ds) -> None:
+  _reject(spec, learning_rate='does not apply to --method=conv',
+          flip_prob='applies to --method=flip only, not conv',
+          train_classifiers='does not apply to --method=conv (its classifiers are fixed)')
+  if not _conv_blocks(spec):
+    raise ValueError('conv (--conv) lists no block: --method=conv needs at least one, '
+                     "e.g. --conv=16:3:2 (a net without blocks is --method=ours)")
+  if spec.input_mode != 'bin':
+    raise ValueError(f'input_mode (--input_mode) must be bin for --method=conv, got '
+                     f'{spec.input_mode!r}')
+  if ds is not None:
+    image_shape(ds, 'conv')
+
+
+def _conv_cost(spec: RunSpec, ds: DataSet) -> Dict:
+  config = _conv_config(spec, ds)
+  return dict(method='conv', layers=tuple(spec.layers), num_inputs=ds.num_features,
+              num_classes=config.num_outputs, conv=config.conv,
+              image_shape=config.image_shape, freeze_conv=config.freeze_conv)
+
+
+def _conv_model(config, diagnostics):
+  from bnnjax import conv
+  return conv.make_model(config, diagnostics)
+
+
+CONV = Method(
+    name='conv', config_fn=_conv_config, params_fn=_conv_params, model_fn=_conv_model,
+    check_fn=_conv_check, validate_fn=_validate_conv, modules=('model', 'conv'),
+    grid_fields=GRID_FIELDS, paper_name=lambda spec: "conv", cost_fn=lambda s, d: None,
+    extra_fn=lambda config, spec, ds: dict(
+        _rule_head_extra(config, spec), conv=','.join(b.text() for b in config.conv),
+        conv_select=config.select, conv_margin=config.margin,
+        freeze_conv=config.freeze_conv))
+
+
 METHODS: Dict[str, Method] = {m.name: m for m in (
-    OURS, CP_R, _mlp_method('sgd'), _mlp_method('adam'), _mlp_method('ste'), FLIP)}
+    OURS, CP_R, _mlp_method('sgd'), _mlp_method('adam'), _mlp_method('ste'), FLIP,
+    CONV)}
 
 
 def get(name: str) -> Method:

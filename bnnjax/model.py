@@ -188,22 +188,32 @@ def init(key: jax.Array, config: Config, params: HParams = HParams()) -> State:
   One draw per kind keeps the compiled program small (each threefry draw costs ~0.4 s of
   compilation).
   """
-  key, k_h, k_p = jax.random.split(key, 3)
   widths = config.widths
   num_layers = len(config.layers)
-  shapes_h = [(widths[l], widths[l + 1]) for l in range(num_layers)]
-  shapes_p = [(widths[l + 1], config.num_outputs) for l in range(num_layers)]
-  clip = effective_clip(params, config.semantics)
+  hidden, classifiers, classifier_hidden, key = init_weights(
+      key, [(widths[l], widths[l + 1]) for l in range(num_layers)],
+      [(widths[l + 1], config.num_outputs) for l in range(num_layers)],
+      config.semantics, config.train_classifiers, effective_clip(params, config.semantics))
+  return State(hidden=hidden, classifiers=classifiers, key=key,
+               prev_acc=jnp.zeros((), jnp.float32), epoch=jnp.zeros((), jnp.int32),
+               classifier_hidden=classifier_hidden)
+
+
+def init_weights(key: jax.Array, shapes_h, shapes_p, semantics: str,
+                 train_classifiers: bool, clip: jax.Array):
+  """(hidden, classifiers, classifier_hidden, state key) of `init` for any shapes of
+  the hidden weights (shapes_h) and of the classifiers (shapes_p), one per layer."""
+  key, k_h, k_p = jax.random.split(key, 3)
   g_h = INIT_SCALE * jax.random.normal(k_h, (sum(math.prod(s) for s in shapes_h),),
                                        jnp.float32)
   size_p = sum(math.prod(s) for s in shapes_p)
-  h_all = integer_init(g_h, config.semantics)
-  if config.train_classifiers:
+  h_all = integer_init(g_h, semantics)
+  if train_classifiers:
     q_all = integer_init(INIT_SCALE * jax.random.normal(k_p, (size_p,), jnp.float32),
-                         config.semantics)
+                         semantics)
     q_all = jnp.clip(q_all, -clip, clip)
     p_all = weight_signs(q_all)
-  elif config.semantics == 'reference':
+  elif semantics == 'reference':
     p_all = jnp.sign(jnp.trunc(INIT_SCALE * jax.random.normal(k_p, (size_p,),
                                                               jnp.float32)))
   else:
@@ -213,15 +223,13 @@ def init(key: jax.Array, config: Config, params: HParams = HParams()) -> State:
   for shape_h, shape_p in zip(shapes_h, shapes_p):
     h = h_all[off_h:off_h + math.prod(shape_h)].reshape(shape_h)
     p = p_all[off_p:off_p + math.prod(shape_p)].reshape(shape_p)
-    if config.train_classifiers:
+    if train_classifiers:
       classifier_hidden.append(q_all[off_p:off_p + math.prod(shape_p)].reshape(shape_p))
     off_h += math.prod(shape_h)
     off_p += math.prod(shape_p)
     hidden.append(jnp.clip(h, -clip, clip))
     classifiers.append(p.astype(jnp.int8))
-  return State(hidden=tuple(hidden), classifiers=tuple(classifiers), key=key,
-               prev_acc=jnp.zeros((), jnp.float32), epoch=jnp.zeros((), jnp.int32),
-               classifier_hidden=tuple(classifier_hidden))
+  return tuple(hidden), tuple(classifiers), tuple(classifier_hidden), key
 
 
 def integer_init(g: jax.Array, semantics: str) -> jax.Array:

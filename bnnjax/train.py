@@ -67,6 +67,19 @@ _LEARNING_RATE = flags.DEFINE_float('learning_rate', None,
 _FLIP_PROB = flags.DEFINE_string(
     'flip_prob', None, 'flip: move probability q per unit of drive (default 1/256); a '
     'comma-separated list sweeps (with --weight_clip, the clip of its counter).')
+_CONV = flags.DEFINE_string(
+    'conv', '', "Conv blocks before the dense --layers, 'F:K[:P[:S[:PAD]]]' comma-"
+    "separated (filters, kernel, pool, stride, padding), e.g. 16:3:2 (--method=conv; the "
+    'float baselines build the same net).')
+_CONV_SELECT = flags.DEFINE_string(
+    'conv_select', 'filter', '--method=conv: what an update moves: filter, unit or all '
+    '(docs/conv.md).')
+_CONV_MARGIN = flags.DEFINE_integer(
+    'conv_margin', 0, '--method=conv: positions with stability in [0, m) are '
+    'candidates too.')
+_FREEZE_CONV = flags.DEFINE_bool(
+    'freeze_conv', False, '--method=conv: keep the conv blocks at their random init '
+    '(the control).')
 _WORKDIR = flags.DEFINE_string('workdir', None,
                                'Output folder (default runs/<method>-<dataset>-<layers>).')
 _SMOKE = flags.DEFINE_bool('smoke', False, 'Tiny data set slice, 2 epochs, 2 seeds.')
@@ -152,7 +165,7 @@ def build_spec(default_batch_size=None):
   batch_size = _BATCH_SIZE.value
   if default_batch_size and not flags.FLAGS['batch_size'].present:
     batch_size = default_batch_size
-  if _METHOD.value == 'ours':
+  if _METHOD.value in ('ours', 'conv'):
     layers = _int_list('layers', _LAYERS.value)
   else:  # e.g. cp_r '330-30' or '880-80,880-80'; the method validates the structure
     layers = _int_list('layers', _LAYERS.value.replace('-', ','))
@@ -170,7 +183,9 @@ def build_spec(default_batch_size=None):
       semantics=_SEMANTICS.value, backend=_BACKEND.value, seed_chunk=_SEED_CHUNK.value,
       input_mode=_INPUT_MODE.value, learning_rate=_LEARNING_RATE.value,
       flip_prob=(None if _FLIP_PROB.value is None else
-                 _number_list('flip_prob', _FLIP_PROB.value, float)))
+                 _number_list('flip_prob', _FLIP_PROB.value, float)),
+      conv=_CONV.value, conv_select=_CONV_SELECT.value, conv_margin=_CONV_MARGIN.value,
+      freeze_conv=_FREEZE_CONV.value)
   if _SMOKE.value:
     import dataclasses
     spec = dataclasses.replace(spec, num_epochs=2, num_seeds=2)

@@ -261,3 +261,176 @@ def train(key, x_pool, y_pool, layers, group_sizes, num_classes, batch_size, num
                                       head) / len(test_idx))
   state['diagnostics'] = diag
   return state, np.array(train_accs), np.array(test_accs)
+
+
+# ----------------------------------------------------------------------------------
+# Binary conv nets (docs/conv.md), literal loops
+# ----------------------------------------------------------------------------------
+
+
+def conv_layer_shapes(image_shape, blocks, layers):
+  """[(H, W, C, k, stride, pad, pool, F, Ho, Wo, Hp, Wp)] per layer; blocks are
+  (filters, kernel, pool, stride, padding); dense layers are 1x1 maps with kernel 1."""
+  h, w, c = image_shape
+  out = []
+  for f, k, pool, st, pad in blocks:
+    ho, wo = (h + 2 * pad - k) // st + 1, (w + 2 * pad - k) // st + 1
+    out.append((h, w, c, k, st, pad, pool, f, ho, wo, ho // pool, wo // pool))
+    h, w, c = ho // pool, wo // pool, f
+  d = h * w * c
+  for n in layers:
+    out.append((1, 1, d, 1, 1, 0, 1, n, 1, 1, 1, 1))
+    d = n
+  return out
+
+
+def conv_forward(state, images, shapes, semantics):
+  """images: int64 (B, H, W, C) ±1. Per layer: patches {(mu, i, j): vector}, a (B, Ho,
+  Wo, F), pooled (B, Hp, Wp, F), z (B, C_out); each patch read pixel by pixel."""
+  m = images.astype(np.int64)
+  out = []
+  for (h, w, c, k, st, pad, pool, f, ho, wo, hp, wp), hid, p in zip(
+      shapes, state['hidden'], state['classifiers']):
+    m = m.reshape(m.shape[0], h, w, c)
+    b = m.shape[0]
+    padv = 0 if semantics == 'reference' else 1
+    wsign = np.sign(hid)
+    a = np.zeros((b, ho, wo, f), np.int64)
+    patches = {}
+    for mu in range(b):
+      for i in range(ho):
+        for j in range(wo):
+          vec = []
+          for di in range(k):
+            for dj in range(k):
+              for ch in range(c):
+                r, q = i * st + di - pad, j * st + dj - pad
+                vec.append(m[mu, r, q, ch] if 0 <= r < h and 0 <= q < w else padv)
+          vec = np.array(vec, np.int64)
+          patches[mu, i, j] = vec
+          a[mu, i, j] = vec @ wsign
+    s = sign(a, semantics)
+    pooled = np.zeros((b, hp, wp, f), np.int64)
+    for i in range(hp):
+      for j in range(wp):
+        pooled[:, i, j] = s[:, i * pool:(i + 1) * pool, j * pool:(j + 1) * pool].max(axis=(1, 2))
+    z = pooled.reshape(b, -1) @ p
+    out.append((patches, a, pooled, z))
+    m = pooled
+  return out
+
+
+def conv_step(state, images, y, valid, params, semantics, shapes, group_sizes,
+              select='filter', margin=0, freeze=0, head='argmax'):
+  """One literal conv training step. params: (r_q, p_q, weight_clip) in the integer
+  units of `bnnjax.conv.ConvParams`; state['prev_acc'] an int (units of 2^-30).
+  freeze: number of leading layers left unchanged. Returns (new_state, correct)."""
+  r_q, p_q, weight_clip = params
+  key, step_key = jax.random.split(state['key'])
+  layer_keys = jax.random.split(step_key, len(shapes))
+  fwd = conv_forward(state, images, shapes, semantics)
+  b = images.shape[0]
+  correct = sum(1 for mu in range(b)
+                if valid[mu] and predict_one(fwd[-1][3][mu], semantics, head) == y[mu])
+  c = clip_value(weight_clip, semantics)
+  new_hidden, stats = [], []
+  for l, ((h, w, ch, k, st, pad, pool, f, ho, wo, hp, wp), hid, p) in enumerate(
+      zip(shapes, state['hidden'], state['classifiers'])):
+    if l < freeze:
+      new_hidden.append(hid)
+      stats.append((0, 0))
+      continue
+    patches, a, pooled, z = fwd[l]
+    units = hp * wp * f
+    tau = (r_q * units) // 2**16
+    err = np.zeros(b, bool)
+    for mu in range(b):
+      if not valid[mu]:
+        continue
+      if head == 'argmax':
+        order = np.sort(z[mu])[::-1]
+        err[mu] = np.argmax(z[mu]) != y[mu] or (order[0] - order[1]) < tau
+      else:
+        y_pm = 2 * int(y[mu]) - 1
+        err[mu] = (int(sign(np.array([z[mu, 0]]), semantics)[0]) != y_pm
+                   or abs(z[mu, 0]) < tau)
+    # Targets of units and of positions; candidates.
+    if head == 'argmax':
+      t_units = p[:, y].T.reshape(b, hp, wp, f)
+    else:
+      t_units = ((2 * y.astype(np.int64) - 1)[:, None] * p[:, 0][None, :]).reshape(
+          b, hp, wp, f)
+    t = np.zeros((b, ho, wo, f), np.int64)
+    cand = np.zeros((b, ho, wo, f), bool)
+    for mu in range(b):
+      for i in range(hp * pool):
+        for j in range(wp * pool):
+          for fi in range(f):
+            tu = t_units[mu, i // pool, j // pool, fi]
+            t[mu, i, j, fi] = tu
+            stab = a[mu, i, j, fi] * tu
+            unit_wrong = pooled[mu, i // pool, j // pool, fi] * tu < 0
+            cand[mu, i, j, fi] = err[mu] and tu != 0 and (
+                (stab < 0 and unit_wrong) or (0 <= stab < margin))
+    g = np.zeros((b, ho, wo, f), np.int64)
+    gamma = group_sizes[l]
+    for mu in range(b):
+      if select == 'all':
+        g[mu] = np.where(cand[mu], t[mu], 0)
+      elif select == 'filter':
+        chosen = {}
+        for fi in range(f):  # least |a|, first in row-major order on ties
+          best = None
+          for i in range(ho):
+            for j in range(wo):
+              if cand[mu, i, j, fi] and (best is None or abs(a[mu, i, j, fi]) <
+                                         abs(a[mu][best][fi])):
+                best = (i, j)
+          if best is not None:
+            chosen[fi] = best
+        for g0 in range(0, f, gamma):
+          win = None
+          for fi in range(g0, g0 + gamma):
+            if fi in chosen and (win is None or abs(a[mu][chosen[fi]][fi]) <
+                                 abs(a[mu][chosen[win]][win])):
+              win = fi
+          if win is not None:
+            g[mu][chosen[win]][win] = t[mu][chosen[win]][win]
+      else:  # 'unit'
+        for ui in range(hp):
+          for uj in range(wp):
+            chosen = {}
+            for fi in range(f):
+              best = None
+              for di in range(pool):
+                for dj in range(pool):
+                  q = (ui * pool + di, uj * pool + dj)
+                  if cand[mu][q][fi] and (best is None or abs(a[mu][q][fi]) <
+                                          abs(a[mu][best][fi])):
+                    best = q
+              if best is not None:
+                chosen[fi] = best
+            for g0 in range(0, f, gamma):
+              win = None
+              for fi in range(g0, g0 + gamma):
+                if fi in chosen and (win is None or abs(a[mu][chosen[fi]][fi]) <
+                                     abs(a[mu][chosen[win]][win])):
+                  win = fi
+              if win is not None:
+                g[mu][chosen[win]][win] = t[mu][chosen[win]][win]
+    delta = np.zeros_like(hid)
+    for (mu, i, j), vec in patches.items():
+      delta += 2 * np.outer(vec, g[mu, i, j])
+    h_sum = hid + delta
+    # Integer reinforcement: T = p_q * ((isqrt(2^30 - prev_acc) * c) >> 15).
+    fan_in = k * k * ch
+    cst = int(round(math.sqrt(2.0 / (math.pi * fan_in)) * 2**16))
+    thr = p_q * ((math.isqrt(2**30 - int(state['prev_acc'])) * cst) >> 15)
+    seed = np.asarray(jax.random.bits(layer_keys[l], (2,), jnp.uint32)).astype(np.uint64)
+    idx = np.arange(hid.size, dtype=np.uint64).reshape(hid.shape)
+    bits_ = lowbias32((lowbias32(idx ^ seed[0]) + seed[1]) & 0xFFFFFFFF)
+    grow = bits_ < thr
+    h_new = np.clip(h_sum + 2 * np.sign(h_sum) * grow, -c, c)
+    new_hidden.append(h_new if err.any() else h_sum)
+    stats.append((int(err.sum()), int(np.any(g != 0, axis=(0, 1, 2)).sum())))
+  return dict(state, hidden=new_hidden, key=key, stats=stats), correct

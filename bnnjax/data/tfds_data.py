@@ -229,4 +229,4 @@ def load_fashion_mnist(smoke: bool = False, data_dir: Optional[str] = None,
   x_float = lazy.LazyRows([images], fashion_mnist_float, x.shape[1])
   return from_signs(dataset, x, labels, source.num_classes, num_test,
                     shuffle_split=not official_split, notes=notes, x_float=x_float,
-                    binarisation=binarize.Rule('median_global'))
+                    binarisation=binarize.Rule('median_global'), image_shape=(28, 28, 1))

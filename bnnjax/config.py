@@ -225,7 +225,14 @@ def result_dict(config) -> Dict:
   is 1 (it joined the configs after checkpoints of the rule existed, whose fingerprints
   must not change): everything of a config that decides a result bit."""
   return {k: v for k, v in flat_dict(config).items()
-          if k not in SPEED_FIELDS and not (k == 'train_divisor' and v == 1)}
+          if k not in SPEED_FIELDS and not (k == 'train_divisor' and v == 1)
+          and not (k in ADDED_EMPTY and v == ())}
+
+
+# Fields that joined configs after checkpoints existed, left out of `result_dict` while
+# empty so that those checkpoints' fingerprints do not change (the float baselines'
+# conv blocks).
+ADDED_EMPTY = ('conv', 'image_shape')
 
 
 def program_config(config):

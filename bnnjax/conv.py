@@ -65,6 +65,10 @@ class ConvConfig:
     candidates (0: only the wrong ones).
   freeze_conv: the conv blocks keep their random initial filters (the control); only
     the dense layers learn.
+  regions: R >= 1 ties each conv block's classifier over R x R regions of its pooled
+    map: one ±1 entry per (region, filter, class), so a filter's target is the same at
+    every position of a region (R = 1: the same everywhere, the weight sharing's own
+    target). 0: one entry per unit (no tying).
   semantics, head, num_classes, protocol, speed: as in `bnnjax.config.Config`.
   """
   image_shape: Tuple[int, int, int] = (28, 28, 1)
@@ -79,6 +83,7 @@ class ConvConfig:
   select: str = 'filter'
   margin: int = 0
   freeze_conv: bool = False
+  regions: int = 0
 
   def __post_init__(self):
     object.__setattr__(self, 'image_shape', config_lib._integers(
@@ -89,6 +94,7 @@ class ConvConfig:
     object.__setattr__(self, 'num_classes',
                        config_lib._integer('num_classes', self.num_classes))
     object.__setattr__(self, 'margin', config_lib._integer('margin', self.margin))
+    object.__setattr__(self, 'regions', config_lib._integer('regions', self.regions))
     object.__setattr__(self, 'head',
                        config_lib.resolve_head(self.head, self.num_classes))
     gs = self.group_size
@@ -141,6 +147,11 @@ def validate_config(c: ConvConfig) -> None:
   check(c.select in SELECTIONS,
         f'conv_select (--conv_select) must be one of {list(SELECTIONS)}, got {c.select!r}')
   check(c.margin >= 0, f'conv_margin (--conv_margin) must be >= 0, got {c.margin}')
+  check(c.regions >= 0, f'conv_regions (--conv_regions) must be >= 0, got {c.regions}')
+  for s in shapes[:c.num_conv]:
+    check(c.regions <= min(s.pooled),
+          f'conv_regions (--conv_regions) {c.regions} exceeds a pooled map of '
+          f'{s.pooled[0]}x{s.pooled[1]}')
   check(isinstance(c.freeze_conv, bool),
         f'freeze_conv (--freeze_conv) must be a bool, got {c.freeze_conv!r}')
   config_lib.validate_common(c)
@@ -271,12 +282,40 @@ def init(key: jax.Array, config: ConvConfig, params: ConvParams = ConvParams()) 
   draw (trunc under 'reference', odd under 'binary'), P [D, C_out] per layer; the
   running accuracy `prev_acc` is an int32 (units of 2^-30)."""
   shapes = config.shapes
+  drawn = [classifier_entries(s, config, l) for l, s in enumerate(shapes)]
   hidden, classifiers, _, key = model.init_weights(
       key, [(s.fan_in, s.filters) for s in shapes],
-      [(s.units, config.num_outputs) for s in shapes], config.semantics, False,
+      [(d, config.num_outputs) for d in drawn], config.semantics, False,
       clip_of(params, config.semantics))
+  classifiers = tuple(tie_classifier(p, s, config, l)
+                      for l, (p, s) in enumerate(zip(classifiers, shapes)))
   return State(hidden=hidden, classifiers=classifiers, key=key,
                prev_acc=jnp.zeros((), jnp.int32), epoch=jnp.zeros((), jnp.int32))
+
+
+def classifier_entries(s: LayerShape, config: ConvConfig, layer: int) -> int:
+  """Rows of layer `layer`'s drawn classifier: R*R*F for a tied conv block, else D."""
+  if layer < config.num_conv and config.regions:
+    return config.regions * config.regions * s.filters
+  return s.units
+
+
+def region_index(s: LayerShape, regions: int):
+  """(rows, cols): the region of each pooled row and column (i * R // Hp)."""
+  hp, wp = s.pooled
+  return ([i * regions // hp for i in range(hp)], [j * regions // wp for j in range(wp)])
+
+
+def tie_classifier(p: jax.Array, s: LayerShape, config: ConvConfig,
+                   layer: int) -> jax.Array:
+  """The [D, C_out] classifier of a layer from its drawn entries (tied conv blocks:
+  entry (region(i, j), f) for unit (i, j, f))."""
+  if p.shape[0] == s.units:
+    return p
+  r = config.regions
+  rows, cols = region_index(s, r)
+  drawn = p.reshape(r, r, s.filters, p.shape[-1])
+  return drawn[jnp.asarray(rows)][:, jnp.asarray(cols)].reshape(s.units, p.shape[-1])
 
 
 def clip_of(params: ConvParams, semantics: str) -> jax.Array:

@@ -19,6 +19,7 @@ method is one entry here and its module (docs/baselines.md).
 
 import dataclasses
 import itertools
+import math
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import numpy as np
@@ -77,6 +78,7 @@ class RunSpec:
   conv_select: str = 'filter'
   conv_margin: int = 0
   freeze_conv: bool = False
+  conv_regions: int = 0
 
   def resolved_group_size(self) -> Tuple[int, ...]:
     if self.group_size is None:
@@ -88,7 +90,7 @@ class RunSpec:
 # RunSpec fields added after experiment setting ids existed: hashed only away from their
 # default, so that the ids of the settings on disk do not change (experiments.framework).
 ADDED_FIELDS = {'flip_prob': None, 'conv': '', 'conv_select': 'filter',
-                'conv_margin': 0, 'freeze_conv': False}
+                'conv_margin': 0, 'freeze_conv': False, 'conv_regions': 0}
 
 
 @dataclasses.dataclass
@@ -121,7 +123,8 @@ class Method:
     it trains on. check_fn(config, params, data): validation before any compile.
   validate_fn(spec, ds): the flags that do not apply to the method (ValueError).
   modules: the code that decides its bits (checkpoint fingerprints); legacy_code:
-    earlier code fingerprints with the same bits. paper_name(spec): the method column
+    earlier code fingerprints with the same bits (b530d03's for every method before
+    the conv layers changed the engine). paper_name(spec): the method column
     of the paper's results file. cost_fn(spec, ds) -> keyword arguments of
     `cost.summary_columns` (its row of the paper's cost model), or None.
   extra_fn(config, spec, ds) -> method-specific summary fields. arithmetic: 'binary' or
@@ -306,7 +309,7 @@ def _reject(spec: RunSpec, **fields) -> None:
       raise ValueError(f'{name} (--{name}) {why}')
 
 
-CONV_ONLY = ('conv_select', 'conv_margin', 'freeze_conv')
+CONV_ONLY = ('conv_select', 'conv_margin', 'freeze_conv', 'conv_regions')
 
 
 def _reject_conv(spec: RunSpec, conv_too: bool = True) -> None:
@@ -391,6 +394,7 @@ CP_R = Method(
     name='cp_r', config_fn=_cp_r_config, params_fn=_rule_params, model_fn=_cp_r_model,
     check_fn=_rule_check, validate_fn=_validate_cp_r,
     modules=('model', 'baselines/cp_r'), grid_fields=GRID_FIELDS,
+    legacy_code=('c4df20b37b42e10fbca1e064946d9c42536a7875e111a27d972c223631c1700a',),
     paper_name=lambda spec: 'cp_r', cost_fn=_cp_r_cost,
     extra_fn=lambda config, spec, ds: dict(
         _rule_head_extra(config, spec),
@@ -440,11 +444,23 @@ def _layers_ints(spec: RunSpec) -> Tuple[int, ...]:
 def _mlp_config(spec: RunSpec, ds: Optional[DataSet] = None):
   from bnnjax.baselines import mlp
   divisor = fp_train_divisor(ds) if spec.input_mode == 'fp' else 1
+  blocks = config_lib.parse_conv(spec.conv)
+  if blocks and ds is None:  # placeholder image, as for --method=conv
+    shape = placeholder_image(blocks)
+  elif blocks:
+    shape = image_shape(ds, spec.method)
+    if spec.input_mode == 'fp' and mlp_num_inputs(spec, ds) != math.prod(shape):
+      raise ValueError(f'input_mode (--input_mode) fp: the float features of '
+                       f'{ds.name!r} are not its {shape} images; use --input_mode=bin')
+  else:
+    shape = ()
   return mlp.MLPConfig(
       kind=spec.method, layers=_layers_ints(spec),
-      num_inputs=mlp_num_inputs(spec, ds) if ds is not None else 1,
+      num_inputs=(mlp_num_inputs(spec, ds) if ds is not None else
+                  (math.prod(shape) if blocks else 1)),
       num_classes=ds.num_classes if ds is not None else 2, input_mode=spec.input_mode,
-      protocol=protocol(spec, ds, divisor), speed=speed(spec))
+      protocol=protocol(spec, ds, divisor), speed=speed(spec), conv=blocks,
+      image_shape=shape)
 
 
 def _mlp_params(spec: RunSpec, grid: Dict):
@@ -519,6 +535,8 @@ def _validate_mlp(spec: RunSpec, ds) -> None:
 def _mlp_cost(spec: RunSpec, ds: DataSet) -> Optional[Dict]:
   if spec.method == 'ste':
     return None  # the paper's cost model has no STE row
+  if spec.conv:
+    return None  # no row for float conv nets
   n_split = ds.num_samples - ds.num_test
   return dict(method=spec.method, layers=tuple(spec.layers),
               num_inputs=mlp_num_inputs(spec, ds), num_classes=ds.num_classes,
@@ -543,6 +561,7 @@ def _mlp_method(kind: str) -> Method:
       name=kind, config_fn=_mlp_config, params_fn=_mlp_params, model_fn=_mlp_model,
       check_fn=_mlp_check, validate_fn=_validate_mlp,
       modules=('model', 'baselines/mlp'),
+      legacy_code=('ebe993dce77674e9d06996e6f22df477c75026cfc1a867fb10f32dcd3ba31b4a',),
       inputs_fn=lambda spec, ds: Data(mlp_inputs(spec, ds), ds.y),
       paper_name=lambda spec: (f'{spec.method}_{spec.input_mode}' if kind != 'ste'
                                else 'ste'),
@@ -631,6 +650,7 @@ FLIP = Method(
     name='flip', config_fn=_rule_config, params_fn=_flip_params, model_fn=_flip_model,
     check_fn=_flip_check, validate_fn=_validate_flip,
     modules=('model', 'baselines/flip'), grid_fields=FLIP_GRID_FIELDS,
+    legacy_code=('82984371a231f113a0dd19e7024ee3ddd0cac1a3efe4b8743f24e6ce6c6f5f75',),
     paper_name=lambda spec: 'flip', cost_fn=_flip_cost, extra_fn=_flip_extra)
 
 
@@ -658,6 +678,15 @@ def conv_group_size(spec: RunSpec) -> Tuple[int, ...]:
   return (1,) * len(blocks) + tuple(config_lib.paper_group_size(n) for n in spec.layers)
 
 
+def placeholder_image(blocks) -> Tuple[int, int, int]:
+  """A small square image every block fits, to check flags before data is loaded
+  (the blocks are checked against the data's images later)."""
+  side = 1
+  for b in reversed(blocks):  # the input side a block needs for an output of `side`
+    side = max((side * b.pool - 1) * b.stride + b.kernel - 2 * b.padding, b.kernel)
+  return (side, side, 1)
+
+
 def _conv_blocks(spec: RunSpec):
   return config_lib.parse_conv(spec.conv)
 
@@ -665,21 +694,14 @@ def _conv_blocks(spec: RunSpec):
 def _conv_config(spec: RunSpec, ds: Optional[DataSet]):
   from bnnjax import conv
   blocks = _conv_blocks(spec)
-  if ds is None:  # placeholder image: the blocks are checked against the data later
-    side = 1
-    for b in blocks:
-      side = (side - 1) * b.stride + b.kernel - 2 * b.padding
-      side = max(side, b.kernel) * b.pool
-    shape = (max(side, 1), max(side, 1), 1)
-  else:
-    shape = image_shape(ds, 'conv')
+  shape = placeholder_image(blocks) if ds is None else image_shape(ds, 'conv')
   num_classes = ds.num_classes if ds is not None else (2 if spec.head == 'sign' else 3)
   return conv.ConvConfig(
       image_shape=shape, conv=blocks, layers=tuple(spec.layers),
       group_size=conv_group_size(spec), num_classes=num_classes,
       protocol=protocol(spec, ds), semantics=spec.semantics, speed=speed(spec),
       head=spec.head, select=spec.conv_select, margin=spec.conv_margin,
-      freeze_conv=spec.freeze_conv)
+      freeze_conv=spec.freeze_conv, regions=spec.conv_regions)
 
 
 def _conv_params(spec: RunSpec, grid: Dict):
@@ -709,10 +731,11 @@ def _validate_conv(spec: RunSpec, ds) -> None:
 
 
 def _conv_cost(spec: RunSpec, ds: DataSet) -> Dict:
+  """The inputs of `bnnjax.cost.conv.summary_columns` (method 'conv')."""
   config = _conv_config(spec, ds)
-  return dict(method='conv', layers=tuple(spec.layers), num_inputs=ds.num_features,
-              num_classes=config.num_outputs, conv=config.conv,
-              image_shape=config.image_shape, freeze_conv=config.freeze_conv)
+  return dict(method='conv', shapes=config.shapes, num_classes=config.num_outputs,
+              num_conv=config.num_conv, freeze_conv=config.freeze_conv,
+              regions=config.regions)
 
 
 def _conv_model(config, diagnostics):
@@ -723,11 +746,11 @@ def _conv_model(config, diagnostics):
 CONV = Method(
     name='conv', config_fn=_conv_config, params_fn=_conv_params, model_fn=_conv_model,
     check_fn=_conv_check, validate_fn=_validate_conv, modules=('model', 'conv'),
-    grid_fields=GRID_FIELDS, paper_name=lambda spec: "conv", cost_fn=lambda s, d: None,
+    grid_fields=GRID_FIELDS, paper_name=lambda spec: 'conv', cost_fn=_conv_cost,
     extra_fn=lambda config, spec, ds: dict(
         _rule_head_extra(config, spec), conv=','.join(b.text() for b in config.conv),
         conv_select=config.select, conv_margin=config.margin,
-        freeze_conv=config.freeze_conv))
+        freeze_conv=config.freeze_conv, conv_regions=config.regions))
 
 
 METHODS: Dict[str, Method] = {m.name: m for m in (

@@ -25,10 +25,12 @@ from bnnjax.platform import EngineOptions, use_cpu_cores
 __all__ = ['Data', 'EngineOptions', 'Model', 'Results', 'Trainer', 'make_model',
            'make_train', 'make_trainer', 'seed_keys', 'split_indices', 'use_cpu_cores']
 
-# Code fingerprints of the rule's code before issue 24 (bnnjax 4aae6c3, which hashed
-# whole source files): that code trains the same bits, so its checkpoints still resume
-# (tests/test_run.py, tests/data/legacy_checkpoints.json).
-LEGACY_CODE = ('2a94b243240001f0eedecb15e4f9b0b30d3af012d2a63ae93f2d2b9b3804258d',)
+# Code fingerprints of earlier code of the rule that trains the same bits, so that its
+# checkpoints still resume: before issue 24 (bnnjax 4aae6c3, which hashed whole source
+# files; tests/test_run.py, tests/data/legacy_checkpoints.json) and before the conv
+# layers (b530d03: the engine's integer running accuracy, `model.init_weights`).
+LEGACY_CODE = ('2a94b243240001f0eedecb15e4f9b0b30d3af012d2a63ae93f2d2b9b3804258d',
+               '38f7b4e372e9291721dc2a0883c3db4cea660d551cf9e08fb90cd6847f92f280')
 # The modules whose code decides the rule's bits, besides the engine's.
 RULE_MODULES = ('model',)
 

@@ -16,6 +16,12 @@ and so the binary network, is unchanged). sign(0) = +1.
 Inputs (`input_mode`): 'bin' feeds the ±1 pool as packed bits (unpacked per batch),
 'fp' feeds float features on a random 1/32 of the training split (the protocol's
 `train_divisor`). Dimensions: B batch, D inputs, N hidden, C classes.
+
+Conv blocks (`conv`, on images of `image_shape`; the float and STE references of
+`bnnjax.conv`'s binary conv nets): each block is a k x k convolution (bias-free, zero
+padding, stride), ReLU (or, for 'ste', the sign of the pre-activation scaled by
+1/sqrt(k*k*C)), and a max pooling, before the dense layers; kernels are initialised like
+PyTorch's `nn.Conv2d`, U(-1/sqrt(k*k*C), 1/sqrt(k*k*C)).
 """
 
 import dataclasses
@@ -56,16 +62,29 @@ class MLPConfig:
   input_mode: str = 'bin'
   protocol: config_lib.Protocol = config_lib.Protocol()
   speed: config_lib.Speed = config_lib.Speed()
+  conv: Tuple[config_lib.ConvBlock, ...] = ()
+  image_shape: Tuple[int, ...] = ()
 
   def __post_init__(self):
     layers = (self.layers,) if isinstance(self.layers, int) else self.layers
     object.__setattr__(self, 'layers', tuple(int(n) for n in layers))
+    object.__setattr__(self, 'conv', config_lib.parse_conv(self.conv))
+    object.__setattr__(self, 'image_shape', tuple(int(v) for v in self.image_shape))
     validate(self)
 
   @property
+  def conv_shapes(self) -> Tuple[config_lib.LayerShape, ...]:
+    """The conv blocks' `LayerShape`s (empty without blocks)."""
+    if not self.conv:
+      return ()
+    return config_lib.conv_net_shapes(self.image_shape, self.conv, ())
+
+  @property
   def widths(self) -> Tuple[int, ...]:
-    """(D, N_1, ..., N_L, C): fan-ins and fan-outs of every weight matrix."""
-    return (self.num_inputs,) + self.layers + (self.num_classes,)
+    """(D, N_1, ..., N_L, C): fan-ins and fan-outs of every dense weight matrix (D:
+    the flattened last conv map with blocks)."""
+    d = self.conv_shapes[-1].units if self.conv else self.num_inputs
+    return (d,) + self.layers + (self.num_classes,)
 
 
 def validate(c: MLPConfig) -> None:
@@ -81,6 +100,11 @@ def validate(c: MLPConfig) -> None:
   for ok, msg in checks:
     if not ok:
       raise ValueError(msg)
+  if c.conv:
+    if len(c.image_shape) != 3 or math.prod(c.image_shape) != c.num_inputs:
+      raise ValueError(f'conv (--conv) needs images: image_shape {c.image_shape} does not '
+                       f'hold the {c.num_inputs} inputs')
+    c.conv_shapes  # raises when a block does not fit
   config_lib.validate_common(c)
 
 
@@ -123,9 +147,15 @@ def optimizer(kind: str) -> optax.GradientTransformation:
 def init(key: jax.Array, config: MLPConfig) -> State:
   """PyTorch nn.Linear initialisation, U(-1/sqrt(fan_in), 1/sqrt(fan_in)), bias-free."""
   widths = config.widths
-  keys = jax.random.split(key, len(widths))
+  blocks = config.conv_shapes
+  keys = jax.random.split(key, len(widths) + len(blocks))
   key, layer_keys = keys[0], keys[1:]
   weights = []
+  for i, b in enumerate(blocks):  # kernels [k, k, C, F]
+    bound = 1.0 / math.sqrt(b.fan_in)
+    weights.append(jax.random.uniform(
+        layer_keys[len(widths) - 1 + i], (b.kernel, b.kernel, b.image[2], b.filters),
+        jnp.float32, -bound, bound))
   for l in range(len(widths) - 1):
     bound = 1.0 / math.sqrt(widths[l])
     weights.append(jax.random.uniform(layer_keys[l], (widths[l], widths[l + 1]),
@@ -155,9 +185,33 @@ def features(x: jax.Array, config: MLPConfig) -> jax.Array:
   return x.astype(jnp.float32)
 
 
+def conv_features(weights, x: jax.Array, config: MLPConfig) -> jax.Array:
+  """float32[B, D'] the flattened last map of the conv blocks (x itself without)."""
+  shapes = config.conv_shapes
+  if not shapes:
+    return x
+  h = x.reshape((x.shape[0],) + config.image_shape)
+  for w, s in zip(weights, shapes):
+    kernel = ste_sign(w) if config.kind == 'ste' else w
+    a = jax.lax.conv_general_dilated(
+        h, kernel, (s.stride, s.stride), [(s.padding, s.padding)] * 2,
+        dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+    if config.kind == 'ste':
+      h = ste_sign(a * (1.0 / math.sqrt(s.fan_in)))
+    else:
+      h = jax.nn.relu(a)
+    if s.pool > 1:
+      hp, wp = s.pooled
+      h = h[:, :hp * s.pool, :wp * s.pool, :].reshape(
+          h.shape[0], hp, s.pool, wp, s.pool, s.filters).max(axis=(2, 4))
+  return h.reshape(h.shape[0], -1)
+
+
 def logits(weights, x: jax.Array, config: MLPConfig) -> jax.Array:
   """float32[B, C]. x: float32[B, D]."""
-  h = x
+  num_conv = len(config.conv)
+  h = conv_features(weights[:num_conv], x, config)
+  weights = weights[num_conv:]
   last = len(weights) - 1
   for l, w in enumerate(weights):
     if config.kind == 'ste':

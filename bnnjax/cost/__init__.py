@@ -2,6 +2,7 @@
 
 * `bnnjax.cost.formulas` — the paper's cost model, one `Formula` record per method (pure
   functions of the widths; docs/cost.md), re-exported here.
+* `bnnjax.cost.conv` — the same model for binary conv nets (`--method=conv`).
 * `bnnjax.measure` — the measured side: bytes of the arrays one run holds, and XLA's
   memory analysis of the compiled step.
 * `run_columns(spec, dataset)` — both, for one run's summary file, from the method
@@ -34,6 +35,13 @@ def run_columns(spec, dataset, measured: bool = True) -> Dict:
   if inputs is None:
     return {}
   n_split = dataset.num_samples - dataset.num_test
+  if inputs['method'] == 'conv':  # a conv net: bnnjax.cost.conv
+    from bnnjax.cost import conv as conv_cost
+    cols = conv_cost.summary_columns(
+        inputs['shapes'], inputs['num_classes'], spec.batch_size, n_split,
+        spec.num_epochs, inputs['num_conv'], inputs['freeze_conv'], inputs['regions'])
+    cols.update(model_method='conv', model_classifier_columns=inputs['num_classes'])
+    return cols
   cols = summary_columns(batch_size=spec.batch_size, num_train=n_split,
                          num_epochs=spec.num_epochs, **inputs)
   cols['model_method'] = inputs['method']

@@ -27,10 +27,6 @@ DESIGN = dict(conv_select='filter', conv_margin=2, group_size=(4, 45))
 ABLATIONS = {
     'filter, m=0, γ=1 (no margin)': dict(conv_select='filter', conv_margin=0,
                                          group_size=(1, 45)),
-    'filter, m=2, γ=1': dict(conv_select='filter', conv_margin=2, group_size=(1, 45)),
-    'filter, m=2, γ=16 (one filter)': dict(conv_select='filter', conv_margin=2,
-                                           group_size=(16, 45)),
-    'filter, m=4, γ=1': dict(conv_select='filter', conv_margin=4, group_size=(1, 45)),
     'tied classifier R=1, m=2, γ=4': dict(conv_select='filter', conv_margin=2,
                                           group_size=(4, 45), conv_regions=1),
     'unit (a patch per pooled unit), γ=1': dict(conv_select='unit', group_size=(1, 45)),

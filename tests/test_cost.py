@@ -345,3 +345,26 @@ def test_flip_counter_bits_by_hand():
       12 * 70 + 6 * 12 + 6 * 3)
   with pytest.raises(ValueError, match='weight_bits'):
     cost.summary_columns('ours', (6, 6), 10, 3, 4, 20, 1, weight_bits=2)
+
+
+def test_conv_cost_model_by_hand():
+  """bnnjax.cost.conv on a 6x6 image, one block of 2 filters 3x3 (4x4 positions, 2x2
+  pool) and a dense layer of 4, C = 3, B = 5, n = 20, counted by hand (docs/cost.md)."""
+  from bnnjax.config import ConvBlock, conv_net_shapes
+  from bnnjax.cost import conv as conv_cost
+  shapes = conv_net_shapes((6, 6, 1), (ConvBlock(2, 3, 2),), (4,))
+  parts = conv_cost.memory_bits_breakdown(shapes, 3, 5, 20, 1)
+  assert parts == dict(data=720, weights=8 * (18 + 32 + 12), classifiers=24,
+                       activations=8 * 5 * (32 + 4 + 3) + 5 * (144 + 8), gradients=0)
+  assert conv_cost.op_counts(shapes, 3, 5, 1) == dict(
+      xnor=4200, popcount=2100, increment=200, fmul=0, fadd=0)
+  frozen = conv_cost.op_counts(shapes, 3, 5, 1, freeze_conv=True)
+  assert (frozen['xnor'], frozen['popcount'], frozen['increment']) == (2064, 1692, 128)
+  assert conv_cost.memory_bits_breakdown(shapes, 3, 5, 20, 1, True)['classifiers'] == 0
+  tied = conv_cost.memory_bits_breakdown(shapes, 3, 5, 20, 1, regions=1)['classifiers']
+  assert tied == 1 * 1 * 2 * 3
+  cols = conv_cost.summary_columns(shapes, 3, 5, 23, 2, 1)  # 4 full steps + 3 samples
+  step = lambda b: conv_cost.gates_per_step(shapes, 3, b, 1)
+  assert cols['model_gates_per_epoch'] == 4 * step(5) + step(3)
+  assert cols['model_gates_per_run'] == 2 * cols['model_gates_per_epoch']
+  assert step(5) == 4200 + 10 * 2100 + 10 * 200

@@ -112,6 +112,11 @@ class ConvConfig:
     return math.prod(self.image_shape)
 
   @property
+  def widths(self) -> Tuple[int, ...]:
+    """(D, D_1, ..., D_L): the input bits and each layer's output units."""
+    return (self.num_inputs,) + tuple(s.units for s in self.shapes)
+
+  @property
   def num_outputs(self) -> int:
     return config_lib.num_outputs(self)
 

@@ -98,7 +98,10 @@ def _write(flag, write_fn, what: str) -> None:
 
 
 def _write_header(export, exp, index: int) -> None:
-  text = export.c_header(exp, index)
+  try:
+    text = export.c_header(exp, index)
+  except ValueError as e:  # e.g. a conv net: the C program is dense-only
+    _fail(str(e))
   from bnnjax.checkpoint import atomic_write
   _write(_C_HEADER, lambda p: atomic_write(
       p, lambda f: f.write(text.encode('ascii'))), '')

@@ -219,8 +219,8 @@ def check_export_flags(spec) -> None:
       if flags.FLAGS[flag.name].present:
         _fail(f'{flag.name} (--{flag.name}) needs --export=PATH')
     return
-  if spec.method != 'ours':
-    _fail(f'export (--export) applies to --method=ours only, not {spec.method}')
+  if spec.method not in ('ours', 'conv'):
+    _fail(f'export (--export) applies to --method=ours and conv, not {spec.method}')
   if os.path.isdir(path):
     _fail(f'export (--export) must be a file path, {path!r} is a folder')
   from bnnjax import results
@@ -240,7 +240,7 @@ def _export(spec, ds, result) -> None:
   hparams = {f: getattr(spec, f) for f in methods.GRID_FIELDS}
   try:
     num, size = export.save_run(
-        _EXPORT.value, methods.get('ours').config_fn(spec, ds), result.states, ds,
+        _EXPORT.value, methods.get(spec.method).config_fn(spec, ds), result.states, ds,
         spec.seed,
         hparams=hparams, grid=result.grid, test_acc=result.test_acc,
         export_run=_EXPORT_SEED.value, include_hidden=_EXPORT_HIDDEN.value,

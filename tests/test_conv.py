@@ -223,3 +223,29 @@ def test_bad_specs_are_value_errors_before_any_compile():
   for spec, ds, match in cases:
     with pytest.raises(ValueError, match=match):
       methods.validate(spec, ds)
+
+
+@pytest.mark.parametrize('semantics', ['reference', 'binary'])
+def test_export_round_trip_and_predictor(semantics, tmp_path):
+  """A conv net exported as bits loads back (its config, its full state) and its
+  Predictor equals conv.predict of the state bit for bit; the C header refuses it."""
+  from bnnjax import export
+  config = _config(semantics, 'packed')
+  params = conv.ConvParams(weight_clip=0)
+  states = jax.vmap(lambda k: conv.init(k, config, params))(
+      jnp.stack([jax.random.PRNGKey(5), jax.random.PRNGKey(6)]))
+  path = str(tmp_path / 'net.bnn')
+  export.save(path, config, states, [5, 6], include_hidden=True)
+  e = export.load(path)
+  assert e.config == config
+  img, y, _ = _batch(11, b=9)
+  x = bits.pack_numpy(img.reshape(9, -1))
+  for i in range(2):
+    state = jax.tree_util.tree_map(lambda a: a[i], states)
+    want = np.asarray(conv.predict(state, jnp.asarray(x), config))
+    np.testing.assert_array_equal(e.predictor(i).predict_packed(x), want)
+    for a, b in zip(jax.tree_util.tree_leaves(e.state(i)),
+                    jax.tree_util.tree_leaves(state)):
+      np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  with pytest.raises(ValueError, match='dense-only'):
+    export.c_header(e, 0)

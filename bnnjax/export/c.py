@@ -49,6 +49,9 @@ def c_header(exp: Export, index: int = 0) -> str:
   file), so the C program stays XNOR/AND/popcount."""
   net = exp.network(index)
   c = exp.config
+  if not hasattr(c, 'train_classifiers'):  # conv.ConvConfig
+    raise ValueError(f'{exp.path}: the C program is dense-only (bnn_infer.c has no conv '
+                     f'layer); predict a conv net with bnnjax.predict or a Predictor')
   layers = list(net.weights) + [net.classifiers[-1]]
   widths = list(c.widths) + [c.num_outputs]
   import bnnjax

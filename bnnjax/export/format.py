@@ -32,7 +32,8 @@ T - 32     32      SHA-256 of bytes [0, T - 32)
 =========  ======  =====================================================================
 
 Header keys: "format" ("bnnjax-export"), "format_version" (1), "config" (every field of
-`bnnjax.Config`), "data" (the data set: name, smoke, official_split, num_samples,
+`bnnjax.Config`; for a conv net every field of `bnnjax.conv.ConvConfig`, its blocks as
+the --conv text, with "config_type": "ConvConfig", absent otherwise), "data" (the data set: name, smoke, official_split, num_samples,
 num_test, shuffle_split, pool_sha256 of the packed pool and labels, and "binarisation"),
 "networks" (one record per exported run: run index k, seed (run k of a call used seed +
 k), grid_point, hparams, test_acc: final test accuracy in percent as training reported
@@ -42,7 +43,8 @@ universe and low_bits), "versions" (bnnjax, jax, numpy, python).
 Arrays of network i, named "net{i}/<name>" (l = 0 .. L-1 is the layer):
 
 * ``w{l}.sign`` uint32[N_l, W_{l-1}]: row j is the fan-in column W_l[:, j] packed in the
-  bits.py layout (element e at bit e // W of word e % W; bit 1 for +1, 0 for −1 or 0,
+  bits.py layout (a conv layer: row f is filter f, its k*k*C entries in (di, dj, c)
+  order; its classifier p{l} has D_l = Hp*Wp*F entries per class) (element e at bit e // W of word e % W; bit 1 for +1, 0 for −1 or 0,
   padding bits 0). Rows are neurons so a C loop reads one row per neuron.
 * ``w{l}.zeros`` uint8: the sorted flat positions j * N_{l-1} + i of the weights that
   are 0, Elias-Fano coded (below). Only under 'reference', only when there is a zero.
@@ -455,6 +457,26 @@ def _leaf(a) -> np.ndarray:
   return np.asarray(a)
 
 
+def layer_shapes(config) -> List[Tuple[Tuple[int, int], Tuple[int, int]]]:
+  """Per layer (shape of H_l, shape of P_l): ((N_{l-1}, N_l), (N_l, C_out)) for the
+  rule's `Config`; ((k*k*C, F), (Hp*Wp*F, C_out)) for a conv net (`conv.ConvConfig`)."""
+  if isinstance(config, Config):
+    w = config.widths
+    return [((w[l], w[l + 1]), (w[l + 1], config.num_outputs))
+            for l in range(len(config.layers))]
+  return [((s.fan_in, s.filters), (s.units, config.num_outputs)) for s in config.shapes]
+
+
+def config_record(config) -> Tuple[Dict, Optional[str]]:
+  """(the header's "config" record, its "config_type": None for `Config`, whose
+  files have no such key, 'ConvConfig' for a conv net with its blocks as text)."""
+  record = config_lib.flat_dict(config)
+  if isinstance(config, Config):
+    return record, None
+  record['conv'] = ','.join(b.text() for b in config.conv)
+  return record, type(config).__name__
+
+
 def _num_networks(states: model.State) -> int:
   return int(np.shape(states.hidden[0])[0])
 
@@ -486,9 +508,10 @@ def save(path: str, config: Config, states: model.State, seeds: Sequence[int], *
   seeds = [int(s) for s in np.atleast_1d(seeds)]
   if len(seeds) != m:
     raise ValueError(f'{len(seeds)} seeds for {m} networks')
-  if len(states.hidden) != len(config.layers):
+  shapes = layer_shapes(config)
+  if len(states.hidden) != len(shapes):
     raise ValueError(f'the state has {len(states.hidden)} layers, the config '
-                     f'{len(config.layers)}')
+                     f'{len(shapes)}')
   for name, values in (('runs', runs), ('grid_points', grid_points),
                        ('hparams', hparams), ('test_acc', test_acc)):
     if values is not None and len(values) != m:
@@ -517,21 +540,21 @@ def save(path: str, config: Config, states: model.State, seeds: Sequence[int], *
   for i in range(m):
     pre = f'net{i}/'
     for l, (h, p) in enumerate(zip(states.hidden, states.classifiers)):
-      width_in, width = config.widths[l], config.widths[l + 1]
-      if h[i].shape != (width_in, width) or p[i].shape != (width, config.num_outputs):
+      if h[i].shape != shapes[l][0] or p[i].shape != shapes[l][1]:
         raise ValueError(f'layer {l}: state shapes {h[i].shape}, {p[i].shape} do not '
-                         f'match the config ({width_in}, {width}), ({width}, '
-                         f'{config.num_outputs})')
+                         f'match the config {shapes[l][0]}, {shapes[l][1]}')
       add_rows(f'{pre}w{l}', np.sign(h[i]).astype(np.int8).T)
       add_rows(f'{pre}p{l}', np.asarray(p[i], np.int8).T)
       if include_hidden:
         arrays.append((f'{pre}h{l}', np.asarray(h[i], np.int32), {}))
-        if config.train_classifiers:
+        if getattr(config, 'train_classifiers', False):
           arrays.append((f'{pre}q{l}', np.asarray(states.classifier_hidden[l][i],
                                                   np.int32), {}))
     if include_hidden:
       arrays.append((f'{pre}key', np.asarray(states.key[i], np.uint32), {}))
-      arrays.append((f'{pre}prev_acc', np.asarray(states.prev_acc[i], np.float32), {}))
+      prev = np.asarray(states.prev_acc[i])  # float32, or int32 (integer-only conv)
+      arrays.append((f'{pre}prev_acc', prev.astype(
+          np.int32 if np.issubdtype(prev.dtype, np.integer) else np.float32), {}))
       arrays.append((f'{pre}epoch', np.asarray(states.epoch[i], np.int32), {}))
     records.append({
         'run': int(runs[i]) if runs is not None else i, 'seed': seeds[i],
@@ -567,9 +590,12 @@ def save(path: str, config: Config, states: model.State, seeds: Sequence[int], *
                       nbytes=len(raw), **extra))
     chunks.append(raw + b'\0' * pad)
     offset += len(raw) + pad
+  record, config_type = config_record(config)
   header = {'format': FORMAT_NAME, 'format_version': FORMAT_VERSION,
-            'config': config_lib.flat_dict(config), 'data': data, 'networks': records,
+            'config': record, 'data': data, 'networks': records,
             'arrays': table, 'versions': _versions()}
+  if config_type is not None:
+    header['config_type'] = config_type
   head = json.dumps(header, sort_keys=True, separators=(',', ':')).encode('utf-8')
   data_start = _PREAMBLE.size + len(head)
   data_start += -data_start % ALIGN
@@ -629,12 +655,19 @@ def save_run(path: str, config: Config, states: model.State, dataset, seed: int,
 # ----------------------------------------------------------------------------------
 
 
-def _config_from(d: Dict) -> Config:
-  fields = set(config_lib.flat_dict(Config()))
+def _config_from(d: Dict, config_type: Optional[str] = None):
+  if config_type not in (None, 'ConvConfig'):
+    raise ValueError(f'unknown config_type {config_type!r}')
+  if config_type is None:
+    cls = Config
+  else:
+    from bnnjax.conv import ConvConfig
+    cls = ConvConfig
+  fields = set(config_lib.flat_dict(cls()))
   unknown = sorted(set(d) - fields)
   if unknown:
     raise ValueError(f'unknown config fields {unknown}')
-  return Config(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+  return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
 
 def load(path: str) -> Export:
@@ -687,7 +720,8 @@ def _parse(path: str, blob: bytes, head_len: int) -> Export:
       header.get('format_version') != FORMAT_VERSION):
     raise ValueError(f'header format {header.get("format")!r} version '
                      f'{header.get("format_version")!r}')
-  config = _config_from(header['config'])
+  config = _config_from(header['config'], header.get('config_type'))
+  shapes = layer_shapes(config)
   data_start = _PREAMBLE.size + head_len
   data_start += -data_start % ALIGN
   data_end = len(blob) - CHECKSUM_BYTES
@@ -726,23 +760,20 @@ def _parse(path: str, blob: bytes, head_len: int) -> Export:
   networks = []
   for i, rec in enumerate(header['networks']):
     pre = f'net{i}/'
-    widths = config.widths
-    weights = tuple(rows(f'{pre}w{l}', widths[l + 1], widths[l])
-                    for l in range(len(config.layers)))
-    classifiers = tuple(rows(f'{pre}p{l}', config.num_outputs, widths[l + 1])
-                        for l in range(len(config.layers)))
+    weights = tuple(rows(f'{pre}w{l}', h[1], h[0]) for l, (h, _) in enumerate(shapes))
+    classifiers = tuple(rows(f'{pre}p{l}', p[1], p[0])
+                        for l, (_, p) in enumerate(shapes))
     extra = {}
     if rec.get('hidden'):
-      hidden = tuple(table[f'{pre}h{l}'][0] for l in range(len(config.layers)))
+      hidden = tuple(table[f'{pre}h{l}'][0] for l in range(len(shapes)))
       for l, h in enumerate(hidden):
-        if h.shape != (widths[l], widths[l + 1]) or np.any(
-            np.sign(h).T != weights[l].values()):
+        if h.shape != shapes[l][0] or np.any(np.sign(h).T != weights[l].values()):
           raise ValueError(f'{pre}h{l} does not match the binary weights')
       extra = dict(hidden=hidden, key=table[f'{pre}key'][0],
                    prev_acc=table[f'{pre}prev_acc'][0], epoch=table[f'{pre}epoch'][0])
-      if config.train_classifiers:
+      if getattr(config, 'train_classifiers', False):
         extra['classifier_hidden'] = tuple(table[f'{pre}q{l}'][0]
-                                           for l in range(len(config.layers)))
+                                           for l in range(len(shapes)))
     networks.append(Network(weights=weights, classifiers=classifiers, run=rec['run'],
                             seed=rec['seed'], grid_point=rec['grid_point'],
                             hparams=rec['hparams'], test_acc=rec['test_acc'], **extra))

@@ -1,7 +1,8 @@
 """Predictions of an exported network, bit for bit those of the trained state.
 
 `Predictor(network, config, binarisation)` runs step 1 of the rule (docs/algorithm.md)
-on the exported bit-planes with the packed XNOR/AND/popcount product
+on the exported bit-planes (a conv net: `conv.predict` with the exported signs as its
+weights, W = sign(W)) with the packed XNOR/AND/popcount product
 (`bits.packed_dot`): a_l = s_{l-1}·W_l, s_l = sign(a_l), and the head on z_L = s_L·P_L,
 from packed inputs or from raw features binarised with the data set's thresholds.
 """
@@ -62,6 +63,16 @@ class Predictor:
 
     self._planes = (tuple(planes(r) for r in network.weights),
                     planes(network.classifiers[-1]))
+    self._conv_state = None
+    if not isinstance(config, Config):  # a conv net: its forward on the exported signs
+      from bnnjax import conv
+      self._conv_state = model.State(
+          hidden=tuple(jnp.asarray(r.values().T, jnp.int32) for r in network.weights),
+          classifiers=tuple(jnp.asarray(r.values().T, jnp.int8)
+                            for r in network.classifiers),
+          key=jnp.zeros(2, jnp.uint32), prev_acc=jnp.zeros((), jnp.int32),
+          epoch=jnp.zeros((), jnp.int32))
+      self._conv_predict = conv.predict
 
   def predict_packed(self, x: np.ndarray, num_inputs: Optional[int] = None) -> np.ndarray:
     """int32[B] predictions from packed ±1 inputs x: uint32[B, W] (bits.py layout;
@@ -87,7 +98,11 @@ class Predictor:
       if chunk.shape[0] < bsz:
         chunk = np.concatenate([chunk, np.zeros((bsz - chunk.shape[0],) + chunk.shape[1:],
                                                 np.uint32)])
-      out.append(np.asarray(_forward(self._planes, jnp.asarray(chunk), self.config)))
+      if self._conv_state is not None:  # W = sign(W): conv.predict of the trained net
+        out.append(np.asarray(self._conv_predict(self._conv_state, jnp.asarray(chunk),
+                                                 self.config)))
+      else:
+        out.append(np.asarray(_forward(self._planes, jnp.asarray(chunk), self.config)))
     return np.concatenate(out)[:n].astype(np.int32)
 
   def binarize(self, x_raw: np.ndarray) -> np.ndarray:

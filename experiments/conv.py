@@ -11,7 +11,8 @@ Rows per data set, 10 seeds x 50 epochs, the same seeds (so differences pair by 
   (d) the same conv architecture in float (Adam) and with STE binary weights, on the
       same ±1 pixels ('bin' input, every training sample).
 On mnist5k also the designs of target, selection and aggregation that were tried
-(`ABLATIONS`). fashion_mnist rows run where its data exists. The figure plots test
+(`ABLATIONS`). fashion_mnist and raw CIFAR-10 (`cifar10`: 32x32x3 images) rows run where
+their data exist. The figure plots test
 accuracy against the cost model's memory (the float conv nets have no row in that model).
 Runtime on the project's 2-core CPU: experiments/results/RUN.md.
 """
@@ -34,8 +35,9 @@ ABLATIONS = {
 }
 MLPS = {'mnist5k': ((135, 135), (525, 525), (1035, 1035)),
         'fashion_mnist': ((135, 135), (525, 525), (1035, 1035)),
+        'cifar10': ((135, 135), (525, 525), (1035, 1035)),
         'digits': ((135, 135), (525, 525))}
-DATASETS = ('mnist5k', 'digits', 'fashion_mnist')
+DATASETS = ('mnist5k', 'digits', 'fashion_mnist', 'cifar10')
 MLP_GAMMA = {135: 45, 525: 105, 1035: 115}
 
 

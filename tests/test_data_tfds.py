@@ -156,3 +156,21 @@ def test_prepare_cli(tmp_path, capsys):
   assert 'nothing to prepare' in capsys.readouterr().out
   assert prepare.main(['--dataset=nope']) == 2
   assert "unknown dataset 'nope'" in capsys.readouterr().err
+
+
+def test_cifar10_raw_images_under_mock(tmp_path):
+  """Raw CIFAR-10 for conv nets: 32x32x3 bits in (h, w, c) order from one median per
+  channel over the pool, the paper's CIFAR-10 test size, x_float = pixels / 255."""
+  fake_prepared(tmp_path, 'cifar10', '3.0.2')
+  with tfds.testing.mock_data(num_examples=40):
+    ds = data.load('cifar10', data_dir=str(tmp_path))
+    images, labels = mock_split('cifar10', 'train')
+  assert images.shape == (40, 32, 32, 3) and ds.image_shape == (32, 32, 3)
+  assert (ds.num_samples, ds.num_features, ds.num_classes) == (40, 3072, 10)
+  assert ds.num_test == 40 * 10_000 // 50_000 and ds.shuffle_split
+  med = np.median(images.reshape(-1, 3), axis=0)
+  ref = np.where(images > med[None, None, None, :], 1, -1).reshape(40, -1)
+  np.testing.assert_array_equal(unpack_rows_reference(ds.x, 3072), ref)
+  np.testing.assert_array_equal(ds.y, labels)
+  np.testing.assert_array_equal(np.asarray(ds.x_float),
+                                images.reshape(40, -1).astype(np.float32) / 255)

@@ -315,6 +315,13 @@ def _fashion_mnist(smoke: bool = False, data_dir: Optional[str] = None,
                                       official_split=official_split)
 
 
+def _cifar10(smoke: bool = False, data_dir: Optional[str] = None,
+             download: bool = False, official_split: bool = False, **unused) -> DataSet:
+  from bnnjax.data import tfds_data
+  return tfds_data.load_cifar10_images(smoke=smoke, data_dir=data_dir, download=download,
+                                       official_split=official_split)
+
+
 def _features_loader(dataset: str) -> Callable[..., DataSet]:
   def loader(smoke: bool = False, data_dir: Optional[str] = None,
              download: bool = False, official_split: bool = False, **unused) -> DataSet:
@@ -351,6 +358,7 @@ DATASETS: Dict[str, Callable[..., DataSet]] = {
     'mnist5k': _mnist5k,
     'breast_cancer': _breast_cancer,
     'fashion_mnist': _fashion_mnist,
+    'cifar10': _cifar10,  # raw images, for conv nets (not a paper data set)
     'cifar10_features': _features_loader('cifar10'),
     'cifar100_features': _features_loader('cifar100'),
     'imagenette_features': _features_loader('imagenette'),

@@ -22,7 +22,7 @@ def prepare(name: str, data_dir=None) -> str:
                      f'{sorted(data.DATASETS) + ["uci"]}')
   if name in ('prototypes', 'digits', 'mnist5k', 'breast_cancer'):
     return f'{name}: bundled or generated; nothing to prepare'
-  if name == 'fashion_mnist':
+  if name in ('fashion_mnist', 'cifar10'):
     from bnnjax.data import tfds_data
     src = tfds_data.get_source(name)
     for split in (src.train_split, src.test_split):

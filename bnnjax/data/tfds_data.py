@@ -88,7 +88,7 @@ def paper_num_test(source: ImageSource, pool_size: int) -> int:
 
 
 def prepare_command(dataset: str, data_dir: str) -> str:
-  if dataset in ('cifar10', 'cifar100', 'imagenette'):
+  if dataset in ('cifar10', 'cifar100', 'imagenette'):  # (raw cifar10: prepare works too)
     cmd = f'python -m bnnjax.data.features --dataset={dataset} --download'
   else:
     cmd = f'python -m bnnjax.data.prepare --dataset={dataset}'
@@ -230,3 +230,49 @@ def load_fashion_mnist(smoke: bool = False, data_dir: Optional[str] = None,
   return from_signs(dataset, x, labels, source.num_classes, num_test,
                     shuffle_split=not official_split, notes=notes, x_float=x_float,
                     binarisation=binarize.Rule('median_global'), image_shape=(28, 28, 1))
+
+
+def cifar10_float(images: np.ndarray) -> np.ndarray:
+  """uint8[b, 32, 32, 3] -> float32[b, 3072]: pixels / 255, in (h, w, c) order."""
+  images = np.asarray(images)
+  return images.reshape(images.shape[0], -1).astype(np.float32) / np.float32(255)
+
+
+def load_cifar10_images(smoke: bool = False, data_dir: Optional[str] = None,
+                        download: bool = False, official_split: bool = False):
+  """Raw CIFAR-10 images for conv nets (`bnnjax.conv`; not a paper data set: the paper
+  used AlexNet features, `cifar10_features`): 32 x 32 x 3 bits in (h, w, c) order, +1
+  where a pixel's value in a channel exceeds that channel's median over the pool. The
+  pool and test size follow the paper's CIFAR-10 protocol (the 50k training split, 10k
+  test per run's shuffle; official_split: train + the official test set).
+
+  x_float: pixels / 255 in the same order, computed on demand (`LazyRows`); no
+  binarisation rule is recorded (`DataSet.binarisation` None: an export takes packed
+  inputs only, as the per-channel rule of the AlexNet features is channel-major)."""
+  from bnnjax.data import from_signs
+  from bnnjax.data import lazy
+  dataset = 'cifar10'
+  source = get_source(dataset)
+  limit = SMOKE_IMAGES if smoke else None
+  parts = [read_split(dataset, s, data_dir, download, limit)
+           for s in pool_splits(dataset, official_split)]
+  images = np.concatenate([p[0] for p in parts])
+  labels = np.concatenate([p[1] for p in parts])
+  if images.ndim != 4 or images.shape[-1] != 3:
+    raise ValueError(f'{dataset}: expected images [n, H, W, 3], got {images.shape}')
+  med = np.median(images.reshape(-1, 3), axis=0)  # one median per channel
+  x = np.where(images > med, 1, -1).astype(np.int8).reshape(images.shape[0], -1)
+  if official_split:
+    num_test = parts[-1][0].shape[0]
+    notes = ('DEVIATION: official test split (pool = train + test, test = the official '
+             'test set)')
+  else:
+    num_test = paper_num_test(source, images.shape[0])
+    notes = 'pool = official training split, seeded shuffle split'
+  notes += ('; raw images, per-channel median binarisation, (h, w, c) order; '
+            'x_float = pixels / 255; not a paper data set (the paper used AlexNet '
+            'features)')
+  x_float = lazy.LazyRows([images], cifar10_float, x.shape[1])
+  return from_signs(dataset, x, labels, source.num_classes, num_test,
+                    shuffle_split=not official_split, notes=notes, x_float=x_float,
+                    image_shape=tuple(int(v) for v in images.shape[1:]))

@@ -97,8 +97,6 @@ def test_forward_and_prediction_equal_numpy():
     np.testing.assert_array_equal(np.asarray(fwd.scores[l]), z)
   pred = [ref.predict_one(z, 'reference', 'argmax') for z in want[-1][3]]
   np.testing.assert_array_equal(np.asarray(conv.predict(state, x, config)), pred)
-  assert int(conv.evaluate(state, x, jnp.asarray(y), config)) == int(
-      np.sum(np.asarray(pred) == y))
 
 
 def float_values(jaxpr) -> list:
@@ -225,12 +223,12 @@ def test_bad_specs_are_value_errors_before_any_compile():
       methods.validate(spec, ds)
 
 
-@pytest.mark.parametrize('semantics', ['reference', 'binary'])
-def test_export_round_trip_and_predictor(semantics, tmp_path):
-  """A conv net exported as bits loads back (its config, its full state) and its
-  Predictor equals conv.predict of the state bit for bit; the C header refuses it."""
+def test_export_round_trip_and_predictor(tmp_path):
+  """A conv net exported as bits ('reference': its zeros too) loads back (its config,
+  its full state) and its Predictor equals conv.predict of the state bit for bit; the C
+  header refuses it."""
   from bnnjax import export
-  config = _config(semantics, 'packed')
+  config = _config('reference', 'packed')
   params = conv.ConvParams(weight_clip=0)
   states = jax.vmap(lambda k: conv.init(k, config, params))(
       jnp.stack([jax.random.PRNGKey(5), jax.random.PRNGKey(6)]))

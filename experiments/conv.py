@@ -39,6 +39,7 @@ MLPS = {'mnist5k': ((135, 135), (525, 525), (1035, 1035)),
         'digits': ((135, 135), (525, 525))}
 DATASETS = ('mnist5k', 'digits', 'fashion_mnist', 'cifar10')
 MLP_GAMMA = {135: 45, 525: 105, 1035: 115}
+A, B = f'(a) conv rule {CONV}+135', f'(b) conv frozen {CONV}+135'
 
 
 def settings(smoke: bool = False):
@@ -47,9 +48,8 @@ def settings(smoke: bool = False):
     conv = lambda label, series, **kw: framework.Setting(
         ds, framework.spec_for('conv', HEAD, smoke, conv=CONV, **kw), label,
         series=series)
-    out.append(conv(f'(a) conv rule {CONV}+135', 'conv rule', **DESIGN))
-    out.append(conv(f'(b) conv frozen {CONV}+135', 'conv frozen', freeze_conv=True,
-                    group_size=DESIGN['group_size']))
+    out.append(conv(A, 'conv rule', **DESIGN))
+    out.append(conv(B, 'conv frozen', freeze_conv=True, group_size=DESIGN['group_size']))
     for layers in () if smoke else MLPS[ds]:
       out.append(framework.Setting(
           ds, framework.spec_for('ours', layers, smoke,
@@ -65,8 +65,13 @@ def settings(smoke: bool = False):
   return out
 
 
+PAIRS = ((B, A),) + tuple((f'(c) MLP ours {"-".join(map(str, layers))}', A)
+                          for layers in MLPS['mnist5k']) + tuple(
+    (B, f'design: {label}') for label in ABLATIONS)
+
 EXPERIMENT = framework.Experiment(
     name='conv', reference='binary conv layers trained by the local rule (beyond the '
     'paper: its open question 2)', settings_fn=settings, plot='memory',
     note='(a) and (b) differ only in whether the rule trains the conv block; every row '
-    'uses seeds 42..51, so differences pair by seed (docs/conv.md, Findings).')
+    'uses seeds 42..51, so differences pair by seed (docs/conv.md, Findings).',
+    pairs=PAIRS)

@@ -102,7 +102,9 @@ class Experiment:
   beyond the paper). settings_fn(smoke) -> [Setting]. plot: 'memory' / 'gates' (x from
   the cost model, log scale), 'x' (the settings' x, xlabel/xlog as given), 'epochs'
   (learning curves), 'scatter'. panel_fn(entry) -> the row of panels an entry is drawn
-  in (an 'epochs' figure with several groups of curves), or None: one row."""
+  in (an 'epochs' figure with several groups of curves), or None: one row.
+  pairs: (base label, other label) pairs of settings compared seed by seed on every
+  data set where both finished (`paired_table`, appended to table.md)."""
   name: str
   reference: str
   settings_fn: Callable[[bool], List[Setting]]
@@ -112,6 +114,7 @@ class Experiment:
   ylabel: str = 'test accuracy (%)'
   note: str = ''
   panel_fn: Optional[Callable[[Dict], str]] = None
+  pairs: Tuple[Tuple[str, str], ...] = ()
 
 
 def spec_for(method: str = 'ours', layers=(135, 135), smoke: bool = False,
@@ -451,6 +454,8 @@ def write_outputs(exp: Experiment, workdir: str, settings: Sequence[Setting], sm
       entry['diff'] = entry['test_acc_mean'] - pr[0]
       entry['flagged'] = flag(entry['test_acc_mean'], entry['test_acc_std'], *pr)
   files = {'table.md': render_lib.render(exp, entries, missing, smoke)}
+  if exp.pairs and rows_all:
+    files['table.md'] += '\n' + paired_table(rows_all, exp.pairs)
   for name, rows in (('results.csv', rows_all), ('matrices.csv', mats),
                      ('curves.csv', curves)):
     if rows:
@@ -470,6 +475,35 @@ def write_outputs(exp: Experiment, workdir: str, settings: Sequence[Setting], sm
   log(f'[{exp.name}] wrote {exp_dir}/' + ', '.join(
       list(files) + [os.path.basename(p) for p in figures]))
   return summary
+
+
+def paired_table(rows: Sequence[Dict], pairs: Sequence[Tuple[str, str]]) -> str:
+  """Markdown: for each (base, other) pair of setting labels and each data set where
+  both ran, the final-epoch test accuracy difference other − base paired by run (the
+  same seed: the same split, initial key and shuffles), its mean ± std over seeds, and
+  in how many seeds `other` is ahead."""
+  import numpy as np
+  final: Dict[Tuple[str, str], Dict[int, float]] = {}
+  last: Dict[Tuple[str, str], int] = {}
+  for r in rows:
+    key, epoch = (r['dataset'], r['setting']), int(r['epoch'])
+    if epoch >= last.get(key, 0):
+      if epoch > last.get(key, 0):
+        final[key] = {}
+      last[key] = epoch
+      final[key][int(r['run'])] = float(r['test_acc'])
+  lines = ['## Paired by seed', '', '| data set | other | base | other − base (mean ± '
+           'std over seeds) | other ahead |', '|---|---|---|---|---|']
+  for dataset in sorted({d for d, _ in final}):
+    for base, other in pairs:
+      a, b = final.get((dataset, base)), final.get((dataset, other))
+      runs = sorted(set(a or {}) & set(b or {}))
+      if not runs:
+        continue
+      diff = np.array([b[k] - a[k] for k in runs])
+      lines.append(f'| {dataset} | {other} | {base} | {diff.mean():+.2f} ± '
+                   f'{diff.std():.2f} | {int(np.sum(diff > 0))}/{len(runs)} |')
+  return '\n'.join(lines) + '\n'
 
 
 _COST_DATA = {}

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 import experiments
@@ -155,3 +156,14 @@ def test_committed_results_are_reached_by_todays_settings():
       reached[num_seeds] = {os.path.basename(dataclasses.replace(s, spec=dataclasses.replace(
           s.spec, num_seeds=num_seeds)).file(committed, False)) for s in settings}
     assert name in reached[num_seeds], name
+
+
+def test_paired_table_pairs_final_epochs_by_run():
+  rows = [dict(dataset='d', setting=s, run=str(k), epoch=str(e), test_acc=str(v))
+          for s, vals in (('a', (50, 60, 70)), ('b', (55, 58, 80)))
+          for k, v in enumerate(vals) for e in (1, 2)
+          for v in ((0.0,) if e == 1 else (v,))]
+  text = framework.paired_table(rows, [('a', 'b'), ('a', 'missing')])
+  diff = np.array([5.0, -2.0, 10.0])
+  assert f'| d | b | a | {diff.mean():+.2f} ± {diff.std():.2f} | 2/3 |' in text
+  assert 'missing' not in text

@@ -145,6 +145,9 @@ def validate_config(c: ConvConfig) -> None:
     # Selection packs |a| * P + position and |a| * γ + index into int32.
     check((s.fan_in + 1) * max(s.positions, s.pool * s.pool, g) < 2**31,
           f'a layer with fan-in {s.fan_in} and {s.positions} positions is too large')
+    # τ = floor(r * D) for r <= MAX_ROBUSTNESS must fit int32 (margin_tau).
+    check(s.units * MAX_ROBUSTNESS < 2**31,
+          f'a layer of {s.units} units is too large for the int32 margin τ')
     # |2 * sum over B*P terms| + MAX_WEIGHT must stay inside int32.
     check(2 * c.batch_size * s.positions < 2**31 - MAX_WEIGHT,
           f'batch_size (--batch_size) {c.batch_size} times {s.positions} positions is too '

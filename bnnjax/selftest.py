@@ -55,16 +55,17 @@ PLANT_ENV = 'BNNJAX_SELFTEST_PLANT'
 FLOAT_RTOL = FLOAT_ATOL = 1e-5
 
 # Products a.T @ b of a [n, M] and b [n, K], and which operands hold zeros (t: ternary,
-# {-1, 0, +1}; b: binary, ±1). Small shapes take every pattern and a loop form each of
-# the packed product (n = 20: one word; 70: a scan of 2 chunks with a padding word; 270:
-# 9 words, one word per iteration); then the rule's own products: the update (S^T G, a
-# contraction over a batch of 100: binary or ternary inputs, ternary G), the forward
-# product of a layer (binary data or ternary activations, binary or ternary weights; 32
-# words, a scan of 2 x 16), and a large one (129 words, the loop over uneven chunks).
+# {-1, 0, +1}; b: binary, ±1). The small shapes take a loop form each of the packed
+# product (n = 20: one word; 70: a scan of 2 chunks with a padding word, every pattern;
+# 270: 9 words, one word per iteration); then the rule's own products: the update
+# (S^T G, a contraction over a batch of 100: binary or ternary inputs, ternary G), the
+# forward product of a layer (binary data or ternary activations, binary or ternary
+# weights; 32 words, a scan of 2 x 16), and a large one (129 words, the loop over
+# uneven chunks).
 ALL_PATTERNS = ('bb', 'tt', 'tb', 'bt')
-PRODUCTS = ((20, 3, 5, ALL_PATTERNS), (70, 5, 7, ALL_PATTERNS),
-            (270, 9, 31, ALL_PATTERNS), (100, 1000, 135, ('bt', 'tt')),
-            (1000, 100, 135, ('bb', 'bt', 'tt')), (4100, 128, 384, ('bb', 'tt')))
+PRODUCTS = ((20, 3, 5, ALL_PATTERNS), (70, 5, 7, ALL_PATTERNS), (270, 9, 31, ('bb', 'tt')),
+            (100, 1000, 135, ('bt', 'tt')), (1000, 100, 135, ('bb', 'bt', 'tt')),
+            (4100, 128, 384, ('bb', 'tt')))
 # The packed product accumulated into an init (init + 2 a.T b: the update's form).
 ACCUMULATED = ('20x3x5 bb', '100x1000x135 bt', '1000x100x135 tt')
 
@@ -377,59 +378,80 @@ def _jit_step(step_fn, config):
   return _jit(lambda state, batch, params: step_fn(state, batch, params, config))
 
 
-def _rule_check(semantics: str, backend: str):
-  weight_clip = 0 if semantics == 'reference' else 7
-
-  def check(planted=False) -> str:
-    """model.step (the rule, steps 1-8) against selftest_ref.rule_step."""
-    config = Config(layers=(12, 10), group_size=(4, 5), num_inputs=D, num_classes=C,
-                    batch_size=B, num_test=5, semantics=semantics, backend=backend)
-    params = HParams(robustness=0.5, p_reinforce=0.5, weight_clip=weight_clip)
-    state = _integer_state(1, _layer_shapes(config), config.layers, semantics)
-    x, y, valid = _batch(2)
-    new, metrics = _jit_step(model.step, config)(state, _device_batch(x, y, valid),
-                                                 params)
-    want, key, correct = ref.rule_step(
-        [h.astype(np.int64) for h in state.hidden],
-        [p.astype(np.int64) for p in state.classifiers], state.key, PREV_ACC, x, y,
-        valid, params, semantics, config.group_size)
-    return _integer_verdict(state, new, metrics, want, key, correct, planted)
-  return check
+# The cases: (config, params, state, (x int8[B, D] ±1, y, valid)); tests/test_selftest.py
+# runs the same cases through the tests' own references.
 
 
-def check_cp_r(planted=False) -> str:
-  """cp_r.step (committees, 'reference', auto backend) against selftest_ref.cp_r_step."""
+def rule_case(semantics: str, backend: str):
+  """The rule, two layers, τ and reinforcement active; unbounded ('reference') or
+  clipped at 7 ('binary')."""
+  config = Config(layers=(12, 10), group_size=(4, 5), num_inputs=D, num_classes=C,
+                  batch_size=B, num_test=5, semantics=semantics, backend=backend)
+  params = HParams(robustness=0.5, p_reinforce=0.5,
+                   weight_clip=0 if semantics == 'reference' else 7)
+  return (config, params, _integer_state(1, _layer_shapes(config), config.layers,
+                                         semantics), _batch(2))
+
+
+def cp_r_case():
+  """Two stacked committee blocks (the second reads the 15 signs of the first),
+  'reference', the platform's backend."""
   from bnnjax.baselines import cp_r
-  blocks = ((15, 3), (10, 2))
-  config = cp_r.CPConfig(blocks=blocks, num_inputs=D, num_classes=C, batch_size=B,
-                         semantics='reference')
+  config = cp_r.CPConfig(blocks=((15, 3), (10, 2)), num_inputs=D, num_classes=C,
+                         batch_size=B, semantics='reference')
   params = HParams(robustness=0.5, p_reinforce=0.5, weight_clip=7)
   state = _integer_state(3, list(zip(config.fan_ins, config.perceptrons)),
-                         [k2 for _, k2 in blocks], 'reference')
-  x, y, valid = _batch(4)
-  new, metrics = _jit_step(cp_r.step, config)(state, _device_batch(x, y, valid), params)
-  want, key, correct = ref.cp_r_step(
-      [h.astype(np.int64) for h in state.hidden],
-      [p.astype(np.int64) for p in state.classifiers], state.key, PREV_ACC, x, y, valid,
-      params, 'reference', blocks)
-  return _integer_verdict(state, new, metrics, want, key, correct, planted)
+                         [k2 for _, k2 in config.blocks], 'reference')
+  return config, params, state, _batch(4)
 
 
-def check_flip(planted=False) -> str:
-  """flip.step (1-bit weights, random flips, 'reference', auto backend) against
-  selftest_ref.flip_step."""
+def flip_case():
+  """1-bit weights ({-1, 0, +1} under 'reference'), q = 0.3, the platform's backend."""
   from bnnjax.baselines import flip
   config = Config(layers=(12, 10), group_size=(4, 5), num_inputs=D, num_classes=C,
                   batch_size=B, num_test=5, semantics='reference')
   params = flip.FlipParams(robustness=0.5, flip_prob=0.3, counter_clip=1)
   state = _integer_state(5, _layer_shapes(config), config.layers, 'reference')
   state = state._replace(hidden=tuple(np.sign(h).astype(np.int8) for h in state.hidden))
-  x, y, valid = _batch(6)
+  return config, params, state, _batch(6)
+
+
+def _as_int64(arrays):
+  return [np.asarray(a).astype(np.int64) for a in arrays]
+
+
+def _rule_check(semantics: str, backend: str):
+  def check(planted=False) -> str:
+    """model.step (the rule, steps 1-8) against selftest_ref.rule_step."""
+    config, params, state, (x, y, valid) = rule_case(semantics, backend)
+    new, metrics = _jit_step(model.step, config)(state, _device_batch(x, y, valid),
+                                                 params)
+    want, key, correct = ref.rule_step(
+        _as_int64(state.hidden), _as_int64(state.classifiers), state.key, PREV_ACC, x,
+        y, valid, params, semantics, config.group_size)
+    return _integer_verdict(state, new, metrics, want, key, correct, planted)
+  return check
+
+
+def check_cp_r(planted=False) -> str:
+  """cp_r.step against selftest_ref.cp_r_step."""
+  from bnnjax.baselines import cp_r
+  config, params, state, (x, y, valid) = cp_r_case()
+  new, metrics = _jit_step(cp_r.step, config)(state, _device_batch(x, y, valid), params)
+  want, key, correct = ref.cp_r_step(
+      _as_int64(state.hidden), _as_int64(state.classifiers), state.key, PREV_ACC, x, y,
+      valid, params, config.semantics, config.blocks)
+  return _integer_verdict(state, new, metrics, want, key, correct, planted)
+
+
+def check_flip(planted=False) -> str:
+  """flip.step (random flips of 1-bit weights) against selftest_ref.flip_step."""
+  from bnnjax.baselines import flip
+  config, params, state, (x, y, valid) = flip_case()
   new, metrics = _jit_step(flip.step, config)(state, _device_batch(x, y, valid), params)
   want, key, correct = ref.flip_step(
-      [h.astype(np.int64) for h in state.hidden],
-      [p.astype(np.int64) for p in state.classifiers], state.key, x, y, valid,
-      params.robustness, params.flip_prob, 'reference', config.group_size)
+      _as_int64(state.hidden), _as_int64(state.classifiers), state.key, x, y, valid,
+      params.robustness, params.flip_prob, config.semantics, config.group_size)
   return _integer_verdict(state, new, metrics, want, key, correct, planted)
 
 
@@ -439,37 +461,45 @@ MLP_LR = {'sgd': 0.5, 'adam': 0.05, 'ste': 0.2}  # big steps: visible changes
 MIN_GRADIENT = 1e-4
 
 
+def mlp_case(kind: str):
+  """(config, params, float32 weights [(5, 4), (4, 3)], two batches (x float32[6, 5],
+  y, valid)): one hidden layer, float inputs, partial batches."""
+  from bnnjax.baselines import mlp
+  d_in, n, c, b = 5, 4, 3, 6
+  config = mlp.MLPConfig(kind=kind, layers=(n,), num_inputs=d_in, num_classes=c,
+                         batch_size=b, input_mode='fp')
+  rs = np.random.RandomState(12)
+  scale = 3.0 if kind == 'ste' else 1.0  # ste: some latent weights beyond the clip
+  weights = [(scale * rs.uniform(-1, 1, (a, o)) / np.sqrt(a)).astype(np.float32)
+             for a, o in ((d_in, n), (n, c))]
+  batches = []
+  for _ in range(2):
+    x = (rs.normal(size=(b, d_in)) * 2).astype(np.float32)
+    batches.append((x, rs.randint(0, c, b).astype(np.int32), np.arange(b) < b - 2))
+  return config, mlp.MLPParams(MLP_LR[kind]), weights, batches
+
+
 def _mlp_check(kind: str):
   def check(planted=False) -> str:
-    """Two mlp.step calls (sgd, adam or ste; float inputs) against
-    selftest_ref.mlp_steps, within FLOAT_RTOL / FLOAT_ATOL. Matrix products at float32
-    precision: the defaults of GPUs (TF32) and TPUs (bfloat16 passes) round more
-    coarsely, which is a property of those platforms, not an error of the step."""
+    """Two mlp.step calls (sgd, adam or ste) against selftest_ref.mlp_steps, within
+    FLOAT_RTOL / FLOAT_ATOL. Matrix products at float32 precision: the defaults of
+    GPUs (TF32) and TPUs (bfloat16 passes) round more coarsely, which is a property of
+    those platforms, not an error of the step."""
     from bnnjax.baselines import mlp
-    d_in, n, c, b = 5, 4, 3, 6
-    config = mlp.MLPConfig(kind=kind, layers=(n,), num_inputs=d_in, num_classes=c,
-                           batch_size=b, input_mode='fp')
-    rs = np.random.RandomState(12)
-    scale = 3.0 if kind == 'ste' else 1.0  # ste: some latent weights beyond the clip
-    weights = [(scale * rs.uniform(-1, 1, (a, o)) / np.sqrt(a)).astype(np.float32)
-               for a, o in ((d_in, n), (n, c))]
+    config, params, weights, batches = mlp_case(kind)
     state = mlp.State(weights=tuple(weights),
                       opt_state=mlp.optimizer(kind).init(tuple(weights)),
                       key=np.array([0, 9], np.uint32), prev_acc=np.float32(0),
                       epoch=np.int32(0))
-    batches = []
-    for _ in range(2):
-      x = (rs.normal(size=(b, d_in)) * 2).astype(np.float32)
-      batches.append((x, rs.randint(0, c, b).astype(np.int32), np.arange(b) < b - 2))
     step = _jit_step(mlp.step, config)
-    params = mlp.MLPParams(MLP_LR[kind])
     correct = []
     with jax.default_matmul_precision('float32'):
       for x, y, valid in batches:
         state, count = step(state, model.Batch(x, y, valid), params)
         correct.append(int(count))
     got = _plant(jax.device_get(list(state.weights)), planted)
-    want, want_correct, smallest = ref.mlp_steps(weights, batches, kind, MLP_LR[kind])
+    want, want_correct, smallest = ref.mlp_steps(weights, batches, kind,
+                                                 params.learning_rate)
     if smallest < MIN_GRADIENT:  # a bug of this case, not of the device
       raise _Mismatch(f'ill-conditioned case: a gradient entry of {smallest:.2g}')
     if correct != want_correct:
@@ -563,10 +593,18 @@ def environment() -> List[str]:
           f'{py_platform.python_version()}']
 
 
+class _Parser(argparse.ArgumentParser):
+  """argparse with the project's one-line errors ('error: ...', exit status 2)."""
+
+  def error(self, message):
+    print(f'error: {message} (python -m bnnjax.selftest --help)', file=sys.stderr)
+    sys.exit(2)
+
+
 def main(argv=None) -> int:
   """The command: prints the checks and the environment; returns the exit status (0:
   every check passed, 1: a check failed, 2: bad arguments)."""
-  parser = argparse.ArgumentParser(
+  parser = _Parser(
       prog='python -m bnnjax.selftest',
       description='Checks the arithmetic bnnjax depends on against NumPy on the JAX '
                   'backend of this process (docs/selftest.md).')
@@ -575,7 +613,10 @@ def main(argv=None) -> int:
                            f'{", ".join(CHECKS)}')
   parser.add_argument('--plant', default=os.environ.get(PLANT_ENV),
                       help=argparse.SUPPRESS)  # tests: a wrong result that must FAIL
-  args = parser.parse_args(argv)
+  try:
+    args = parser.parse_args(argv)
+  except SystemExit as e:  # --help (0) or a bad argument (2, its line printed)
+    return e.code if isinstance(e.code, int) else 2
   try:
     only = _names(args.only, '--only') or None
     plant = _names(args.plant, f'--plant (${PLANT_ENV})')

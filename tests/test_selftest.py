@@ -55,9 +55,26 @@ def test_a_planted_wrong_product_fails(capsys, monkeypatch):
   assert lines['dense_dot'].split()[1] == 'FAIL'
   assert '1 of 15 entries differ' in lines['dense_dot']
   assert 'FAILED: dense_dot' in out
+  # A raw dot (informational: not a path of bnnjax's arithmetic) alone gives status 3.
   monkeypatch.setenv(selftest.PLANT_ENV, 'int8_dot')  # the hidden variable
-  assert selftest.main(['--only', 'int8_dot']) == 1
-  assert _lines(capsys.readouterr().out)['int8_dot'].split()[1] == 'FAIL'
+  assert selftest.main(['--only', 'int8_dot,dense_dot']) == 3
+  lines = _lines(capsys.readouterr().out)
+  assert lines['int8_dot'].split()[1] == 'FAIL'
+  assert '(informational)' in lines['int8_dot']
+  assert lines['dense_dot'].split()[1] == 'PASS'
+
+
+def test_exit_status_tells_the_library_from_the_raw_dots():
+  check = selftest.Check
+  assert selftest.exit_status([check('dense_dot', True, ''),
+                               check('int8_dot', True, '')]) == 0
+  assert selftest.exit_status([check('dense_dot', True, ''),
+                               check('int8_dot', False, '')]) == 3
+  assert selftest.exit_status([check('dense_dot', False, ''),
+                               check('int8_dot', True, '')]) == 1
+  assert selftest.exit_status([check('step_flip', False, ''),
+                               check('f16_dot_f32_acc', False, '')]) == 1
+  assert set(selftest.INFORMATIONAL) < set(selftest.CHECKS)
 
 
 @pytest.mark.parametrize('argv,match', [
@@ -84,12 +101,12 @@ def test_console_script_is_declared():
 
 def test_console_script_exits_with_the_verdict(monkeypatch, capsys):
   """`run` (the console script and `python -m`) exits with main's status."""
-  monkeypatch.setattr(sys, 'argv', ['bnnjax-selftest', '--only', 'int8_dot'])
-  monkeypatch.setenv(selftest.PLANT_ENV, 'int8_dot')
+  monkeypatch.setattr(sys, 'argv', ['bnnjax-selftest', '--only', 'dense_dot'])
+  monkeypatch.setenv(selftest.PLANT_ENV, 'dense_dot')
   with pytest.raises(SystemExit) as exit_info:
     selftest.run()
   assert exit_info.value.code == 1
-  assert 'FAILED: int8_dot' in capsys.readouterr().out
+  assert 'FAILED: dense_dot; exit status 1' in capsys.readouterr().out
 
 
 # ----------------------------------------------------------------------------------

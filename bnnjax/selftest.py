@@ -3,19 +3,20 @@
     python -m bnnjax.selftest          (or the console script `bnnjax-selftest`)
 
 Runs every check below on JAX's default device, prints one line per check (name,
-PASS/FAIL, a short detail), then the platform, device kind and versions, and exits 0
-when every check passes, 1 when any fails (docs/selftest.md). A user on a new
-accelerator runs it before trusting a result: XLA:GPU's int8 dot once returned twice the
-right value at small shapes (benchmarks/results/gpu_h200_2026-11-26.md).
+PASS/FAIL, its seconds, a short detail), then the platform, device kind and versions.
+Exit status (docs/selftest.md): 0 every check passed; 1 a check of bnnjax's own
+arithmetic failed; 2 bad arguments; 3 only informational raw dots failed. A user on a
+new accelerator runs it before trusting a result: XLA:GPU's int8 dot once returned twice
+the right value at small shapes (benchmarks/results/gpu_h200_2026-11-26.md).
 
 Checks (integers compared exactly; the float baselines with a tolerance, see there):
 * products: `bits.packed_dot` (with the packing of `bits.pack`) and `model.dense_dot`
   (int8 dot on CPU, float32 HIGHEST elsewhere) at small and large shapes, binary and
-  ternary operands, every loop form of the packed product; and the dots bnnjax may use
-  on an accelerator, each on its own line: int8 x int8 -> int32, float32 (HIGHEST and
-  default precision), bfloat16 and float16 operands with float32 accumulation. Operands
-  are {-1, 0, +1}, so every exact dot is an integer; NumPy computes it in float64,
-  exact for these sums (< 2^53).
+  ternary operands, every loop form of the packed product; and, informational, the raw
+  dots a dense path could take, each on its own line: int8 x int8 -> int32, float32
+  (HIGHEST and default precision), bfloat16 and float16 operands with float32
+  accumulation. Operands are {-1, 0, +1}, so every exact dot is an integer; NumPy
+  computes it in float64, exact for these sums (< 2^53).
 * the keyed sampler (`bnnjax.rng`): threefry against the Random123 known answers (and
   JAX's splits and bits against the CPU's on an accelerator), the lowbias32 hash and the
   Bernoulli masks against NumPy, the epoch permutation against a NumPy stable sort.
@@ -23,8 +24,9 @@ Checks (integers compared exactly; the float baselines with a tolerance, see the
   NumPy references in `bnnjax.selftest_ref`: the rule (`ours`) in both semantics on both
   backends, `cp_r`, `flip`, `sgd`, `adam`, `ste`.
 
-Every check compiles one small program (about 20 in all); the whole test takes ~15 s on a
-2-core CPU. The persistent compilation cache is not used: the compiler is under test too.
+Every check compiles one small program (19 in all, with the XLA options of the run
+engine's programs); the whole test takes ~18 s on a quiet 2-core CPU, almost all of it
+compiling. The persistent compilation cache is not used: the compiler is under test too.
 """
 
 import argparse
@@ -63,9 +65,9 @@ FLOAT_RTOL = FLOAT_ATOL = 1e-5
 # weights; 32 words, a scan of 2 x 16), and a large one (129 words, the loop over
 # uneven chunks).
 ALL_PATTERNS = ('bb', 'tt', 'tb', 'bt')
-PRODUCTS = ((20, 3, 5, ALL_PATTERNS), (70, 5, 7, ALL_PATTERNS), (270, 9, 31, ('bb', 'tt')),
-            (100, 1000, 135, ('bt', 'tt')), (1000, 100, 135, ('bb', 'bt', 'tt')),
-            (4100, 128, 384, ('bb', 'tt')))
+PRODUCTS = ((20, 3, 5, ALL_PATTERNS), (70, 5, 7, ALL_PATTERNS),
+            (270, 9, 31, ('bb', 'tt')), (100, 1000, 135, ('bt', 'tt')),
+            (1000, 100, 135, ('bb', 'bt', 'tt')), (4100, 128, 384, ('bb', 'tt')))
 # The packed product accumulated into an init (init + 2 a.T b: the update's form).
 ACCUMULATED = ('20x3x5 bb', '100x1000x135 bt', '1000x100x135 tt')
 
@@ -89,6 +91,10 @@ def _jit(fn):
   (`platform.compiler_options`), so the code under test is compiled as a run's is."""
   return jax.jit(fn, compiler_options=platform_lib.compiler_options(
       jax.default_backend()))
+
+
+class _Mismatch(Exception):
+  """A result differs from its reference (a FAIL, not a crash)."""
 
 
 def _plant(got, planted: bool):
@@ -155,8 +161,9 @@ def _packed_program(patterns, ns, accumulated):
   """One jitted program: the packed products of the cases (bits.pack, then
   bits.packed_dot), then those of `accumulated` (indices) added twice to an init."""
   def product(a, b, pattern, n, init=None):
-    return bits.packed_dot(bits.pack(a, pattern[0] == 't'), bits.pack(b, pattern[1] == 't'),
-                           n, init=init, scale=1 if init is None else 2)
+    return bits.packed_dot(bits.pack(a, pattern[0] == 't'),
+                           bits.pack(b, pattern[1] == 't'), n, init=init,
+                           scale=1 if init is None else 2)
 
   @_jit
   def products(pairs, inits):
@@ -222,10 +229,6 @@ def _verdict(labels, got, want) -> str:
   return f'{len(want)} products equal NumPy exactly (n up to {max(PRODUCTS)[0]})'
 
 
-class _Mismatch(Exception):
-  """A result differs from its reference (a FAIL, not a crash)."""
-
-
 # ----------------------------------------------------------------------------------
 # The keyed sampler
 # ----------------------------------------------------------------------------------
@@ -251,7 +254,7 @@ def _threefry_program():
   """Threefry-2x32 of (key, counter) pairs, and jax.random.split and bits of a key."""
   threefry = _threefry_2x32()
   return _jit(lambda keys, counts, key: [threefry(k, c) for k, c in zip(keys, counts)]
-                 + [jax.random.split(key, 3), jax.random.bits(key, (2,), jnp.uint32)])
+              + [jax.random.split(key, 3), jax.random.bits(key, (2,), jnp.uint32)])
 
 
 def check_threefry(planted=False) -> str:
@@ -300,7 +303,7 @@ def check_hash(planted=False) -> str:
 @functools.lru_cache(maxsize=None)
 def _permutation_program():
   return _jit(lambda key: [rng.permutation(key, jnp.arange(n, dtype=jnp.int32))
-                              for n in PERM_SIZES])
+                           for n in PERM_SIZES])
 
 
 def check_permutation(planted=False) -> str:
@@ -378,8 +381,8 @@ def _jit_step(step_fn, config):
   return _jit(lambda state, batch, params: step_fn(state, batch, params, config))
 
 
-# The cases: (config, params, state, (x int8[B, D] ±1, y, valid)); tests/test_selftest.py
-# runs the same cases through the tests' own references.
+# The cases: (config, params, state, (x int8[B, D] ±1, y, valid)); the tests run them
+# through the tests' own references too (tests/test_selftest.py).
 
 
 def rule_case(semantics: str, backend: str):

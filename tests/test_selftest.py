@@ -1,7 +1,7 @@
 """bnnjax.selftest: every check passes on this CPU; a planted wrong result makes it fail
-(status 1, a FAIL line); bad arguments give one error line and run nothing; and its
-NumPy references (bnnjax/selftest_ref.py) agree with the tests' own on the self-test's
-cases, so the two cannot drift apart."""
+(a FAIL line; status 1, or 3 when only informational raw dots fail); bad arguments give
+one error line and run nothing; and its NumPy references (bnnjax/selftest_ref.py) agree
+with the tests' own on the self-test's cases, so the two cannot drift apart."""
 
 import configparser
 import os

@@ -85,16 +85,22 @@ def fraction(count: jax.Array, total) -> jax.Array:
   and process counts. The quotient is therefore taken in float64 (exact operands) and
   rounded once to float32: an ulp of float64 cannot move it across a float32 rounding
   boundary unless count / total lies within about 1e-16 of one. TPUs (no native
-  float64) divide in float32."""
-  total = np.asarray(total)
+  float64) divide in float32.
 
-  def in_float64(count):
+  total enters the branches as an int32 operand and is widened inside them: every
+  branch is traced on every platform, and a float64 array constant made in the default
+  branch would be hoisted out of it into the TPU program too."""
+  total = np.asarray(total)
+  if not np.all((total >= 0) & (total < 2**31)):
+    raise ValueError(f'fraction: totals must lie in [0, 2^31), got {total}')
+
+  def in_float64(count, total):
     with jax.enable_x64(True):
-      return (count.astype(jnp.float64) / jnp.asarray(total, jnp.float64)).astype(
-          jnp.float32)
+      return (count.astype(jnp.float64) / total.astype(jnp.float64)).astype(jnp.float32)
 
   return lax.platform_dependent(
-      count, tpu=lambda c: c.astype(jnp.float32) / jnp.asarray(total, jnp.float32),
+      count, jnp.asarray(total, jnp.int32),
+      tpu=lambda c, t: c.astype(jnp.float32) / t.astype(jnp.float32),
       default=in_float64)
 
 

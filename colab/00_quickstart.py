@@ -60,6 +60,13 @@ SMOKE = os.environ.get('BNNJAX_SMOKE', '0') not in ('', '0')
 print(f'bnnjax {bnnjax.__version__}, jax {jax.__version__}, devices {jax.devices()}'
       f'{", SMOKE sizes" if SMOKE else ""}')
 
+# The arithmetic bnnjax depends on, checked against NumPy on this runtime's backend
+# (docs/selftest.md; ~20 s on a CPU, one line per check). Smoke sizes check one product.
+from bnnjax import selftest
+if selftest.main(['--only', 'dense_dot'] if SMOKE else []) == selftest.EXIT_FAIL:
+  raise RuntimeError('the bnnjax self-test failed on this backend (FAIL lines above): '
+                     'results here cannot be trusted; please report it')
+
 # %% [markdown]
 # ## Settings
 # `GROUP_SIZE` 0 takes the paper's γ for each width (35→35, 135→45, 525→105).

@@ -77,3 +77,39 @@ def test_auto_gives_the_same_bits_as_both_backends():
   for backend in ('packed', 'dense'):
     for h, h_auto in zip(out[backend], out['auto']):
       np.testing.assert_array_equal(h, h_auto)
+
+
+def _wide_types(fn, args, platform):
+  """The 64-bit tensor types in the StableHLO of jit(fn)(*args) lowered for
+  `platform` (lowering needs no such device)."""
+  import re
+  exported = jax.export.export(jax.jit(fn), platforms=(platform,))(*args)
+  return set(re.findall(r'tensor<[^>]*?(?:ui64|i64|f64)>', exported.mlir_module()))
+
+
+@pytest.mark.slow
+def test_programs_lowered_for_tpu_hold_no_64_bit_types():
+  """TPUs have no native 64-bit arithmetic: the rule's init and epoch programs (dense,
+  as 'auto' picks there; with diagnostics) lowered for TPU hold no 64-bit type. JAX's
+  own threefry is taken in its 32-bit form here: its default (partitionable) form
+  counts in a uint64 iota in every JAX program that draws random bits, on TPU too.
+  Lowered for CPU, the same programs do hold bnnjax's 64-bit types (the uint64 sort
+  key of `rng.stable_sort_by`, the float64 quotient of `diagnostics.fraction`), so the
+  check can fail."""
+  import jax.numpy as jnp
+  from bnnjax import run
+  config = Config(layers=(12, 10), group_size=(4, 5), num_inputs=70, num_classes=4,
+                  batch_size=8, num_epochs=1, num_test=5, backend='dense')
+  engine = run.make_train(config).engine
+  keys = jax.ShapeDtypeStruct((2, 2), jnp.uint32)
+  params = HParams(*(jax.ShapeDtypeStruct((2,), d)
+                     for d in (jnp.float32, jnp.float32, jnp.int32)))
+  y = jax.ShapeDtypeStruct((40,), jnp.int32)
+  data = run.Data(jax.ShapeDtypeStruct((40, 3), jnp.uint32), y)
+  states, train_idx, test_idx = jax.eval_shape(engine.init_runs, keys, params, y)
+  epoch_args = (states, params, train_idx, test_idx, data)
+  with jax.threefry_partitionable(False):
+    assert _wide_types(engine.init_runs, (keys, params, y), 'tpu') == set()
+    assert _wide_types(engine.epoch_runs, epoch_args, 'tpu') == set()
+    on_cpu = _wide_types(engine.epoch_runs, epoch_args, 'cpu')
+  assert 'tensor<35xui64>' in on_cpu and 'tensor<2xf64>' in on_cpu, on_cpu

@@ -12,6 +12,7 @@ import ast
 import glob
 import importlib.util
 import os
+import re
 import sys
 
 import jupytext
@@ -130,6 +131,8 @@ def test_badge_install_cell_and_forms(name):
   code = '\n'.join(c.source for c in nb.cells if c.cell_type == 'code')
   assert '# @param' in code
   assert SMOKE_ENV in code
+  # The setup cell (the first after the install cell) runs the self-test.
+  assert 'selftest.main(' in nb.cells[2].source
 
 
 def _form_choices(name, variable):
@@ -190,6 +193,7 @@ def test_notebook_runs_in_smoke_mode(name, kernel_env, tmp_path):
   outputs = [o for c in nb.cells if c.cell_type == 'code' for o in c.outputs]
   text = ''.join(o.get('text', '') for o in outputs if o.output_type == 'stream')
   assert 'SMOKE sizes' in text, 'the notebook did not see BNNJAX_SMOKE'
+  assert re.search(r'^dense_dot +PASS ', text, re.M), 'the self-test did not pass'
   images = [o for o in outputs if 'image/png' in o.get('data', {})]
   assert images, 'the notebook drew no figure'
   for rel in WRITES.get(name, ()):

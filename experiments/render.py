@@ -47,24 +47,39 @@ def render(exp, entries: Sequence[Dict], missing: Optional[Dict] = None,
   return '\n'.join(lines) + '\n'
 
 
+def _cost_cells(e) -> str:
+  """' memory KB | gates per step |' of the paper's cost model ('—' without a row)."""
+  cost = e.get('cost') or {}
+  kb, gates = cost.get('model_memory_kb'), cost.get('model_gates_per_step')
+  return (f' {kb:,.1f} |' if kb is not None else ' — |') + (
+      f' {gates:.3g} |' if gates is not None else ' — |')
+
+
 def _single_table(exp, entries, missing) -> List[str]:
-  lines = ['| data set | setting | paper | bnnjax | diff | seeds × epochs |',
-           '|---|---|---|---|---|---|']
+  # Experiments plotted against the cost model show its columns too.
+  costed = exp.plot in ('memory', 'gates') and any(e.get('cost') for e in entries)
+  extra = ' memory (KB) | gates / step |' if costed else ''
+  lines = [f'| data set | setting | paper | bnnjax | diff | seeds × epochs |{extra}',
+           '|---|---|---|---|---|---|' + ('---|---|' if costed else '')]
   for e in entries:
     paper = '—' if e['paper'] is None else _pm(e['paper']['mean'], e['paper']['std'])
     if 'test_acc_mean' not in e:
       why = 'data not available here' if e['dataset'] in (missing or {}) else 'not run'
-      lines.append(f'| {e["dataset"]} | {e["label"]} | {paper} | {why} | | |')
+      lines.append(f'| {e["dataset"]} | {e["label"]} | {paper} | {why} | | |' +
+                   (' | |' if costed else ''))
       continue
     ours = _pm(e['test_acc_mean'], e['test_acc_std'])
     diff = ''
     if 'diff' in e:
       diff = f'{e["diff"]:+.2f}' + (' ⚠' if e['flagged'] else '')
     lines.append(f'| {e["dataset"]} | {e["label"]} | {paper} | {ours} | {diff} | '
-                 f'{e["num_seeds"]} × {e["num_epochs"]} |')
+                 f'{e["num_seeds"]} × {e["num_epochs"]} |' +
+                 (_cost_cells(e) if costed else ''))
   lines += ['', 'paper: the authors\' released result (mean ± std over seeds); bnnjax: '
             'final-epoch test accuracy (%), mean ± std over seeds; ⚠: |diff| > '
-            'max(1.0, 2σ), σ the larger of the two seed stds.', '']
+            'max(1.0, 2σ), σ the larger of the two seed stds.' + (
+                ' memory (KB) and gates / step: the paper\'s cost model (docs/cost.md; '
+                '— where it has no row).' if costed else ''), '']
   if exp.plot == 'epochs':  # the learning-dynamics table: test accuracy at some epochs
     done = [e for e in entries if 'curve_mean' in e]
     epochs = sorted({k for e in done for k in (1, 5, 10, 25, len(e['curve_mean']))

@@ -161,7 +161,8 @@ def test_seed_keys_are_the_prng_keys_of_the_seeds():
     ('ours', 'reference', {}), ('ours', 'binary', {}),
     ('ours', 'reference', {'train_classifiers': True}), ('flip', 'binary', {}),
     ('sgd', 'binary', {}), ('cp_r', 'reference', {})])
-def test_initial_states_program_options_keep_the_bits(method, semantics, extra):
+def test_initial_states_program_options_keep_the_bits(method, semantics, extra,
+                                                     xla_optimizations):
   """The initial states' program is compiled with its own XLA options on CPU
   (run.CPU_INIT_COMPILER_OPTIONS); its states, float Normal draws included, equal
   those of XLA's default options."""

@@ -420,6 +420,19 @@ def flip_case():
   return config, params, state, _batch(6)
 
 
+def conv_case():
+  """A conv net (`bnnjax.conv`): a 6 x 6 image, 4 filters 3 x 3 with 2 x 2 pooling, a
+  dense layer of 6, the default selection with margin 2, 'reference', integer-only."""
+  from bnnjax import conv
+  config = conv.ConvConfig(image_shape=(6, 6, 1), conv='4:3:2', layers=(6,),
+                           group_size=(2, 3), num_classes=C, batch_size=B, margin=2)
+  params = conv.ConvParams(robustness_q=32768, p_reinforce_q=32768, weight_clip=0)
+  state = _integer_state(7, [(9, 4), (16, 6)], [16, 6], 'reference')
+  state = state._replace(prev_acc=np.int32(int(PREV_ACC * 2**30)))
+  x, y, valid = _batch(8)
+  return config, params, state, (x[:, :36], y, valid)
+
+
 def _as_int64(arrays):
   return [np.asarray(a).astype(np.int64) for a in arrays]
 
@@ -456,6 +469,19 @@ def check_flip(planted=False) -> str:
   want, key, correct = ref.flip_step(
       _as_int64(state.hidden), _as_int64(state.classifiers), state.key, x, y, valid,
       params.robustness, params.flip_prob, config.semantics, config.group_size)
+  return _integer_verdict(state, new, metrics, want, key, correct, planted)
+
+
+def check_conv(planted=False) -> str:
+  """conv.step (a conv block and a dense layer, integer-only) against
+  selftest_ref.conv_step."""
+  from bnnjax import conv
+  config, params, state, (x, y, valid) = conv_case()
+  new, metrics = _jit_step(conv.step, config)(state, _device_batch(x, y, valid), params)
+  want, key, correct = ref.conv_step(
+      _as_int64(state.hidden), _as_int64(state.classifiers), state.key,
+      int(state.prev_acc), x.reshape(B, 6, 6, 1), y, valid, tuple(params),
+      config.semantics, (3, 1), (2, 1), config.group_size, config.margin, 1)
   return _integer_verdict(state, new, metrics, want, key, correct, planted)
 
 
@@ -542,6 +568,7 @@ CHECKS: Dict[str, Callable[..., str]] = {
     'step_ours_binary_dense': _rule_check('binary', 'dense'),
     'step_cp_r': check_cp_r,
     'step_flip': check_flip,
+    'step_conv': check_conv,
     'step_sgd': _mlp_check('sgd'),
     'step_adam': _mlp_check('adam'),
     'step_ste': _mlp_check('ste'),

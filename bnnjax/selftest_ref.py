@@ -269,3 +269,64 @@ def mlp_steps(weights, batches, kind, lr):
       if kind == 'ste':
         weights[i] = np.clip(weights[i], -1.0, 1.0)
   return weights, correct, smallest
+
+
+def conv_step(hidden, classifiers, key, prev_acc, images, y, valid, params, semantics,
+              kernels, pools, group_sizes, margin, num_conv):
+  """`bnnjax.conv.step` (docs/conv.md; stride 1, no padding, 'filter' selection, argmax
+  head) in NumPy: images int[B, H, W, C] ±1; layers given by their kernels and pools,
+  the first num_conv conv blocks, then dense layers (a 1 x 1 map, kernel 1); params (robustness_q, p_reinforce_q, clip) and
+  prev_acc in the integer units of `conv.ConvParams` and the engine. Returns (hidden,
+  key, correct)."""
+  r_q, p_q, weight_clip = params
+  key, step_key = split(key, 2)
+  layer_keys = split(step_key, len(hidden))
+  m, fwd = images.astype(np.int64), []
+  for l, (h, p, k, pool) in enumerate(zip(hidden, classifiers, kernels, pools)):
+    if l >= num_conv:  # a dense layer reads the flattened map
+      m = m.reshape(m.shape[0], 1, 1, -1)
+    b, ho, wo = m.shape[0], m.shape[1] - k + 1, m.shape[2] - k + 1
+    cols = np.stack([m[:, di:di + ho, dj:dj + wo, :] for di in range(k)
+                     for dj in range(k)], axis=3).reshape(b, ho, wo, -1)
+    a = cols @ np.sign(h)
+    hp, wp, f = ho // pool, wo // pool, h.shape[1]
+    pooled = sign(a, semantics)[:, :hp * pool, :wp * pool].reshape(
+        b, hp, pool, wp, pool, f).max(axis=(2, 4))
+    fwd.append((cols, a, pooled, pooled.reshape(b, -1) @ p))
+    m = pooled
+  correct = int(np.sum((np.argmax(fwd[-1][3], axis=1) == y) & valid))
+  c = clip_value(weight_clip, semantics)
+  new = []
+  for l, (h, p, pool, gamma) in enumerate(zip(hidden, classifiers, pools, group_sizes)):
+    cols, a, pooled, z = fwd[l]
+    b, ho, wo, f = a.shape
+    hp, wp = pooled.shape[1:3]
+    err = error_set(z, y, valid, (r_q * pooled[0].size) >> 16)
+    t_units = p[:, y].T.reshape(b, hp, wp, f)
+    t = np.zeros(a.shape, np.int64)
+    wrong = np.zeros(a.shape, bool)
+    up = lambda v: np.repeat(np.repeat(v, pool, axis=1), pool, axis=2)
+    t[:, :hp * pool, :wp * pool] = up(t_units)
+    wrong[:, :hp * pool, :wp * pool] = up(pooled * t_units < 0)
+    stab = a * t
+    cand = (((stab < 0) & wrong) | ((stab >= 0) & (stab < margin))) & (t != 0)
+    g = np.zeros(a.shape, np.int64)
+    for mu in np.flatnonzero(err):  # per filter the least |a|, then per group of γ
+      best = {}
+      for fi in range(f):
+        pos = np.flatnonzero(cand[mu, :, :, fi].reshape(-1))
+        if pos.size:
+          q = pos[np.argmin(np.abs(a[mu, :, :, fi].reshape(-1)[pos]))]
+          best[fi] = (q // wo, q % wo)
+      for g0 in range(0, f, gamma):
+        mine = [fi for fi in range(g0, g0 + gamma) if fi in best]
+        if mine:
+          win = min(mine, key=lambda fi: (abs(a[mu][best[fi]][fi]), fi))
+          g[mu][best[win]][win] = t[mu][best[win]][win]
+    h_sum = h + 2 * cols.reshape(-1, cols.shape[-1]).T @ g.reshape(-1, f)
+    cst = int(round(math.sqrt(2.0 / (math.pi * h.shape[0])) * 2**16))
+    thr = p_q * ((math.isqrt(2**30 - int(prev_acc)) * cst) >> 15)
+    grow = hash_bits(seed_words(layer_keys[l]), h.shape) < thr
+    h_new = np.clip(h_sum + 2 * np.sign(h_sum) * grow, -c, c)
+    new.append(h_new if err.any() else h_sum)
+  return new, key, correct

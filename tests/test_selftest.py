@@ -190,3 +190,23 @@ def test_sampler_references_equal_the_tests_and_jax():
   for n in selftest.PERM_SIZES:
     np.testing.assert_array_equal(ref.permutation(key, np.arange(n)),
                                   np.asarray(jax.random.permutation(key, n)))
+
+
+def test_conv_reference_equals_the_tests():
+  config, params, state, (x, y, valid) = selftest.conv_case()
+  st = _state_dict(state)
+  images = x.reshape(x.shape[0], 6, 6, 1)
+  got, key, correct = ref.conv_step(st['hidden'], st['classifiers'], st['key'],
+                                    int(state.prev_acc), images, y, valid, tuple(params),
+                                    config.semantics, (3, 1), (2, 1), config.group_size,
+                                    config.margin, 1)
+  want, want_correct = reference_impl.conv_step(
+      dict(st, prev_acc=int(state.prev_acc)), images, y, valid, tuple(params),
+      config.semantics, reference_impl.conv_layer_shapes((6, 6, 1), ((4, 3, 2, 1, 0),),
+                                                         (6,)),
+      config.group_size, 'filter', config.margin)
+  assert correct == want_correct
+  np.testing.assert_array_equal(key, np.asarray(want['key']))
+  for g, w, h in zip(got, want['hidden'], st['hidden']):
+    np.testing.assert_array_equal(g, w)
+    assert np.any(g != h)

@@ -67,6 +67,9 @@ _LEARNING_RATE = flags.DEFINE_float('learning_rate', None,
 _FLIP_PROB = flags.DEFINE_string(
     'flip_prob', None, 'flip: move probability q per unit of drive (default 1/256); a '
     'comma-separated list sweeps (with --weight_clip, the clip of its counter).')
+_NU = flags.DEFINE_string(
+    'nu', None, 'bep: the backward gate ν in [0, 1] (|z| <= ν * fan-in; default 0.1); a '
+    'comma-separated list sweeps.')
 _WORKDIR = flags.DEFINE_string('workdir', None,
                                'Output folder (default runs/<method>-<dataset>-<layers>).')
 _SMOKE = flags.DEFINE_bool('smoke', False, 'Tiny data set slice, 2 epochs, 2 seeds.')
@@ -170,7 +173,8 @@ def build_spec(default_batch_size=None):
       semantics=_SEMANTICS.value, backend=_BACKEND.value, seed_chunk=_SEED_CHUNK.value,
       input_mode=_INPUT_MODE.value, learning_rate=_LEARNING_RATE.value,
       flip_prob=(None if _FLIP_PROB.value is None else
-                 _number_list('flip_prob', _FLIP_PROB.value, float)))
+                 _number_list('flip_prob', _FLIP_PROB.value, float)),
+      nu=None if _NU.value is None else _number_list('nu', _NU.value, float))
   if _SMOKE.value:
     import dataclasses
     spec = dataclasses.replace(spec, num_epochs=2, num_seeds=2)

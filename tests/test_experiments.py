@@ -18,7 +18,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LOCAL = {'main': 'prototypes', 'group_size': 'mnist5k', 'cp_r': 'prototypes',
          'depth': 'mnist5k', 'robustness': 'prototypes', 'weight_bits': 'mnist5k',
          'train_out': 'prototypes', 'learning_curves': 'prototypes',
-         'uci': 'breast_cancer', 'continual': 'mnist5k'}
+         'uci': 'breast_cancer', 'continual': 'mnist5k', 'comparators': 'digits'}
 
 
 @pytest.fixture(scope='module')

@@ -13,8 +13,10 @@ Registered (`METHODS`): `ours` (the local binary error rule, `bnnjax.model`), `c
 (the CP+R committee machine trained by the rule), `sgd` and `adam` (float MLPs), `ste`
 (a binary MLP trained with the straight-through estimator, beyond the paper), `flip`
 (the rule with 1-bit weights and random flips instead of hidden integers, beyond the
-paper). Every method gets the same data pool, per-seed split, seeds and outputs. A new
-method is one entry here and its module (docs/baselines.md).
+paper), `bep` (Binary Error Propagation, arXiv 2512.04189) and `mono_forward` (arXiv
+2501.09238), both beyond the paper (docs/bep.md). Every method gets the same data pool,
+per-seed split, seeds and outputs. A new method is one entry here and its module
+(docs/baselines.md).
 """
 
 import dataclasses

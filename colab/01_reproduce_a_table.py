@@ -87,7 +87,7 @@ print(f'bnnjax {bnnjax.__version__}; experiments: {", ".join(experiments.NAMES)}
 # seeds.
 
 # %%
-EXPERIMENT = 'main'  # @param ["main", "group_size", "cp_r", "depth", "robustness", "weight_bits", "train_out", "learning_curves", "uci", "continual"]
+EXPERIMENT = 'main'  # @param ["main", "group_size", "cp_r", "depth", "robustness", "weight_bits", "train_out", "learning_curves", "uci", "continual", "comparators"]
 DATASETS = 'prototypes'  # @param {type:"string"}
 MODE = 'full'  # @param ["smoke", "full"]
 NUM_SEEDS = 0  # @param {type:"integer"}

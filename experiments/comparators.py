@@ -62,7 +62,7 @@ FLOAT_METHODS = ('mono_forward', 'sgd', 'adam', 'ste')
 
 # Chosen by `tune` (experiments/results/comparators/tuning.md); every data set uses
 # the values tuned on prototypes_bep (the must-show data set).
-BEP_HPARAMS = dict(nu=0.25, robustness=0.5, p_reinforce=0.5)
+BEP_HPARAMS = dict(nu=0.5, robustness=0.75, p_reinforce=0.5)
 MF_LEARNING_RATE = 1e-3
 NU_ABLATION = (0.005, 0.05, 0.1, 0.25, 0.5, 1.0)
 NU_WIDTH = 135
@@ -260,3 +260,46 @@ def tune(name: str = 'prototypes_bep', out_dir: Optional[str] = None,
   with open(os.path.join(out_dir, 'tuning.md'), 'w') as f:
     f.write('\n'.join(lines) + '\n')
   return choice
+
+
+# ----------------------------------------------------------------------------------
+# Paired differences by seed (the same seed: the same split and shuffles' key)
+# ----------------------------------------------------------------------------------
+
+
+def paired(results_csv: str, out_path: Optional[str] = None, base: str = 'ours',
+           other: str = 'bep') -> str:
+  """Markdown: per data set and layers, final test accuracy of `base` and `other`
+  (mean ± std over seeds) and their paired difference other − base by seed (mean ± std,
+  and in how many seeds `other` is ahead). From an experiment's results.csv."""
+  import numpy as np
+  final: Dict[Tuple[str, str, str], Dict[int, float]] = {}
+  with open(results_csv, newline='') as f:
+    rows = list(csv.DictReader(f))
+  last = max(int(r['epoch']) for r in rows)
+  for r in rows:
+    label = r['setting']
+    method = label.split(' ')[0]
+    if method not in (base, other) or int(r['epoch']) != last or 'ν=' in label:
+      continue
+    final.setdefault((r['dataset'], label.split(' ')[1], method), {})[int(r['run'])] = \
+        float(r['test_acc'])
+  lines = [f'| data set | layers | {base} | {other} | {other} − {base} (paired) | '
+           f'{other} ahead |', '|---|---|---|---|---|---|']
+  keys = sorted({(d, l) for d, l, _ in final},
+                key=lambda k: (k[0], k[1].count('-'), int(k[1].split('-')[0])))
+  for d, l in keys:
+    a, b = final.get((d, l, base)), final.get((d, l, other))
+    if not a or not b:
+      continue
+    runs = sorted(set(a) & set(b))
+    x, y = np.array([a[k] for k in runs]), np.array([b[k] for k in runs])
+    diff = y - x
+    lines.append(f'| {d} | {l} | {x.mean():.2f} ± {x.std():.2f} | {y.mean():.2f} ± '
+                 f'{y.std():.2f} | {diff.mean():+.2f} ± {diff.std():.2f} | '
+                 f'{int(np.sum(diff > 0))}/{len(runs)} |')
+  text = '\n'.join(lines) + '\n'
+  if out_path:
+    with open(out_path, 'w') as f:
+      f.write(text)
+  return text

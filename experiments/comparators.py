@@ -305,3 +305,27 @@ def paired(results_csv: str, out_path: Optional[str] = None, base: str = 'ours',
     with open(out_path, 'w') as f:
       f.write(text)
   return text
+
+
+def run_subset(datasets: Sequence[str], pattern: str,
+               workdir: str = 'experiments/results', **kwargs) -> Dict:
+  """Runs the settings on `datasets` whose label matches the regular expression
+  `pattern` (e.g. r'^(ours|bep) (35|525)-' for the must-show rows) through the
+  framework, with the same setting ids (and so the same files) as the whole
+  experiment. kwargs: `framework.run_experiment`'s (num_seeds, options, log, ...)."""
+  import re
+  regex = re.compile(pattern)
+  exp = dataclasses.replace(EXPERIMENT, settings_fn=lambda smoke: [
+      s for s in settings(smoke) if s.dataset in datasets and regex.search(s.label)])
+  kwargs.setdefault('log', lambda m: print(m, flush=True))
+  return framework.run_experiment(exp, workdir, **kwargs)
+
+
+def collect(workdir: str = 'experiments/results') -> str:
+  """Writes <workdir>/comparators/ (table.md, results.csv, summary.json, figure.png)
+  from every finished setting of the experiment, and paired.md (`paired`); returns
+  the paired table."""
+  done = [s for s in settings() if os.path.exists(s.file(workdir, False))]
+  framework.write_outputs(EXPERIMENT, workdir, done, False, {}, log=print)
+  out = os.path.join(workdir, EXPERIMENT.name)
+  return paired(os.path.join(out, 'results.csv'), os.path.join(out, 'paired.md'))

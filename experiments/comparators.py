@@ -96,8 +96,8 @@ def settings(smoke: bool = False) -> List[framework.Setting]:
   if smoke:
     out = []
     for method, width in SMOKE:
-      layers = (width, width) if method == 'bep' else (
-          matched_width(method, 'digits', 2, width),) * 2
+      layers = (width,) if method == 'bep' else (matched_width(method, 'digits', 1,
+                                                                width),)
       kw = dict(group_size=(GAMMA.get(width, width),), **BEP_HPARAMS) if method == 'bep' \
           else {}
       out.append(framework.Setting('digits', framework.spec_for(method, layers, True,

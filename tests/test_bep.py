@@ -29,25 +29,26 @@ def _batch(seed, num_valid=B - 1):
   return x, y, np.arange(B) < num_valid  # a partial batch
 
 
-def _config(semantics, backend):
-  return bep.BEPConfig(layers=LAYERS, group_size=GROUPS, num_inputs=D, num_classes=C,
+def _config(semantics, backend, layers=LAYERS, groups=GROUPS):
+  return bep.BEPConfig(layers=layers, group_size=groups, num_inputs=D, num_classes=C,
                        batch_size=B, semantics=semantics, backend=backend,
                        init_scale=3.0)  # small weights: flips, zeros and clips happen
 
 
 # Both semantics and both backends in two compiled programs (the suite's time budget);
 # dense is in the slow tier (tests/conftest.py).
-@pytest.mark.parametrize('semantics,backend,weight_clip', [
-    ('reference', 'packed', 0),
-    ('binary', 'dense', 5),
+@pytest.mark.parametrize('semantics,backend,weight_clip,layers,groups', [
+    ('reference', 'packed', 0, LAYERS, GROUPS),
+    ('binary', 'dense', 5, (6, 4), (2, 4)),
 ])
-def test_bep_steps_equal_numpy_reference(semantics, backend, weight_clip):
+def test_bep_steps_equal_numpy_reference(semantics, backend, weight_clip, layers,
+                                         groups):
   """Four steps over two epochs (the error counts roll over, so E moves from 1), bit
   for bit: hidden weights, key, counts, correct predictions."""
-  config = _config(semantics, backend)
+  config = _config(semantics, backend, layers, groups)
   nu, r, p_r = 0.5, 1.0, 1.0
   params = bep.hparams(nu=nu, robustness=r, p_reinforce=p_r, weight_clip=weight_clip)
-  cb = bep.codebook(C, LAYERS[-1])
+  cb = bep.codebook(C, layers[-1])
   state = bep.init(jax.random.PRNGKey(4), config, params, cb)
   if semantics == 'reference':  # H = 0 reads as W = +1 and is reinforced to +2
     state = state._replace(hidden=tuple(h.at[::3, ::2].set(0) for h in state.hidden))
@@ -66,7 +67,7 @@ def test_bep_steps_equal_numpy_reference(semantics, backend, weight_clip):
     old = [np.asarray(h) for h in state.hidden]
     state, metrics = step(state, batch, params)
     r_state, r_correct = ref.bep_step(r_state, x.astype(np.int64), y, valid, nu, r, p_r,
-                                      weight_clip, semantics, GROUPS)
+                                      weight_clip, semantics, groups)
     assert int(metrics.correct) == r_correct
     for got, want in zip(state.hidden, r_state['hidden']):
       assert got.dtype == jnp.int16
@@ -163,13 +164,13 @@ def test_codebook_is_deterministic_and_more_equiangular_than_random():
 
 
 def test_integer_helpers_equal_python_integers():
-  num = jnp.array([0, 1, 2, 7, 19999, 20000, 2**30], jnp.int32)
-  den = jnp.array([1, 3, 2, 9, 20000, 20000, 2**30 + 5], jnp.int32)
-  want = [(int(a) << 16) // int(b) for a, b in zip(num, den)]
-  assert np.asarray(bep.fraction_16(num, den)).tolist() == want
-  xs = [0, 1, 2, 3, 4, 15, 16, 65535 << 16, 2**32 - 1, 123456789]
-  got = np.asarray(bep.isqrt_u32(jnp.asarray(np.array(xs, np.uint32)))).tolist()
-  assert got == [math.isqrt(v) for v in xs]
+  num = np.array([0, 1, 2, 7, 19999, 20000, 2**30], np.int32)
+  den = np.array([1, 3, 2, 9, 20000, 20000, 2**30 + 5], np.int32)
+  xs = np.array([0, 1, 2, 3, 4, 15, 16, 65535 << 16, 2**32 - 1, 123456789], np.uint32)
+  frac, root = jax.jit(lambda a, b, x: (bep.fraction_16(a, b), bep.isqrt_u32(x)))(
+      num, den, xs)
+  assert np.asarray(frac).tolist() == [(int(a) << 16) // int(b) for a, b in zip(num, den)]
+  assert np.asarray(root).tolist() == [math.isqrt(int(v)) for v in xs]
 
 
 @pytest.mark.parametrize('kwargs,match', [

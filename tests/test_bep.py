@@ -261,3 +261,23 @@ def test_mono_forward_steps_equal_numpy():
       np.testing.assert_allclose(np.asarray(got, np.float64), want, rtol=1e-5, atol=1e-5)
   assert np.abs(weights[0][0] - np.asarray(mono_forward.init(
       jax.random.PRNGKey(2), config).weights[0][0])).max() > 0.05
+
+
+def test_prototypes_bep_protocol():
+  """BEP's protocol from the prototypes generator: 20,000 train / 3,000 test (the smoke
+  slice a tenth), 1,000 features, each bit flipped with probability 0.46, the same
+  class prototypes as `prototypes` (the same seed)."""
+  from bnnjax import data as data_lib
+  from bnnjax.data import prototypes
+  assert prototypes.BEP_NUM_SAMPLES - prototypes.BEP_NUM_TEST == 20_000
+  assert prototypes.BEP_NUM_TEST == 3_000 and prototypes.BEP_FLIP_PROB == 0.46
+  ds = data_lib.load('prototypes_bep', smoke=True)
+  assert (ds.num_samples, ds.num_test, ds.num_features) == (2_300, 300, 1_000)
+  x, y = prototypes.generate(num_samples=2_300, flip_prob=0.46)
+  np.testing.assert_array_equal(np.asarray(ds.x), bits.pack_numpy(x))
+  np.testing.assert_array_equal(np.asarray(ds.y), y)
+  x0, y0 = prototypes.generate(num_samples=1_000)
+  for c in range(10):
+    proto = np.where(x[y == c].sum(0) >= 0, 1, -1)  # majority of 230: the prototype
+    assert 0.52 < np.mean(x[y == c] == proto) < 0.56  # 1 - 0.46
+    assert np.mean(proto == np.where(x0[y0 == c].sum(0) >= 0, 1, -1)) > 0.75

@@ -212,7 +212,7 @@ def test_feature_count_that_does_not_match_the_network():
 
 def test_registry_names():
   names = set(data.DATASETS)
-  expected = {'prototypes', 'fashion_mnist', 'cifar10_features', 'cifar100_features',
+  expected = {'prototypes', 'prototypes_bep', 'fashion_mnist', 'cifar10_features', 'cifar100_features',
               'imagenette_features', 'digits', 'mnist5k', 'breast_cancer'}
   assert expected <= names
   uci = {n for n in names if n.startswith('uci/')}

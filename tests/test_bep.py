@@ -50,8 +50,11 @@ def test_bep_steps_equal_numpy_reference(semantics, backend, weight_clip, layers
   params = bep.hparams(nu=nu, robustness=r, p_reinforce=p_r, weight_clip=weight_clip)
   cb = bep.codebook(C, layers[-1])
   state = bep.init(jax.random.PRNGKey(4), config, params, cb)
-  if semantics == 'reference':  # H = 0 reads as W = +1 and is reinforced to +2
-    state = state._replace(hidden=tuple(h.at[::3, ::2].set(0) for h in state.hidden))
+  if semantics == 'reference':  # H = 0 reads as W = +1 and is reinforced to +2;
+    # entries at the edge of the 16-bit range saturate at ±32767, never wrap
+    state = state._replace(hidden=tuple(
+        h.at[::3, ::2].set(0).at[1::3, ::2].set(32765).at[2::3, 1::2].set(-32766)
+        for h in state.hidden))
   r_state = dict(hidden=[np.asarray(h, np.int64) for h in state.hidden],
                  codebook=np.asarray(cb, np.int64), key=state.key, epoch=0,
                  counts=[int(v) for v in state.counts])
@@ -76,6 +79,8 @@ def test_bep_steps_equal_numpy_reference(semantics, backend, weight_clip, layers
     np.testing.assert_array_equal(np.asarray(state.counts), r_state['counts'])
     moved += sum(int(np.sum(np.asarray(h) != o)) for h, o in zip(state.hidden, old))
   assert moved > 0  # the steps changed weights: the comparison can fail
+  if semantics == 'reference':
+    assert any(int(jnp.max(h)) == 32767 for h in state.hidden)  # saturated
   c_max = 32767 if weight_clip == 0 else weight_clip - (semantics == 'binary'
                                                         and weight_clip % 2 == 0)
   assert all(int(jnp.max(jnp.abs(h))) <= c_max for h in state.hidden)

@@ -259,7 +259,8 @@ def test_every_registered_name_loads_or_names_its_missing_data(tmp_path):
       assert ds.x_float.ndim == 2 and ds.x_float.shape[0] == ds.num_samples
       assert np.issubdtype(ds.x_float.dtype, np.floating)
       assert ds.binarisation is not None  # raw features: the loader's rule comes along
-  assert set(loaded) == {'prototypes', 'digits', 'mnist5k', 'breast_cancer'}
+  assert set(loaded) == {'prototypes', 'prototypes_bep', 'digits', 'mnist5k',
+                         'breast_cancer'}
 
 
 def test_no_official_split_for_pool_only_sets():

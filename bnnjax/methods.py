@@ -13,8 +13,10 @@ Registered (`METHODS`): `ours` (the local binary error rule, `bnnjax.model`), `c
 (the CP+R committee machine trained by the rule), `sgd` and `adam` (float MLPs), `ste`
 (a binary MLP trained with the straight-through estimator, beyond the paper), `flip`
 (the rule with 1-bit weights and random flips instead of hidden integers, beyond the
-paper). Every method gets the same data pool, per-seed split, seeds and outputs. A new
-method is one entry here and its module (docs/baselines.md).
+paper), `bep` (Binary Error Propagation, arXiv 2512.04189) and `mono_forward` (arXiv
+2501.09238), both beyond the paper (docs/bep.md). Every method gets the same data pool,
+per-seed split, seeds and outputs. A new method is one entry here and its module
+(docs/baselines.md).
 """
 
 import dataclasses
@@ -79,6 +81,7 @@ class RunSpec:
   conv_margin: int = 0
   freeze_conv: bool = False
   conv_regions: int = 0
+  nu: Union[None, float, Tuple[float, ...]] = None  # bep's gate ν (None: bep.DEFAULT_NU)
 
   def resolved_group_size(self) -> Tuple[int, ...]:
     if self.group_size is None:
@@ -90,7 +93,7 @@ class RunSpec:
 # RunSpec fields added after experiment setting ids existed: hashed only away from their
 # default, so that the ids of the settings on disk do not change (experiments.framework).
 ADDED_FIELDS = {'flip_prob': None, 'conv': '', 'conv_select': 'filter',
-                'conv_margin': 0, 'freeze_conv': False, 'conv_regions': 0}
+                'conv_margin': 0, 'freeze_conv': False, 'conv_regions': 0, 'nu': None}
 
 
 @dataclasses.dataclass
@@ -199,6 +202,8 @@ def speed(spec: RunSpec):
 def validate(spec: RunSpec, ds: Optional[DataSet] = None) -> None:
   """Raises ValueError naming the flag, before any data load (ds None) or compile."""
   entry = get(spec.method)
+  if spec.nu is not None and 'nu' not in entry.grid_fields:
+    raise ValueError(f'nu (--nu) applies to --method=bep only, not {spec.method}')
   entry.validate_fn(spec, ds)
   config = entry.config_fn(spec, ds)
   p = params(spec)
@@ -763,3 +768,99 @@ def get(name: str) -> Method:
   if name not in METHODS:
     raise ValueError(f'unknown method {name!r} (--method); valid: {sorted(METHODS)}')
   return METHODS[name]
+
+
+# ----------------------------------------------------------------------------------
+# bep: Binary Error Propagation (bnnjax.baselines.bep; arXiv 2512.04189, beyond the
+# paper). Its grid fields are r, p_r, ν and the clip, quantised to integers on the host.
+# mono_forward: float local learning with learned projections (arXiv 2501.09238), the
+# float baselines' config, inputs and cost conventions (bnnjax.baselines.mono_forward).
+# ----------------------------------------------------------------------------------
+
+BEP_GRID_FIELDS = ('robustness', 'p_reinforce', 'nu', 'weight_clip')
+
+
+def _bep_config(spec: RunSpec, ds: Optional[DataSet]):
+  from bnnjax.baselines import bep
+  return bep.BEPConfig(
+      layers=tuple(spec.layers), group_size=spec.resolved_group_size(),
+      num_inputs=ds.num_features if ds is not None else 1,
+      num_classes=ds.num_classes if ds is not None else 2, protocol=protocol(spec, ds),
+      semantics=spec.semantics, speed=speed(spec))
+
+
+def _bep_params(spec: RunSpec, grid: Dict):
+  from bnnjax.baselines import bep
+  nu = lambda v: bep.DEFAULT_NU if v is None else v
+  if grid:
+    return bep.hparams(nu=np.asarray([nu(v) for v in grid['nu']], np.float64),
+                       robustness=np.asarray(grid['robustness'], np.float64),
+                       p_reinforce=np.asarray(grid['p_reinforce'], np.float64),
+                       weight_clip=np.asarray(grid['weight_clip']))
+  return bep.hparams(nu=nu(spec.nu), robustness=spec.robustness,
+                     p_reinforce=spec.p_reinforce, weight_clip=spec.weight_clip)
+
+
+def _bep_check(config, params_, data) -> None:
+  from bnnjax.baselines import bep
+  bep.validate_params(params_)
+  if data is not None:
+    checks.check_packed_data(data, config)
+
+
+def _validate_bep(spec: RunSpec, ds) -> None:
+  _reject(spec, learning_rate='does not apply to --method=bep',
+          flip_prob='applies to --method=flip only, not bep',
+          train_classifiers='does not apply to --method=bep (its output codebook is '
+                            'fixed)',
+          head='does not apply to --method=bep (argmax over its output codebook)')
+  _reject_conv(spec)
+  if spec.input_mode != 'bin':
+    raise ValueError(f'input_mode (--input_mode) must be bin for --method=bep, got '
+                     f'{spec.input_mode!r}')
+  _bep_params(spec, grid_points(spec, BEP_GRID_FIELDS))  # the values' ValueErrors
+
+
+def _bep_cost(spec: RunSpec, ds: DataSet) -> Dict:
+  return dict(method='bep', layers=tuple(spec.layers), num_inputs=ds.num_features,
+              num_classes=ds.num_classes)
+
+
+def _bep_model(config, diagnostics):
+  from bnnjax.baselines import bep
+  return bep.make_model(config, diagnostics)
+
+
+def _bep_extra(config, spec, ds) -> dict:
+  from bnnjax.baselines import bep
+  p = params(spec)
+  return dict(nu_effective=(np.asarray(p.nu_q) / bep.FIXED_ONE).tolist(),
+              init_scale=config.init_scale, codebook_seed=config.codebook_seed,
+              weight_clip_effective=np.where(np.asarray(p.weight_clip) == 0, bep.MAX_CLIP,
+                                             np.asarray(p.weight_clip)).tolist())
+
+
+BEP = Method(
+    name='bep', config_fn=_bep_config, params_fn=_bep_params, model_fn=_bep_model,
+    check_fn=_bep_check, validate_fn=_validate_bep, modules=('model', 'baselines/bep'),
+    grid_fields=BEP_GRID_FIELDS, paper_name=lambda spec: 'bep', cost_fn=_bep_cost,
+    extra_fn=_bep_extra)
+
+
+def _mono_forward_model(config, diagnostics):
+  from bnnjax.baselines import mono_forward
+  return mono_forward.make_model(config, diagnostics)
+
+
+def _validate_mono_forward(spec: RunSpec, ds) -> None:
+  _reject_conv(spec)
+  _validate_mlp(spec, ds)
+
+
+MONO_FORWARD = dataclasses.replace(
+    _mlp_method('mono_forward'), model_fn=_mono_forward_model,
+    validate_fn=_validate_mono_forward,
+    modules=('model', 'baselines/mlp', 'baselines/mono_forward'),
+    paper_name=lambda spec: f'mono_forward_{spec.input_mode}')
+
+METHODS.update({m.name: m for m in (BEP, MONO_FORWARD)})

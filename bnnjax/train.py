@@ -83,6 +83,9 @@ _FREEZE_CONV = flags.DEFINE_bool(
 _CONV_REGIONS = flags.DEFINE_integer(
     'conv_regions', 0, '--method=conv: tie each block\'s classifier over R x R regions '
     'of its map (1: one target per filter and class); 0: untied.')
+_NU = flags.DEFINE_string(
+    'nu', None, 'bep: the backward gate ν in [0, 1] (|z| <= ν * fan-in; default 0.1); a '
+    'comma-separated list sweeps.')
 _WORKDIR = flags.DEFINE_string('workdir', None,
                                'Output folder (default runs/<method>-<dataset>-<layers>).')
 _SMOKE = flags.DEFINE_bool('smoke', False, 'Tiny data set slice, 2 epochs, 2 seeds.')
@@ -188,7 +191,8 @@ def build_spec(default_batch_size=None):
       flip_prob=(None if _FLIP_PROB.value is None else
                  _number_list('flip_prob', _FLIP_PROB.value, float)),
       conv=_CONV.value, conv_select=_CONV_SELECT.value, conv_margin=_CONV_MARGIN.value,
-      freeze_conv=_FREEZE_CONV.value, conv_regions=_CONV_REGIONS.value)
+      freeze_conv=_FREEZE_CONV.value, conv_regions=_CONV_REGIONS.value,
+      nu=None if _NU.value is None else _number_list('nu', _NU.value, float))
   if _SMOKE.value:
     import dataclasses
     spec = dataclasses.replace(spec, num_epochs=2, num_seeds=2)

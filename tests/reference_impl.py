@@ -434,3 +434,97 @@ def conv_step(state, images, y, valid, params, semantics, shapes, group_sizes,
     new_hidden.append(h_new if err.any() else h_sum)
     stats.append((int(err.sum()), int(np.any(g != 0, axis=(0, 1, 2)).sum())))
   return dict(state, hidden=new_hidden, key=key, stats=stats), correct
+
+
+# BEP (bnnjax.baselines.bep, docs/bep.md): a literal NumPy step, Python integers for
+# the fixed-point thresholds.
+# ----------------------------------------------------------------------------------
+
+BEP_ONE = 2**16
+
+
+def bep_sign(x):
+  """sign with sign(0) = +1 (BEP, both semantics)."""
+  return np.where(np.asarray(x) >= 0, 1, -1).astype(np.int64)
+
+
+def hash_u32(key, shape):
+  """bnnjax.rng.hash_bits in NumPy (uint64 values below 2^32)."""
+  seed = np.asarray(jax.random.bits(key, (2,), jnp.uint32)).astype(np.uint64)
+  idx = np.arange(int(np.prod(shape)), dtype=np.uint64).reshape(shape)
+  return lowbias32((lowbias32(idx ^ seed[0]) + seed[1]) & 0xFFFFFFFF)
+
+
+def bep_step(state, x, y, valid, nu, robustness, p_reinforce, weight_clip, semantics,
+             group_sizes):
+  """One BEP step as docs/bep.md states it. state: dict(hidden=[int64 (N_{l-1}, N_l)],
+  codebook=int64 (K_L, C), key, epoch=int, counts=[5 ints]); nu, robustness,
+  p_reinforce: REAL values (quantised here to multiples of 2^-16, as bep.hparams);
+  weight_clip: int (0: 32767). Returns (new_state, num_correct)."""
+  nu_q, r_q, pr_q = (int(np.round(np.float64(v) * BEP_ONE)) for v in
+                     (nu, robustness, p_reinforce))
+  c_max = 32767 if weight_clip <= 0 else min(weight_clip, 32767)
+  if semantics == 'binary' and c_max % 2 == 0:
+    c_max -= 1
+  hidden, p = state['hidden'], state['codebook']
+  num_layers = len(hidden)
+  b = x.shape[0]
+  # Forward.
+  a_in = [x.astype(np.int64)]
+  pre, post = [], []
+  for h in hidden:
+    z = a_in[-1] @ bep_sign(h)
+    pre.append(z)
+    post.append(bep_sign(z))
+    a_in.append(post[-1])
+  scores = post[-1] @ p
+  correct_rows = np.array([valid[m] and int(np.argmax(scores[m])) == y[m] for m in range(b)])
+  # Epoch counts.
+  counts = list(state['counts'])
+  if state['epoch'] != counts[0]:
+    counts = [state['epoch'], counts[3], counts[4], 0, 0]
+  key, step_key = jax.random.split(state['key'])
+  layer_keys = jax.random.split(step_key, num_layers)
+  # Trigger: margin < r K_L.
+  k_last = hidden[-1].shape[1]
+  trig = np.zeros(b, bool)
+  for m in range(b):
+    others = [scores[m, c] for c in range(scores.shape[1]) if c != y[m]]
+    margin = scores[m, y[m]] - max(others)
+    trig[m] = valid[m] and margin * BEP_ONE < r_q * k_last
+  # Desired activations, top-down.
+  target = [None] * num_layers
+  target[-1] = p[:, y].T.astype(np.int64)
+  for l in range(num_layers - 2, -1, -1):
+    n_here = hidden[l].shape[1]
+    gate = np.abs(pre[l + 1]) * BEP_ONE <= nu_q * n_here
+    gated = np.where(gate, target[l + 1], 0)
+    target[l] = bep_sign(gated @ bep_sign(hidden[l + 1]).T)
+  # Reinforcement threshold: floor(p_r,q kappa / 2^16) * floor(sqrt(E) 2^16).
+  e16 = (counts[1] * BEP_ONE) // max(counts[2], 1)
+  s16 = math.isqrt(e16 * BEP_ONE)
+  new_hidden = []
+  for l, h in enumerate(hidden):
+    gs = group_sizes[l]
+    n = h.shape[1]
+    delta = np.zeros_like(h)
+    for m in range(b):
+      if not trig[m]:
+        continue
+      for g0 in range(0, n, gs):
+        best = None
+        for j in range(g0, g0 + gs):
+          if target[l][m, j] != post[l][m, j] and (
+              best is None or abs(pre[l][m, j]) < abs(pre[l][m, best])):
+            best = j
+        if best is not None:
+          delta[:, best] += 2 * a_in[l][m] * target[l][m, best]
+    h_new = h + delta
+    kappa = int(math.floor(math.sqrt(2.0 / (math.pi * h.shape[0])) * BEP_ONE))
+    thr = ((pr_q * kappa) >> 16) * s16
+    grow = hash_u32(layer_keys[l], h.shape) < thr
+    h_new = np.clip(h_new + 2 * bep_sign(h_new) * grow, -c_max, c_max)
+    new_hidden.append(h_new if trig.any() else h)
+  counts[3] += int(np.sum(valid & ~correct_rows))
+  counts[4] += int(np.sum(valid))
+  return dict(state, hidden=new_hidden, key=key, counts=counts), int(correct_rows.sum())

@@ -368,3 +368,37 @@ def test_conv_cost_model_by_hand():
   assert cols['model_gates_per_epoch'] == 4 * step(5) + step(3)
   assert cols['model_gates_per_run'] == 2 * cols['model_gates_per_epoch']
   assert step(5) == 4200 + 10 * 2100 + 10 * 200
+
+
+@pytest.mark.parametrize('method,bits,parts,ops', [
+    # D = 4, layers 3-2, C = 2, B = 5, n = 7 (docs/cost.md, "BEP and Mono-Forward").
+    # bep: data 4·7; 16-bit hidden 16·(12 + 6); codebook 2·2; 8·B·(3 + 2 + 2); backward
+    # a* 8·B·(3 + 2) and gate bits B·2.
+    ('bep', 810, dict(data=28, weights=288, classifiers=4, activations=280,
+                      gradients=210), dict(xnor=521, popcount=158, increment=144)),
+    # mono_forward: layers 4->3, 3->2 with projections 3->2, 2->2 (W = 28) and 5 biases;
+    # Adam 3·32·33; activations 32·B·9; one gradient buffer 32·12.
+    ('mono_forward', 5020, dict(data=28, weights=3168, classifiers=0, activations=1440,
+                                gradients=384), dict(fmul=660, fadd=397)),
+])
+def test_bep_and_mono_forward_by_hand(method, bits, parts, ops):
+  assert cost.memory_bits_breakdown(method, (3, 2), 4, 2, 5, 7) == parts
+  assert cost.memory_bits(method, (3, 2), 4, 2, 5, 7) == bits
+  counts = cost.op_counts(method, (3, 2), 4, 2, 5)
+  assert {k: v for k, v in counts.items() if v} == ops
+  assert cost.gates_per_step(method, (3, 2), 4, 2, 5) == sum(
+      cost.GATE_WEIGHTS[k] * v for k, v in ops.items())
+
+
+def test_run_columns_of_bep_and_mono_forward():
+  from bnnjax import methods
+  rs = np.random.RandomState(0)
+  ds = data_lib.from_signs('tiny', np.where(rs.rand(20, 64) < 0.5, 1, -1),
+                           np.arange(20) % 10, 10, 4, float_input='signs')
+  cols = cost.run_columns(methods.RunSpec(method='bep', layers=(15,), group_size=(5,)),
+                          ds)
+  assert cols['model_method'] == 'bep' and cols['model_classifier_columns'] == 10
+  assert cols['model_memory_weights_bits'] == 16 * 64 * 15 + 0 * 10
+  mf = cost.run_columns(methods.RunSpec(method='mono_forward', layers=(3,)), ds)
+  assert mf['model_method'] == 'mono_forward'
+  assert mf['model_memory_weights_bits'] == 3 * 32 * (64 * 3 + 3 * 10 + 3)

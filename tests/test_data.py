@@ -212,8 +212,9 @@ def test_feature_count_that_does_not_match_the_network():
 
 def test_registry_names():
   names = set(data.DATASETS)
-  expected = {'prototypes', 'fashion_mnist', 'cifar10_features', 'cifar100_features',
-              'imagenette_features', 'digits', 'mnist5k', 'breast_cancer', 'cifar10'}
+  expected = {'prototypes', 'prototypes_bep', 'fashion_mnist', 'cifar10_features',
+              'cifar100_features', 'imagenette_features', 'digits', 'mnist5k',
+              'breast_cancer', 'cifar10'}
   assert expected <= names
   uci = {n for n in names if n.startswith('uci/')}
   assert len(uci) == 30 and names == expected | uci
@@ -259,7 +260,8 @@ def test_every_registered_name_loads_or_names_its_missing_data(tmp_path):
       assert ds.x_float.ndim == 2 and ds.x_float.shape[0] == ds.num_samples
       assert np.issubdtype(ds.x_float.dtype, np.floating)
       assert ds.binarisation is not None  # raw features: the loader's rule comes along
-  assert set(loaded) == {'prototypes', 'digits', 'mnist5k', 'breast_cancer'}
+  assert set(loaded) == {'prototypes', 'prototypes_bep', 'digits', 'mnist5k',
+                         'breast_cancer'}
 
 
 def test_no_official_split_for_pool_only_sets():

@@ -19,7 +19,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LOCAL = {'main': 'prototypes', 'group_size': 'mnist5k', 'cp_r': 'prototypes',
          'depth': 'mnist5k', 'robustness': 'prototypes', 'weight_bits': 'mnist5k',
          'train_out': 'prototypes', 'learning_curves': 'prototypes',
-         'uci': 'breast_cancer', 'continual': 'mnist5k', 'conv': 'digits'}
+         'uci': 'breast_cancer', 'continual': 'mnist5k', 'conv': 'digits',
+         'comparators': 'digits'}
 
 
 @pytest.fixture(scope='module')

@@ -38,8 +38,11 @@ from bnnjax import engine
 from bnnjax import model
 
 KINDS = ('sgd', 'adam', 'ste')
+# Float methods with their own model module that reuse MLPConfig, the inputs and the
+# optimiser here (`bnnjax.baselines.mono_forward`).
+LOCAL_KINDS = ('mono_forward',)
 INPUT_MODES = ('fp', 'bin')
-PAPER_LEARNING_RATE = {'sgd': 0.01, 'adam': 1e-3, 'ste': 1e-3}
+PAPER_LEARNING_RATE = {'sgd': 0.01, 'adam': 1e-3, 'ste': 1e-3, 'mono_forward': 1e-3}
 FP_TRAIN_DIVISOR = 32  # "FP input": a random 1/32 of the training split, per seed
 
 
@@ -90,7 +93,8 @@ class MLPConfig:
 def validate(c: MLPConfig) -> None:
   """Raises ValueError naming the flag of the first bad field."""
   checks = [
-      (c.kind in KINDS, f'method (--method) must be one of {list(KINDS)}, got {c.kind!r}'),
+      (c.kind in KINDS + LOCAL_KINDS,
+       f'method (--method) must be one of {list(KINDS + LOCAL_KINDS)}, got {c.kind!r}'),
       (len(c.layers) >= 1 and all(n >= 1 for n in c.layers),
        f'layers (--layers) must list hidden widths >= 1, got {list(c.layers)}'),
       (c.input_mode in INPUT_MODES,
@@ -140,7 +144,7 @@ def optimizer(kind: str) -> optax.GradientTransformation:
   """The optimiser's direction without the learning rate (traced, applied in `step`):
   `optax.sgd(lr)` = identity then scale(-lr); `optax.adam(lr)` = scale_by_adam then
   scale(-lr), with optax's defaults (b1 0.9, b2 0.999, eps 1e-8, as PyTorch's)."""
-  return optax.identity() if kind == 'sgd' else optax.scale_by_adam()
+  return optax.identity() if kind == 'sgd' else optax.scale_by_adam()  # mono_forward: Adam
 
 
 @model.jit_config

@@ -376,3 +376,92 @@ def summary_columns(method: str, layers: Sequence[int], num_inputs: int,
               model_gates_per_epoch=per_epoch,
               model_gates_per_run=per_epoch * int(num_epochs))
   return cols
+
+
+# ----------------------------------------------------------------------------------
+# Beyond the paper: BEP (arXiv 2512.04189) and Mono-Forward (arXiv 2501.09238). Both
+# are bnnjax's extensions of the model (no paper check value); docs/cost.md.
+# ----------------------------------------------------------------------------------
+
+BEP_WEIGHT_BITS = 16  # BEP's hidden-weight range (its cost table's B = 16)
+
+
+def _bep_memory(net, d, c, b, n, input_mode, weight_bits):
+  """D·n + 16·W_hidden + K_L·C (the fixed ±1 codebook, 1 bit) + 8·Act + the backward
+  pass: 8·B·Σ_l N_l desired activations a*_l and B·Σ_{l≥2} N_l gate bits."""
+  hidden = [l for l in net if l.kind == 'hidden']
+  backward = 8 * b * sum(l.fan_out for l in hidden) + b * sum(
+      l.fan_out for l in hidden[1:])
+  return _parts(d * n, BEP_WEIGHT_BITS * _w(hidden), net[-1].fan_in * net[-1].fan_out,
+                8 * _act(net, b), backward)
+
+
+def _bep_ops(net, c, b_):
+  """Forward (every layer, the codebook included) and the rule's selection and update
+  terms per hidden layer, the increment counted twice (16-bit integers); plus, for each
+  hidden layer l ≥ 2 (fan-in a = N_{l-1}, fan-out b = N_l), the gate comparison 9·B·b
+  XNOR and the backward product W_lᵀ(g ⊙ a*): XNOR B·a·b, AND B·a·b (counted as XNOR)
+  and popcount B·a·b."""
+  ops = dict.fromkeys(GATE_WEIGHTS, 0)
+  hidden = [l for l in net if l.kind == 'hidden']
+  for layer in net:
+    a, b = layer.fan_in, layer.fan_out
+    ops['xnor'] += b_ * a * b
+    ops['popcount'] += b_ * a * b
+  for i, layer in enumerate(hidden):
+    a, b = layer.fan_in, layer.fan_out
+    ops['xnor'] += 9 * b_ * b + 2 * a * b
+    ops['popcount'] += a * b
+    ops['increment'] += 2 * 4 * a * b
+    if i > 0:
+      ops['xnor'] += 9 * b_ * b + 2 * b_ * a * b
+      ops['popcount'] += b_ * a * b
+  return ops
+
+
+def _mono_forward_chain(layers, d, c) -> List[CostLayer]:
+  """Hidden layers D -> N_1 -> ... -> N_L, each followed by its learned projection
+  N_l -> C ('projection'; the last one is the output)."""
+  out, fan_in = [], d
+  for i, n in enumerate(layers):
+    out.append(CostLayer(fan_in, n, 'hidden'))
+    out.append(CostLayer(n, c, 'output' if i == len(layers) - 1 else 'projection'))
+    fan_in = n
+  return out
+
+
+def _mono_forward_memory(net, d, c, b, n, input_mode, weight_bits):
+  """As `adam` (weights and two moments at 32 bits, 32-bit activations, one gradient
+  buffer) over every layer and projection, plus the biases of the hidden layers."""
+  biases = sum(l.fan_out for l in net if l.kind == 'hidden')
+  return _parts((FLOAT_BITS if input_mode == 'fp' else 1) * d * n,
+                3 * FLOAT_BITS * (_w(net) + biases), 0, FLOAT_BITS * _act(net, b),
+                FLOAT_BITS * max(l.fan_in * l.fan_out for l in net))
+
+
+def _mono_forward_ops(net, c, b_):
+  """Float forward and weight gradient of every layer and projection; the input
+  gradient of each projection only (into its own layer's output: the layers' inputs are
+  detached); bias adds (forward B·b, gradient B·b); Adam's update of every weight."""
+  ops = dict.fromkeys(GATE_WEIGHTS, 0)
+  for layer in net:
+    a, b = layer.fan_in, layer.fan_out
+    ops['fmul'] += 2 * b_ * a * b + 10 * a * b
+    ops['fadd'] += 2 * b_ * (a - 1) * b + 4 * a * b
+    if layer.kind == 'hidden':
+      ops['fadd'] += 2 * b_ * b
+      ops['fmul'] += 10 * b
+      ops['fadd'] += 4 * b
+    else:  # the projection's input gradient, into its layer's activations
+      ops['fmul'] += b_ * a * b
+      ops['fadd'] += b_ * (b - 1) * a
+  return ops
+
+
+FORMULAS.update({f.name: f for f in (
+    Formula('bep', _mlp_chain, _bep_memory, _bep_ops, '16-bit', True),
+    Formula('mono_forward', _mono_forward_chain, _mono_forward_memory, _mono_forward_ops,
+            '32-bit', False),
+)})
+METHODS = tuple(FORMULAS)
+RULE_METHODS = tuple(m for m, f in FORMULAS.items() if f.binary)

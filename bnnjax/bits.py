@@ -355,15 +355,16 @@ def _finish(acc, n, binary, init, scale):
 # ----------------------------------------------------------------------------------
 
 
-def fixed_fraction(num: jax.Array, den: int, frac_bits: int) -> jax.Array:
+def fixed_fraction(num: jax.Array, den, frac_bits: int) -> jax.Array:
   """int32 floor(num * 2^frac_bits / den) for integers 0 <= num <= den < 2^30 (den a
-  Python int), frac_bits <= 30, by binary long division in uint32 (no product can
-  leave 32 bits: the remainder stays below den)."""
-  if not 1 <= den < 2**30 or not 0 <= frac_bits <= 30:
+  Python int or a traced integer; a traced 0 is read as 1), frac_bits <= 30, by binary
+  long division in uint32 (no product can leave 32 bits: the remainder stays below
+  den)."""
+  if not 0 <= frac_bits <= 30 or (isinstance(den, int) and not 1 <= den < 2**30):
     raise ValueError(f'fixed_fraction needs 1 <= den < 2^30 and frac_bits <= 30, got '
                      f'{den}, {frac_bits}')
   num = jnp.asarray(num).astype(jnp.uint32)
-  d = jnp.uint32(den)
+  d = jnp.maximum(jnp.asarray(den), 1).astype(jnp.uint32)
   q = (num // d) << jnp.uint32(frac_bits)  # 0 or 2^frac_bits: num <= den
   r = num % d
   frac = jnp.zeros_like(r)

@@ -714,11 +714,18 @@ def _conv_params(spec: RunSpec, grid: Dict):
   return conv.params_from(_rule_params(spec, grid))
 
 
-def _conv_check(config, params_, data) -> None:
-  from bnnjax import conv
-  conv.validate_params(params_)
-  if data is not None:
-    checks.check_packed_data(data, config)
+def integer_method_check(module: str) -> Callable:
+  """check_fn of a method on packed data whose module (a bnnjax module path, imported
+  when checking) has `validate_params`: its traced values, then the data."""
+  def check(config, params_, data) -> None:
+    import importlib
+    importlib.import_module(module).validate_params(params_)
+    if data is not None:
+      checks.check_packed_data(data, config)
+  return check
+
+
+_conv_check = integer_method_check('bnnjax.conv')
 
 
 def _validate_conv(spec: RunSpec, ds) -> None:
@@ -801,11 +808,7 @@ def _bep_params(spec: RunSpec, grid: Dict):
                      p_reinforce=spec.p_reinforce, weight_clip=spec.weight_clip)
 
 
-def _bep_check(config, params_, data) -> None:
-  from bnnjax.baselines import bep
-  bep.validate_params(params_)
-  if data is not None:
-    checks.check_packed_data(data, config)
+_bep_check = integer_method_check('bnnjax.baselines.bep')
 
 
 def _validate_bep(spec: RunSpec, ds) -> None:

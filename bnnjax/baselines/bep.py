@@ -382,30 +382,12 @@ def fan_in_constant(fan_in: int) -> int:
 
 
 def fraction_16(num: jax.Array, den: jax.Array) -> jax.Array:
-  """uint32 ⌊num·2^16 / den⌋ for 0 ≤ num ≤ den, 1 ≤ den < 2^31: 16 steps of binary
-  long division (no product leaves 32 bits)."""
-  num, den = num.astype(jnp.uint32), jnp.maximum(den, 1).astype(jnp.uint32)
-  q, rem = num // den, num % den
-  for _ in range(16):
-    rem = rem * jnp.uint32(2)
-    take = rem >= den
-    q = q * jnp.uint32(2) + take.astype(jnp.uint32)
-    rem = jnp.where(take, rem - den, rem)
-  return q
+  """uint32 ⌊num·2^16 / den⌋ for 0 ≤ num ≤ den < 2^30 (binary long division,
+  `bits.fixed_fraction`; a den of 0 is read as 1)."""
+  return bits.fixed_fraction(num, den, 16).astype(jnp.uint32)
 
 
-def isqrt_u32(x: jax.Array) -> jax.Array:
-  """uint32 ⌊sqrt(x)⌋ of uint32 x (digit-by-digit, 16 fixed steps)."""
-  x = x.astype(jnp.uint32)
-  res = jnp.zeros_like(x)
-  bit = jnp.uint32(1 << 30)
-  for _ in range(16):
-    trial = res + bit
-    take = x >= trial
-    x = jnp.where(take, x - trial, x)
-    res = jnp.where(take, (res >> 1) + bit, res >> 1)
-    bit = bit >> 2
-  return res
+isqrt_u32 = bits.isqrt  # uint32 ⌊sqrt(x)⌋, digit by digit
 
 
 def reinforce_threshold(p_reinforce_q, counts, fan_in: int) -> jax.Array:

@@ -200,6 +200,25 @@ def pool_splits(dataset: str, official_split: bool) -> Tuple[str, ...]:
   return source.paper_pool
 
 
+def image_pool(dataset: str, smoke: bool, data_dir: Optional[str], download: bool,
+               official_split: bool):
+  """(images uint8[n, H, W, C], labels, num_test, notes) of a tfds image set's pool: the
+  paper's (the official training split, its test size scaled to the pool) or, with
+  official_split, train + the official test set as the test split."""
+  source = get_source(dataset)
+  limit = SMOKE_IMAGES if smoke else None
+  parts = [read_split(dataset, s, data_dir, download, limit)
+           for s in pool_splits(dataset, official_split)]
+  images = np.concatenate([p[0] for p in parts])
+  labels = np.concatenate([p[1] for p in parts])
+  if official_split:
+    return images, labels, parts[-1][0].shape[0], (
+        'DEVIATION: official test split (pool = train + test, test = the official '
+        'test set); the paper draws its test set from the training split')
+  return images, labels, paper_num_test(source, images.shape[0]), (
+      'paper protocol: pool = official training split, seeded shuffle split')
+
+
 def load_fashion_mnist(smoke: bool = False, data_dir: Optional[str] = None,
                        download: bool = False, official_split: bool = False):
   """Fashion-MNIST with the paper's preprocessing: one global median over the pool's
@@ -212,19 +231,9 @@ def load_fashion_mnist(smoke: bool = False, data_dir: Optional[str] = None,
   from bnnjax.data import lazy
   dataset = 'fashion_mnist'
   source = get_source(dataset)
-  limit = SMOKE_IMAGES if smoke else None
-  parts = [read_split(dataset, s, data_dir, download, limit)
-           for s in pool_splits(dataset, official_split)]
-  images = np.concatenate([p[0] for p in parts])
-  labels = np.concatenate([p[1] for p in parts])
+  images, labels, num_test, notes = image_pool(dataset, smoke, data_dir, download,
+                                               official_split)
   x = binarize.median_binarize(images, 'global', dataset)
-  if official_split:
-    num_test = parts[-1][0].shape[0]
-    notes = ('DEVIATION: official test split (pool = train + test, test = the official '
-             'test set); the paper draws its test set from the training split')
-  else:
-    num_test = paper_num_test(source, images.shape[0])
-    notes = 'paper protocol: pool = official training split, seeded shuffle split'
   notes += '; x_float = (pixels / 255 - 0.1307) / 0.3081, the paper\'s float input'
   x_float = lazy.LazyRows([images], fashion_mnist_float, x.shape[1])
   return from_signs(dataset, x, labels, source.num_classes, num_test,
@@ -253,22 +262,12 @@ def load_cifar10_images(smoke: bool = False, data_dir: Optional[str] = None,
   from bnnjax.data import lazy
   dataset = 'cifar10'
   source = get_source(dataset)
-  limit = SMOKE_IMAGES if smoke else None
-  parts = [read_split(dataset, s, data_dir, download, limit)
-           for s in pool_splits(dataset, official_split)]
-  images = np.concatenate([p[0] for p in parts])
-  labels = np.concatenate([p[1] for p in parts])
+  images, labels, num_test, notes = image_pool(dataset, smoke, data_dir, download,
+                                               official_split)
   if images.ndim != 4 or images.shape[-1] != 3:
     raise ValueError(f'{dataset}: expected images [n, H, W, 3], got {images.shape}')
   med = np.median(images.reshape(-1, 3), axis=0)  # one median per channel
   x = np.where(images > med, 1, -1).astype(np.int8).reshape(images.shape[0], -1)
-  if official_split:
-    num_test = parts[-1][0].shape[0]
-    notes = ('DEVIATION: official test split (pool = train + test, test = the official '
-             'test set)')
-  else:
-    num_test = paper_num_test(source, images.shape[0])
-    notes = 'pool = official training split, seeded shuffle split'
   notes += ('; raw images, per-channel median binarisation, (h, w, c) order; '
             'x_float = pixels / 255; not a paper data set (the paper used AlexNet '
             'features)')

@@ -121,6 +121,22 @@ def predict_one(z_mu, semantics, head):
   return {1: 1, -1: 0, 0: -1}[s]
 
 
+def error_set(z, y, valid, tau, semantics, head):
+  """Step 3, per sample: wrong, or a top-1 minus top-2 gap (sign head: |z|) below τ."""
+  err = np.zeros(len(y), bool)
+  for mu in range(len(y)):
+    if not valid[mu]:
+      continue
+    if head == 'argmax':
+      order = np.sort(z[mu])[::-1]
+      err[mu] = np.argmax(z[mu]) != y[mu] or (order[0] - order[1]) < tau
+    else:
+      y_pm = 2 * int(y[mu]) - 1
+      err[mu] = (int(sign(np.array([z[mu, 0]]), semantics)[0]) != y_pm
+                 or abs(z[mu, 0]) < tau)
+  return err
+
+
 def reinforce(h_new, key, p_r, prev_acc):
   """Step 7 (float32 arithmetic as in bnnjax)."""
   const = np.float32(math.sqrt(2.0 / (math.pi * h_new.shape[0])))
@@ -149,18 +165,7 @@ def step(state, x, y, valid, params, semantics, group_sizes, head='argmax',
     gamma = group_sizes[l]
     tau = int(np.floor(np.float32(r) * np.float32(n)))
     z = scores[l]
-    # Step 3: error set.
-    err = np.zeros(b, bool)
-    for mu in range(b):
-      if not valid[mu]:
-        continue
-      if head == 'argmax':
-        order = np.sort(z[mu])[::-1]
-        err[mu] = np.argmax(z[mu]) != y[mu] or (order[0] - order[1]) < tau
-      else:
-        y_pm = 2 * int(y[mu]) - 1
-        err[mu] = (int(sign(np.array([z[mu, 0]]), semantics)[0]) != y_pm
-                   or abs(z[mu, 0]) < tau)
+    err = error_set(z, y, valid, tau, semantics, head)  # step 3
     if train_classifiers and err.any():
       # Trained classifier: for μ in M, move the true column (argmax: +s where
       # z_y < 0; sign: y±·s where sign(z)·y± < 0), reinforce (fan-in N_l), clip.
@@ -342,18 +347,7 @@ def conv_step(state, images, y, valid, params, semantics, shapes, group_sizes,
       continue
     patches, a, pooled, z = fwd[l]
     units = hp * wp * f
-    tau = (r_q * units) // 2**16
-    err = np.zeros(b, bool)
-    for mu in range(b):
-      if not valid[mu]:
-        continue
-      if head == 'argmax':
-        order = np.sort(z[mu])[::-1]
-        err[mu] = np.argmax(z[mu]) != y[mu] or (order[0] - order[1]) < tau
-      else:
-        y_pm = 2 * int(y[mu]) - 1
-        err[mu] = (int(sign(np.array([z[mu, 0]]), semantics)[0]) != y_pm
-                   or abs(z[mu, 0]) < tau)
+    err = error_set(z, y, valid, (r_q * units) // 2**16, semantics, head)
     # Targets of units and of positions; candidates.
     if head == 'argmax':
       t_units = p[:, y].T.reshape(b, hp, wp, f)

@@ -82,6 +82,9 @@ class RunSpec:
   freeze_conv: bool = False
   conv_regions: int = 0
   nu: Union[None, float, Tuple[float, ...]] = None  # bep's gate ν (None: bep.DEFAULT_NU)
+  # The 1-bit learners' (--method=flip_<design>, bnnjax.baselines.onebit; None: defaults)
+  flip_k: Union[None, int, Tuple[int, ...]] = None
+  flip_anneal: Union[None, float, Tuple[float, ...]] = None
 
   def resolved_group_size(self) -> Tuple[int, ...]:
     if self.group_size is None:
@@ -93,7 +96,11 @@ class RunSpec:
 # RunSpec fields added after experiment setting ids existed: hashed only away from their
 # default, so that the ids of the settings on disk do not change (experiments.framework).
 ADDED_FIELDS = {'flip_prob': None, 'conv': '', 'conv_select': 'filter',
-                'conv_margin': 0, 'freeze_conv': False, 'conv_regions': 0, 'nu': None}
+                'conv_margin': 0, 'freeze_conv': False, 'conv_regions': 0, 'nu': None,
+                'flip_k': None, 'flip_anneal': None}
+# Fields only some methods read (a grid field of theirs); any other method refuses them.
+METHOD_FIELDS = {'nu': '--method=bep', 'flip_k': '--method=flip_<design>',
+                 'flip_anneal': '--method=flip_<design>'}
 
 
 @dataclasses.dataclass
@@ -202,8 +209,9 @@ def speed(spec: RunSpec):
 def validate(spec: RunSpec, ds: Optional[DataSet] = None) -> None:
   """Raises ValueError naming the flag, before any data load (ds None) or compile."""
   entry = get(spec.method)
-  if spec.nu is not None and 'nu' not in entry.grid_fields:
-    raise ValueError(f'nu (--nu) applies to --method=bep only, not {spec.method}')
+  for field, owner in METHOD_FIELDS.items():
+    if getattr(spec, field) is not None and field not in entry.grid_fields:
+      raise ValueError(f'{field} (--{field}) applies to {owner} only, not {spec.method}')
   entry.validate_fn(spec, ds)
   config = entry.config_fn(spec, ds)
   p = params(spec)
@@ -655,7 +663,8 @@ FLIP = Method(
     name='flip', config_fn=_rule_config, params_fn=_flip_params, model_fn=_flip_model,
     check_fn=_flip_check, validate_fn=_validate_flip,
     modules=('model', 'baselines/flip'), grid_fields=FLIP_GRID_FIELDS,
-    legacy_code=('82984371a231f113a0dd19e7024ee3ddd0cac1a3efe4b8743f24e6ce6c6f5f75',),
+    legacy_code=('82984371a231f113a0dd19e7024ee3ddd0cac1a3efe4b8743f24e6ce6c6f5f75',
+                 '6ed7c38afa0e57b11ed666ea3bd83d166ebf65c97c246138221e9087edf44acd'),
     paper_name=lambda spec: 'flip', cost_fn=_flip_cost, extra_fn=_flip_extra)
 
 
@@ -867,3 +876,98 @@ MONO_FORWARD = dataclasses.replace(
     paper_name=lambda spec: f'mono_forward_{spec.input_mode}')
 
 METHODS.update({m.name: m for m in (BEP, MONO_FORWARD)})
+
+
+# ----------------------------------------------------------------------------------
+# The 1-bit learners (bnnjax.baselines.onebit; docs/onebit.md; beyond the paper): one
+# method per design, --method=flip_<design>. Grid fields: robustness, flip_prob, flip_k,
+# flip_anneal (the last varying fastest).
+# ----------------------------------------------------------------------------------
+
+ONEBIT_GRID_FIELDS = ('robustness', 'flip_prob', 'flip_k', 'flip_anneal')
+# What each design reads besides robustness (the others are refused).
+ONEBIT_READS = {'topk': ('flip_k',), 'threshold': ('flip_k',),
+                'anneal': ('flip_prob', 'flip_anneal'), 'errscale': ('flip_prob',),
+                'consolidate': ('flip_k', 'flip_anneal')}
+
+
+def _onebit_params(design: str):
+  def params_fn(spec: RunSpec, grid: Dict):
+    from bnnjax.baselines import flip, onebit
+    defaults = {'flip_prob': flip.DEFAULT_FLIP_PROB, 'flip_k': onebit.DEFAULT_K,
+                'flip_anneal': onebit.DEFAULT_ANNEAL.get(design, 1.0)}
+    values = {}
+    for f in ONEBIT_GRID_FIELDS:
+      v = grid[f] if grid else getattr(spec, f)
+      if f in defaults:
+        v = ([defaults[f] if x is None else x for x in v] if grid else
+             defaults[f] if v is None else v)
+      values[f] = np.asarray(v, np.float64) if grid else v
+    return onebit.OneBitParams(robustness=values['robustness'],
+                               flip_prob=values['flip_prob'], k=values['flip_k'],
+                               anneal=values['flip_anneal'])
+  return params_fn
+
+
+def _onebit_check(design: str):
+  def check_fn(config, params_, data) -> None:
+    from bnnjax.baselines import onebit
+    onebit.validate_params(params_, design)
+    onebit.validate_config(config, design)
+    if data is not None:
+      checks.check_packed_data(data, config)
+  return check_fn
+
+
+def _validate_onebit(design: str):
+  def validate_fn(spec: RunSpec, ds) -> None:
+    name = f'--method=flip_{design}'
+    _reject(spec, p_reinforce=f'does not apply to {name} (no hidden integer to '
+                              f'reinforce)',
+            weight_clip=f'does not apply to {name} (one bit per weight: no clip)',
+            learning_rate=f'does not apply to {name}',
+            train_classifiers=f'does not apply to {name} (its classifiers are fixed)')
+    for f in ('flip_prob', 'flip_k', 'flip_anneal'):
+      if f not in ONEBIT_READS[design] and getattr(spec, f) is not None:
+        raise ValueError(f'{f} (--{f}) does not apply to {name}; it reads '
+                         f'{", ".join("--" + r for r in ONEBIT_READS[design])}')
+    _reject_conv(spec)
+    if spec.input_mode != 'bin':
+      raise ValueError(f'input_mode (--input_mode) must be bin for {name}, got '
+                       f'{spec.input_mode!r}')
+  return validate_fn
+
+
+def _onebit_cost(design: str):
+  def cost_fn(spec: RunSpec, ds: DataSet) -> Dict:
+    return dict(method=f'flip_{design}', layers=tuple(spec.layers),
+                num_inputs=ds.num_features, num_classes=_rule_config(spec, ds).num_outputs)
+  return cost_fn
+
+
+def _onebit_model(design: str):
+  def model_fn(config, diagnostics):
+    from bnnjax.baselines import onebit
+    del diagnostics  # no hidden integers to describe
+    return onebit.make_model(config, design)
+  return model_fn
+
+
+def _onebit_extra(config, spec, ds) -> dict:
+  p = params(spec)
+  return dict(_rule_head_extra(config, spec), flip_prob=np.asarray(p.flip_prob).tolist(),
+              flip_k=np.asarray(p.k).tolist(), flip_anneal=np.asarray(p.anneal).tolist())
+
+
+def _onebit_method(design: str) -> Method:
+  return Method(
+      name=f'flip_{design}', config_fn=_rule_config, params_fn=_onebit_params(design),
+      model_fn=_onebit_model(design), check_fn=_onebit_check(design),
+      validate_fn=_validate_onebit(design),
+      modules=('model', 'baselines/flip', 'baselines/onebit'),
+      grid_fields=ONEBIT_GRID_FIELDS, paper_name=lambda spec: spec.method,
+      cost_fn=_onebit_cost(design), extra_fn=_onebit_extra)
+
+
+ONEBIT_DESIGNS = ('topk', 'threshold', 'anneal', 'errscale', 'consolidate')
+METHODS.update({m.name: m for m in map(_onebit_method, ONEBIT_DESIGNS)})

@@ -67,6 +67,13 @@ _LEARNING_RATE = flags.DEFINE_float('learning_rate', None,
 _FLIP_PROB = flags.DEFINE_string(
     'flip_prob', None, 'flip: move probability q per unit of drive (default 1/256); a '
     'comma-separated list sweeps (with --weight_clip, the clip of its counter).')
+_FLIP_K = flags.DEFINE_string(
+    'flip_k', None, 'flip_topk / flip_consolidate: flips per neuron and step; '
+    'flip_threshold: the evidence threshold (default 4); a list sweeps.')
+_FLIP_ANNEAL = flags.DEFINE_string(
+    'flip_anneal', None, 'flip_anneal: a of q / (1 + a * epoch) (default 1); '
+    'flip_consolidate: flips per halving of a neuron\'s plasticity (default 64); a list '
+    'sweeps (docs/onebit.md).')
 _CONV = flags.DEFINE_string(
     'conv', '', "Conv blocks before the dense --layers, 'F:K[:P[:S[:PAD]]]' comma-"
     "separated (filters, kernel, pool, stride, padding), e.g. 16:3:2 (--method=conv; the "
@@ -192,7 +199,10 @@ def build_spec(default_batch_size=None):
                  _number_list('flip_prob', _FLIP_PROB.value, float)),
       conv=_CONV.value, conv_select=_CONV_SELECT.value, conv_margin=_CONV_MARGIN.value,
       freeze_conv=_FREEZE_CONV.value, conv_regions=_CONV_REGIONS.value,
-      nu=None if _NU.value is None else _number_list('nu', _NU.value, float))
+      nu=None if _NU.value is None else _number_list('nu', _NU.value, float),
+      flip_k=None if _FLIP_K.value is None else _number_list('flip_k', _FLIP_K.value, int),
+      flip_anneal=(None if _FLIP_ANNEAL.value is None else
+                   _number_list('flip_anneal', _FLIP_ANNEAL.value, float)))
   if _SMOKE.value:
     import dataclasses
     spec = dataclasses.replace(spec, num_epochs=2, num_seeds=2)

@@ -131,13 +131,20 @@ def flip_update(w: jax.Array, delta: jax.Array, key: jax.Array, flip_prob,
   return h.astype(jnp.int8), moved
 
 
-def step(state: model.State, batch: model.Batch, params: FlipParams,
-         config: config_lib.Config) -> Tuple[model.State, model.StepMetrics]:
-  """One step: the rule's steps 1-6 (drive Δ), then the random flips. Keys are used as
-  `model.step` uses them (one per layer), so q = 1 reproduces ours at weight_clip 1."""
+class LayerDrive(NamedTuple):
+  """One layer's part of a step (the rule's steps 3-6): err bool[B] (the error set),
+  mask bool[B, N] (the selected neurons), delta int32[N_prev, N] (the drive S^T G)."""
+  err: jax.Array
+  mask: jax.Array
+  delta: jax.Array
+
+
+def drives(state, batch: model.Batch, robustness,
+           config: config_lib.Config) -> Tuple[jax.Array, Tuple[LayerDrive, ...]]:
+  """(correct int32[], the LayerDrive of every layer): the rule's forward pass and its
+  steps 3-6 on W (state.hidden, any integer dtype), up to the drive Δ that the rule
+  would add to H. Shared by `flip` and the 1-bit learners of `bnnjax.baselines.onebit`."""
   ternary = config.semantics == 'reference'
-  key, step_key = jax.random.split(state.key)
-  layer_keys = jax.random.split(step_key, len(config.layers))
   fwd = model.forward(state, batch.x, config)
   y = batch.y.astype(jnp.int32)
   correct = jnp.sum(model.head_correct(fwd.scores[-1], y, config.head, config.semantics)
@@ -146,25 +153,42 @@ def step(state: model.State, batch: model.Batch, params: FlipParams,
   x_vals = bits.unpack_rows(batch.x, config.num_inputs)  # int8[B, D], ±1
   inputs = (x_vals,) + fwd.post[:-1]
   input_ternary = (False,) + (ternary,) * (len(config.layers) - 1)
-  clip = model.effective_clip(counter_hparams(params), config.semantics)
-  new_hidden, errors, updated = [], [], []
-  for l, (w, p) in enumerate(zip(state.hidden, state.classifiers)):
+  out = []
+  for l, p in enumerate(state.classifiers):
     # --- Steps 3-5: error set, targets and group selection, as the rule.
-    tau = jnp.floor(jnp.asarray(params.robustness, jnp.float32)
+    tau = jnp.floor(jnp.asarray(robustness, jnp.float32)
                     * config.layers[l]).astype(jnp.int32)
     err = model.error_set(fwd.scores[l], y, batch.valid, tau, config.head,
                           config.semantics)
     target = model.head_targets(p, y, config.head)
     mask = model.select(fwd.pre[l], target, err, config.group_size[l])
     g = jnp.where(mask, target, 0).astype(jnp.int8)
-    # --- Step 6's drive Δ = S^T G; then a flip where it opposes W, with prob. min(1, q|Δ|).
+    # --- Step 6's drive Δ = S^T G.
     delta = model.product(inputs[l], g, b, config, input_ternary[l], True)
-    w_new, _ = flip_update(w, delta, layer_keys[l], params.flip_prob, clip)
-    new_hidden.append(w_new)
-    errors.append(jnp.sum(err, dtype=jnp.int32))
-    updated.append(jnp.sum(jnp.any(mask, axis=0), dtype=jnp.int32))
-  new_state = state._replace(hidden=tuple(new_hidden), key=key)
-  return new_state, model.StepMetrics(correct, jnp.stack(errors), jnp.stack(updated))
+    out.append(LayerDrive(err, mask, delta.astype(jnp.int32)))
+  return correct, tuple(out)
+
+
+def step_metrics(correct, layer_drives) -> model.StepMetrics:
+  return model.StepMetrics(
+      correct, jnp.stack([jnp.sum(d.err, dtype=jnp.int32) for d in layer_drives]),
+      jnp.stack([jnp.sum(jnp.any(d.mask, axis=0), dtype=jnp.int32)
+                 for d in layer_drives]))
+
+
+def step(state: model.State, batch: model.Batch, params: FlipParams,
+         config: config_lib.Config) -> Tuple[model.State, model.StepMetrics]:
+  """One step: the rule's steps 1-6 (drive Δ), then the random flips. Keys are used as
+  `model.step` uses them (one per layer), so q = 1 reproduces ours at weight_clip 1."""
+  key, step_key = jax.random.split(state.key)
+  layer_keys = jax.random.split(step_key, len(config.layers))
+  correct, layer_drives = drives(state, batch, params.robustness, config)
+  clip = model.effective_clip(counter_hparams(params), config.semantics)
+  # A flip where Δ opposes W, with probability min(1, q|Δ|).
+  new_hidden = tuple(flip_update(w, d.delta, k, params.flip_prob, clip)[0]
+                     for w, d, k in zip(state.hidden, layer_drives, layer_keys))
+  return (state._replace(hidden=new_hidden, key=key),
+          step_metrics(correct, layer_drives))
 
 
 @model.jit_config

@@ -465,3 +465,54 @@ FORMULAS.update({f.name: f for f in (
 )})
 METHODS = tuple(FORMULAS)
 RULE_METHODS = tuple(m for m, f in FORMULAS.items() if f.binary)
+
+# ----------------------------------------------------------------------------------
+# Beyond the paper: the 1-bit learners (bnnjax.baselines.onebit; docs/onebit.md). One
+# bit per weight; what a design keeps per neuron is counted with the classifiers.
+# ----------------------------------------------------------------------------------
+
+ONEBIT_DESIGNS = ('topk', 'threshold', 'anneal', 'errscale', 'consolidate')
+ONEBIT_METHODS = tuple(f'flip_{d}' for d in ONEBIT_DESIGNS)
+ONEBIT_COUNTER_BITS = 32  # consolidate's per-neuron flip counter (int32)
+
+
+def _onebit_memory(neuron_bits: int):
+  """flip's memory at 1 bit per weight, plus `neuron_bits` per hidden neuron."""
+  def memory(net, d, c, b, n, input_mode, weight_bits):
+    neurons = sum(l.fan_out for l in net if l.kind == 'hidden')
+    return _parts(d * n, _w(net), _local_classifiers(net, c) + neuron_bits * neurons,
+                  8 * _act(net, b))
+  return memory
+
+
+def _onebit_ops(select_k: bool):
+  """ours' gates (the drive Δ by XNOR and popcount; the flip decision counted as the
+  increments it replaces), plus for the top-k designs, per trained layer (a, b), the
+  choice of the k largest of a 32-bit keys per neuron by a sorting network: a·⌈log2 a⌉²
+  / 2 compare-and-swaps per column, each counted as one increment (a 32-bit compare)."""
+  base = _binary_ops(True, False)
+
+  def ops_fn(net, c, b_):
+    ops = base(net, c, b_)
+    if select_k:
+      for layer in net:
+        if layer.kind == 'hidden':
+          a, b = layer.fan_in, layer.fan_out
+          ops['increment'] += b * (a * math.ceil(math.log2(max(a, 2))) ** 2 // 2)
+    return ops
+  return ops_fn
+
+
+FORMULAS.update({f.name: f for f in (
+    Formula('flip_topk', _mlp_chain, _onebit_memory(0), _onebit_ops(True), '1-bit', True),
+    Formula('flip_threshold', _mlp_chain, _onebit_memory(0), _onebit_ops(False), '1-bit',
+            True),
+    Formula('flip_anneal', _mlp_chain, _onebit_memory(0), _onebit_ops(False), '1-bit',
+            True),
+    Formula('flip_errscale', _mlp_chain, _onebit_memory(0), _onebit_ops(False), '1-bit',
+            True),
+    Formula('flip_consolidate', _mlp_chain, _onebit_memory(ONEBIT_COUNTER_BITS),
+            _onebit_ops(True), '1-bit', True),
+)})
+METHODS = tuple(FORMULAS)
+RULE_METHODS = tuple(m for m, f in FORMULAS.items() if f.binary)

@@ -10,8 +10,9 @@ shape (said so in the output).
 
 from typing import Sequence
 
-from bnnjax.cost.formulas import (BITS_PER_BYTE, BYTES_PER_KB, RULE_METHODS, bits_to_kb,
-                                  cost_layers, formula, op_counts, summary_columns)
+from bnnjax.cost.formulas import (BITS_PER_BYTE, BYTES_PER_KB, ONEBIT_METHODS,
+                                  RULE_METHODS, bits_to_kb, cost_layers, formula,
+                                  op_counts, summary_columns)
 from bnnjax.measure import measured_ours
 
 
@@ -116,7 +117,7 @@ def report(method: str, layers: Sequence[int], dataset, batch_size: int = 100,
   by = lambda bits_: _fmt_bytes(bits_ / BITS_PER_BYTE)
   lines.append(row('data', by(parts['data']), meas_data))
   lines.append(row('weights', by(parts['weights']), meas_w))
-  if method in ('ours', 'flip'):
+  if method in ('ours', 'flip') + ONEBIT_METHODS:
     lines.append(row('local classifiers (max N_l*C)', by(parts['classifiers']), meas_cls))
   elif method == 'ours_train_out':
     lines.append(row('trained classifiers (8-bit)', by(parts['classifiers']), meas_cls))

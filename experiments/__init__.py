@@ -9,7 +9,7 @@ import importlib
 from typing import Dict
 
 NAMES = ('main', 'group_size', 'cp_r', 'depth', 'robustness', 'weight_bits', 'train_out',
-         'learning_curves', 'uci', 'continual', 'conv', 'comparators')
+         'learning_curves', 'uci', 'continual', 'conv', 'comparators', 'onebit')
 
 
 def get(name: str):

@@ -20,7 +20,7 @@ LOCAL = {'main': 'prototypes', 'group_size': 'mnist5k', 'cp_r': 'prototypes',
          'depth': 'mnist5k', 'robustness': 'prototypes', 'weight_bits': 'mnist5k',
          'train_out': 'prototypes', 'learning_curves': 'prototypes',
          'uci': 'breast_cancer', 'continual': 'mnist5k', 'conv': 'digits',
-         'comparators': 'digits'}
+         'comparators': 'digits', 'onebit': 'mnist5k'}
 
 
 @pytest.fixture(scope='module')

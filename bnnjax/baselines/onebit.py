@@ -196,8 +196,10 @@ def step(state: OneBitState, batch: model.Batch, params: OneBitParams,
         move = move & neuron_gate(f, jax.random.fold_in(lk, 1), params.anneal)[None, :]
     new_hidden.append(jnp.where(move, jnp.sign(d.delta), w.astype(jnp.int32))
                       .astype(jnp.int8))
-    moved = jnp.sum(move, axis=0, dtype=jnp.int32)
-    new_flips.append(jnp.minimum(f, MAX_FLIPS - moved) + moved)  # saturates at MAX_FLIPS
+    if design == 'consolidate':
+      moved = jnp.sum(move, axis=0, dtype=jnp.int32)
+      f = jnp.minimum(f, MAX_FLIPS - moved) + moved  # saturates at MAX_FLIPS
+    new_flips.append(f)
   new_state = state._replace(hidden=tuple(new_hidden), flips=tuple(new_flips), key=key)
   return new_state, flip.step_metrics(correct, layer_drives)
 

@@ -226,13 +226,16 @@ def result_dict(config) -> Dict:
   must not change): everything of a config that decides a result bit."""
   return {k: v for k, v in flat_dict(config).items()
           if k not in SPEED_FIELDS and not (k == 'train_divisor' and v == 1)
-          and not (k in ADDED_EMPTY and v == ())}
+          and not (k in ADDED_EMPTY and v == ())
+          and not (k in ADDED_OFF and v == ADDED_OFF[k])}
 
 
 # Fields that joined configs after checkpoints existed, left out of `result_dict` while
 # empty so that those checkpoints' fingerprints do not change (the float baselines'
-# conv blocks).
+# conv blocks), or while at the value that switches them off (BEP's group-size
+# schedule).
 ADDED_EMPTY = ('conv', 'image_shape')
+ADDED_OFF = {'gamma_patience': 0}
 
 
 def program_config(config):

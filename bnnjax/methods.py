@@ -13,8 +13,10 @@ Registered (`METHODS`): `ours` (the local binary error rule, `bnnjax.model`), `c
 (the CP+R committee machine trained by the rule), `sgd` and `adam` (float MLPs), `ste`
 (a binary MLP trained with the straight-through estimator, beyond the paper), `flip`
 (the rule with 1-bit weights and random flips instead of hidden integers, beyond the
-paper), `bep` (Binary Error Propagation, arXiv 2512.04189) and `mono_forward` (arXiv
-2501.09238), both beyond the paper (docs/bep.md). Every method gets the same data pool,
+paper), `flip_topk`, `flip_threshold`, `flip_anneal`, `flip_errscale` and
+`flip_consolidate` (one bit per weight, `bnnjax.baselines.onebit`, docs/onebit.md), `bep`
+(Binary Error Propagation, arXiv 2512.04189) and `mono_forward` (arXiv 2501.09238), all
+beyond the paper (docs/bep.md). Every method gets the same data pool,
 per-seed split, seeds and outputs. A new method is one entry here and its module
 (docs/baselines.md).
 """
@@ -85,6 +87,7 @@ class RunSpec:
   # The 1-bit learners' (--method=flip_<design>, bnnjax.baselines.onebit; None: defaults)
   flip_k: Union[None, int, Tuple[int, ...]] = None
   flip_anneal: Union[None, float, Tuple[float, ...]] = None
+  bep_patience: int = 0  # bep's group-size schedule: epochs without progress (0: off)
 
   def resolved_group_size(self) -> Tuple[int, ...]:
     if self.group_size is None:
@@ -97,7 +100,7 @@ class RunSpec:
 # default, so that the ids of the settings on disk do not change (experiments.framework).
 ADDED_FIELDS = {'flip_prob': None, 'conv': '', 'conv_select': 'filter',
                 'conv_margin': 0, 'freeze_conv': False, 'conv_regions': 0, 'nu': None,
-                'flip_k': None, 'flip_anneal': None}
+                'flip_k': None, 'flip_anneal': None, 'bep_patience': 0}
 # Fields only some methods read (a grid field of theirs); any other method refuses them.
 METHOD_FIELDS = {'nu': '--method=bep', 'flip_k': '--method=flip_<design>',
                  'flip_anneal': '--method=flip_<design>'}
@@ -212,6 +215,9 @@ def validate(spec: RunSpec, ds: Optional[DataSet] = None) -> None:
   for field, owner in METHOD_FIELDS.items():
     if getattr(spec, field) is not None and field not in entry.grid_fields:
       raise ValueError(f'{field} (--{field}) applies to {owner} only, not {spec.method}')
+  if spec.bep_patience and spec.method != 'bep':
+    raise ValueError(f'bep_patience (--bep_patience) applies to --method=bep only, not '
+                     f'{spec.method}')
   entry.validate_fn(spec, ds)
   config = entry.config_fn(spec, ds)
   p = params(spec)
@@ -802,7 +808,7 @@ def _bep_config(spec: RunSpec, ds: Optional[DataSet]):
       layers=tuple(spec.layers), group_size=spec.resolved_group_size(),
       num_inputs=ds.num_features if ds is not None else 1,
       num_classes=ds.num_classes if ds is not None else 2, protocol=protocol(spec, ds),
-      semantics=spec.semantics, speed=speed(spec))
+      semantics=spec.semantics, speed=speed(spec), gamma_patience=spec.bep_patience)
 
 
 def _bep_params(spec: RunSpec, grid: Dict):

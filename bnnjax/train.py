@@ -67,6 +67,10 @@ _LEARNING_RATE = flags.DEFINE_float('learning_rate', None,
 _FLIP_PROB = flags.DEFINE_string(
     'flip_prob', None, 'flip: move probability q per unit of drive (default 1/256); a '
     'comma-separated list sweeps (with --weight_clip, the clip of its counter).')
+_BEP_PATIENCE = flags.DEFINE_integer(
+    'bep_patience', 0, 'bep: group-size schedule, move each γ to the next divisor of '
+    'its width after this many epochs without a lower training error (0: off; '
+    'docs/bep.md).')
 _FLIP_K = flags.DEFINE_string(
     'flip_k', None, 'flip_topk / flip_consolidate: flips per neuron and step; '
     'flip_threshold: the evidence threshold (default 4); a list sweeps.')
@@ -200,6 +204,7 @@ def build_spec(default_batch_size=None):
       conv=_CONV.value, conv_select=_CONV_SELECT.value, conv_margin=_CONV_MARGIN.value,
       freeze_conv=_FREEZE_CONV.value, conv_regions=_CONV_REGIONS.value,
       nu=None if _NU.value is None else _number_list('nu', _NU.value, float),
+      bep_patience=_BEP_PATIENCE.value,
       flip_k=None if _FLIP_K.value is None else _number_list('flip_k', _FLIP_K.value, int),
       flip_anneal=(None if _FLIP_ANNEAL.value is None else
                    _number_list('flip_anneal', _FLIP_ANNEAL.value, float)))

@@ -121,12 +121,15 @@ def float_values(closed_jaxpr):
 @pytest.mark.parametrize('backend', ['packed', 'dense'])
 def test_bep_training_step_has_no_floating_point(backend):
   """The jaxpr of a whole training step (forward, trigger, backward, selection,
-  update, reinforcement, clip, counts) holds no floating-point value, nested jaxprs
-  included, on the packed backend. The dense backend's only floats are the exact
+  update, reinforcement, clip, counts; the group-size schedule on the packed run) holds
+  no floating-point value, nested jaxprs included, on the packed backend. The dense backend's only floats are the exact
   float32 dot that `model.dense_dot` takes off CPU. The engine's float32 `prev_acc` is
   left out of the traced state (the step never reads it). A planted float32 operation
   is found (the walk can fail)."""
   config = _config('reference', backend)
+  if backend == 'packed':  # with the group-size schedule (lax.switch over divisors)
+    config = bep.BEPConfig(**{**vars(config), 'group_size': (1, 1, 1),
+                              'gamma_patience': 2})
   params = bep.hparams(nu=0.25, robustness=0.5, p_reinforce=0.5)
   state = jax.eval_shape(lambda k: bep.init(k, config, params, bep.codebook(C, 4)),
                          jax.random.PRNGKey(0))._replace(prev_acc=None)
@@ -286,3 +289,36 @@ def test_prototypes_bep_protocol():
     proto = np.where(x[y == c].sum(0) >= 0, 1, -1)  # majority of 230: the prototype
     assert 0.52 < np.mean(x[y == c] == proto) < 0.56  # 1 - 0.46
     assert np.mean(proto == np.where(x0[y0 == c].sum(0) >= 0, 1, -1)) > 0.75
+
+
+def test_group_size_schedule():
+  """The schedule's rule on exact numbers; a step at level k selects like a run whose
+  group size is the k-th divisor (bit for bit); the flag is refused elsewhere."""
+  step = lambda s, counts, roll: np.asarray(bep.next_schedule(
+      jnp.asarray(s, jnp.int32), jnp.asarray(counts, jnp.int32), jnp.asarray(roll), 2, 3))
+  e = lambda err, n: (err << 16) // n
+  assert step([0, 65537, 0], [1, 30, 100, 0, 0], True).tolist() == [0, e(30, 100), 0]
+  assert step([0, e(30, 100), 0], [2, 30, 100, 0, 0], True).tolist() == [0, e(30, 100), 1]
+  assert step([0, e(30, 100), 1], [3, 31, 100, 0, 0], True).tolist() == [1, e(30, 100), 0]
+  assert step([2, e(30, 100), 1], [3, 31, 100, 0, 0], True).tolist() == [2, e(30, 100), 0]
+  assert step([0, 7, 1], [3, 31, 100, 0, 0], False).tolist() == [0, 7, 1]  # mid-epoch
+  assert step([0, 65537, 0], [0, 1, 1, 0, 0], True).tolist() == [0, 65537, 0]  # epoch 0
+  on = _config('reference', 'packed', (6, 4), (1, 2))
+  on = bep.BEPConfig(**{**vars(on), 'gamma_patience': 3})
+  assert bep.gamma_levels(on) == ((1, 2, 3, 6), (2, 4))
+  params = bep.hparams(nu=0.5, robustness=1.0, p_reinforce=0.0)
+  x, y, valid = _batch(1)
+  batch = model.Batch(jnp.asarray(bits.pack_numpy(x)), jnp.asarray(y), jnp.asarray(valid))
+  s0 = bep.init(jax.random.PRNGKey(2), on, params, bep.codebook(C, 4))
+  moved = bep.step(s0._replace(schedule=jnp.array([2, 9, 0], jnp.int32)), batch, params,
+                   on)[0]
+  fixed = _config('reference', 'packed', (6, 4), (3, 4))
+  want = bep.step(s0, batch, params, fixed)[0]
+  for a, b in zip(moved.hidden, want.hidden):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  level0 = bep.step(s0, batch, params, on)[0]
+  assert any(not np.array_equal(a, b) for a, b in zip(level0.hidden, want.hidden))
+  with pytest.raises(ValueError, match='bep_patience'):
+    methods.validate(methods.RunSpec(method='ours', bep_patience=2))
+  with pytest.raises(ValueError, match='bep_patience'):
+    methods.validate(methods.RunSpec(method='bep', bep_patience=-1))

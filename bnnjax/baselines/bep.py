@@ -56,9 +56,15 @@ Choices the paper leaves open (docs/bep.md has the reasons):
   none lowers J or max(20·C·K_L, 5000) iterations (J in exact integers). It depends on
   (C, K_L, codebook_seed = 0) only: every run of a config shares it; runs differ in H and
   shuffles.
-* Not done: the group-size schedule on stalled validation error (§3.3). γ is static in
-  the compiled program and the engine has no validation split inside a run; a schedule
-  would need γ traced and a per-epoch validation pass. γ is fixed per run.
+* Group-size schedule (§3.3; `BEPConfig.gamma_patience` P, `--bep_patience`; 0, the
+  default, is off): γ_l starts at `group_size` and moves to the next larger divisor of
+  K_l when the error has not improved for P epochs. The paper stalls on validation
+  error; the engine has no validation split inside a run, so bnnjax uses the previous
+  epoch's training error E (the one that scales the reinforcement), compared as
+  ⌊E·2^16⌋. At the first step of each epoch: if E is below the best so far it becomes
+  the best and the wait restarts, else the wait grows, and at P the level moves up
+  (every layer to its next divisor, the last one kept) and the wait restarts. The
+  divisors are static; the step picks the level's selection with `lax.switch`.
 
 Dimensions: B batch, D inputs, N_l (= K_l) hidden widths, C classes, W uint32 words.
 """
@@ -109,6 +115,7 @@ class BEPConfig:
   speed: config_lib.Speed = config_lib.Speed()
   init_scale: float = INIT_SCALE
   codebook_seed: int = 0
+  gamma_patience: int = 0  # group-size schedule: epochs without progress (0: off)
 
   def __post_init__(self):
     layers = (self.layers,) if isinstance(self.layers, int) else self.layers
@@ -151,6 +158,9 @@ def validate(c: BEPConfig) -> None:
     check((fan_in + 1) * g < 2**31, f'fan-in {fan_in} times group_size {g} too large')
   check(math.isfinite(c.init_scale) and c.init_scale > 0,
         f'init_scale must be finite and > 0, got {c.init_scale}')
+  check(isinstance(c.gamma_patience, int) and 0 <= c.gamma_patience <= 1000,
+        f'bep_patience (--bep_patience) must be an integer in [0, 1000] (0: no '
+        f'group-size schedule), got {c.gamma_patience!r}')
   check(isinstance(c.codebook_seed, int) and c.codebook_seed >= 0,
         f'codebook_seed must be an integer >= 0, got {c.codebook_seed!r}')
   config_lib.validate_common(c)
@@ -284,6 +294,9 @@ class State(NamedTuple):
             its samples, errors so far this epoch, its samples so far): pre-update
             training errors of valid rows; E = errors / samples of the previous epoch
             (the first epoch starts from (1, 1): E = 1).
+  schedule: int32[3] — the group-size schedule's (level, best ⌊E·2^16⌋ so far, epochs
+            without improvement); level 0 is `group_size` (stays 0 with the schedule
+            off).
   """
   hidden: Tuple[jax.Array, ...]
   codebook: jax.Array
@@ -291,6 +304,32 @@ class State(NamedTuple):
   prev_acc: jax.Array
   epoch: jax.Array
   counts: jax.Array
+  schedule: jax.Array
+
+
+def gamma_levels(config: BEPConfig) -> Tuple[Tuple[int, ...], ...]:
+  """Per layer, the γ of each schedule level: the divisors of K_l from group_size up
+  (one level, group_size, with the schedule off)."""
+  out = []
+  for n, g in zip(config.layers, config.group_size):
+    out.append(tuple(d for d in range(g, n + 1) if n % d == 0)
+               if config.gamma_patience else (g,))
+  return tuple(out)
+
+
+def next_schedule(schedule: jax.Array, counts: jax.Array, roll: jax.Array,
+                  patience: int, num_levels: int) -> jax.Array:
+  """The schedule after the first step of an epoch (roll True) reads the previous
+  epoch's errors counts[1] / counts[2] (module docstring); unchanged otherwise and in
+  the first epoch (no previous epoch)."""
+  e16 = fraction_16(counts[1], counts[2]).astype(jnp.int32)
+  level, best, wait = schedule[0], schedule[1], schedule[2]
+  improved = e16 < best
+  wait = jnp.where(improved, 0, wait + 1)
+  move = wait >= patience
+  new = jnp.stack([jnp.where(move, jnp.minimum(level + 1, num_levels - 1), level),
+                   jnp.minimum(best, e16), jnp.where(move, 0, wait)])
+  return jnp.where(roll & (counts[0] > 0), new, schedule)
 
 
 def effective_clip(weight_clip, semantics: str):
@@ -321,7 +360,8 @@ def init(key: jax.Array, config: BEPConfig, params: BEPParams,
     hidden.append(jnp.clip(h, -clip, clip).astype(jnp.int16))
   return State(hidden=tuple(hidden), codebook=jnp.asarray(codebook_, jnp.int8), key=key,
                prev_acc=jnp.zeros((), jnp.float32), epoch=jnp.zeros((), jnp.int32),
-               counts=jnp.array([0, 1, 1, 0, 0], jnp.int32))
+               counts=jnp.array([0, 1, 1, 0, 0], jnp.int32),
+               schedule=jnp.array([0, FIXED_ONE + 1, 0], jnp.int32))
 
 
 # ----------------------------------------------------------------------------------
@@ -475,6 +515,11 @@ def _update(state, batch, params, config, fwd, correct_rows, correct):
   prev = jnp.where(roll, c[3:5], c[1:3])
   cur = jnp.where(roll, 0, c[3:5])
   counts = jnp.concatenate([state.epoch[None], prev, cur])
+  levels = gamma_levels(config)
+  schedule = state.schedule
+  if config.gamma_patience:
+    schedule = next_schedule(schedule, counts, roll, config.gamma_patience,
+                             max(len(g) for g in levels))
   # --- Step 2: the trigger set, shared by every layer.
   trig = trigger(fwd.scores, y, batch.valid, params.robustness_q, config.layers[-1])
   any_trig = jnp.any(trig)
@@ -491,7 +536,12 @@ def _update(state, batch, params, config, fwd, correct_rows, correct):
   for l, h in enumerate(state.hidden):
     # --- Step 4: wrong neurons of triggered samples; one per group by least |z|.
     wrong = (targets[l] != fwd.post[l]) & trig[:, None]
-    mask = select_wrong(fwd.pre[l], wrong, config.group_size[l])
+    if len(levels[l]) == 1:
+      mask = select_wrong(fwd.pre[l], wrong, levels[l][0])
+    else:
+      branches = [functools.partial(select_wrong, group_size=g) for g in levels[l]]
+      mask = lax.switch(jnp.minimum(schedule[0], len(levels[l]) - 1), branches,
+                        fwd.pre[l], wrong)
     g = jnp.where(mask, targets[l], 0).astype(jnp.int8)
     # --- Step 5: H + 2 Σ_μ a_{l-1} (m ⊙ a*), accumulated in int32.
     h_sum = model.product(inputs[l], g, b, config, False, True,
@@ -507,7 +557,8 @@ def _update(state, batch, params, config, fwd, correct_rows, correct):
   counts = counts.at[3].add(jnp.sum(valid & ~correct_rows, dtype=jnp.int32))
   counts = counts.at[4].add(jnp.sum(valid, dtype=jnp.int32))
   num_trig = jnp.sum(trig, dtype=jnp.int32)
-  new_state = state._replace(hidden=tuple(new_hidden), key=key, counts=counts)
+  new_state = state._replace(hidden=tuple(new_hidden), key=key, counts=counts,
+                             schedule=schedule)
   return new_state, model.StepMetrics(
       correct, jnp.full((len(config.layers),), num_trig), jnp.stack(updated))
 

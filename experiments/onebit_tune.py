@@ -24,10 +24,11 @@ TUNE_EPOCHS = {'mnist5k': 30, 'prototypes': 50}
 # design: [(batch size, {grid field: values})]
 TUNE_GRID = {
     'topk': [(b, {'flip_k': (1, 2, 4, 8, 16)}) for b in (100, 500, 1000, 2500, 5000)],
-    'threshold': [(b, {'flip_k': (1, 2, 4, 8, 16, 32)}) for b in (100, 1000)],
+    'threshold': [(b, {'flip_k': (1, 2, 4, 8, 16, 32, 64, 128, 256)})
+                  for b in (100, 1000, 2500, 5000)],
     'anneal': [(100, {'flip_prob': (1 / 16, 1 / 64, 1 / 256),
                       'flip_anneal': (0.1, 0.5, 2.0)})],
-    'errscale': [(100, {'flip_prob': (1 / 4, 1 / 16, 1 / 64, 1 / 256)})],
+    'errscale': [(100, {'flip_prob': (1 / 4, 1 / 16, 1 / 64, 1 / 256, 1 / 1024)})],
 }
 LAYERS = (135, 135)
 

@@ -94,7 +94,7 @@ if selftest.main(['--only', 'dense_dot'] if SMOKE else []) == selftest.EXIT_FAIL
 # seeds.
 
 # %%
-EXPERIMENT = 'main'  # @param ["main", "group_size", "cp_r", "depth", "robustness", "weight_bits", "train_out", "learning_curves", "uci", "continual", "conv", "comparators"]
+EXPERIMENT = 'main'  # @param ["main", "group_size", "cp_r", "depth", "robustness", "weight_bits", "train_out", "learning_curves", "uci", "continual", "conv", "comparators", "onebit"]
 DATASETS = 'prototypes'  # @param {type:"string"}
 MODE = 'full'  # @param ["smoke", "full"]
 NUM_SEEDS = 0  # @param {type:"integer"}

@@ -310,13 +310,14 @@ def test_group_size_schedule():
   x, y, valid = _batch(1)
   batch = model.Batch(jnp.asarray(bits.pack_numpy(x)), jnp.asarray(y), jnp.asarray(valid))
   s0 = bep.init(jax.random.PRNGKey(2), on, params, bep.codebook(C, 4))
-  moved = bep.step(s0._replace(schedule=jnp.array([2, 9, 0], jnp.int32)), batch, params,
-                   on)[0]
+  step = jax.jit(bep.step, static_argnums=3)
+  moved = step(s0._replace(schedule=jnp.array([2, 9, 0], jnp.int32)), batch, params,
+               on)[0]
   fixed = _config('reference', 'packed', (6, 4), (3, 4))
-  want = bep.step(s0, batch, params, fixed)[0]
+  want = step(s0, batch, params, fixed)[0]
   for a, b in zip(moved.hidden, want.hidden):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
-  level0 = bep.step(s0, batch, params, on)[0]
+  level0 = step(s0, batch, params, on)[0]
   assert any(not np.array_equal(a, b) for a, b in zip(level0.hidden, want.hidden))
   with pytest.raises(ValueError, match='bep_patience'):
     methods.validate(methods.RunSpec(method='ours', bep_patience=2))

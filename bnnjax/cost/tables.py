@@ -117,7 +117,9 @@ def report(method: str, layers: Sequence[int], dataset, batch_size: int = 100,
   by = lambda bits_: _fmt_bytes(bits_ / BITS_PER_BYTE)
   lines.append(row('data', by(parts['data']), meas_data))
   lines.append(row('weights', by(parts['weights']), meas_w))
-  if method in ('ours', 'flip') + ONEBIT_METHODS:
+  if method == 'flip_consolidate':
+    lines.append(row('classifiers + neuron counters', by(parts['classifiers']), meas_cls))
+  elif method in ('ours', 'flip') + ONEBIT_METHODS:
     lines.append(row('local classifiers (max N_l*C)', by(parts['classifiers']), meas_cls))
   elif method == 'ours_train_out':
     lines.append(row('trained classifiers (8-bit)', by(parts['classifiers']), meas_cls))

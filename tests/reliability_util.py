@@ -122,15 +122,21 @@ def command(module: str, args, devices=None):
   return [sys.executable, '-c', _WITH_DEVICES, str(devices), module] + list(args)
 
 
-def env():
-  return dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''))
+def env(optimized: bool = False):
+  """The children's environment; optimized: compile with every XLA optimization, as
+  users' runs do (the suite turns most of them off; tests/conftest.py)."""
+  out = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''))
+  if optimized:
+    out['JAX_DISABLE_MOST_OPTIMIZATIONS'] = '0'
+  return out
 
 
-def run_cli(module: str, args, cwd, devices=None, timeout=600):
+def run_cli(module: str, args, cwd, devices=None, timeout=600, optimized=False):
   """subprocess.CompletedProcess of one entry-point run to its end."""
   import subprocess
-  return subprocess.run(command(module, args, devices), cwd=str(cwd), env=env(),
-                        capture_output=True, text=True, timeout=timeout)
+  return subprocess.run(command(module, args, devices), cwd=str(cwd),
+                        env=env(optimized), capture_output=True, text=True,
+                        timeout=timeout)
 
 
 # Columns that legitimately differ between two runs of the same command.
@@ -201,13 +207,13 @@ def temp_litter(folder: str):
                 if n.startswith('.tmp-'))
 
 
-def kill_at(module, args, cwd, rng, span, mode):
+def kill_at(module, args, cwd, rng, span, mode, optimized=False):
   """Starts the command, kills it with SIGKILL at a random moment, returns what was
   on disk then: mode 'time': uniform in [0.05, span] seconds after the start; 'line':
   after a random one of the progress lines (epoch or setting lines) plus up to 0.2 s."""
   log_path = os.path.join(str(cwd), f'killed-{time.time_ns()}.log')
   with open(log_path, 'w') as log:
-    proc = subprocess.Popen(command(module, args), cwd=str(cwd), env=env(),
+    proc = subprocess.Popen(command(module, args), cwd=str(cwd), env=env(optimized),
                             stdout=log, stderr=subprocess.STDOUT, text=True)
     t0 = time.time()
     if mode == 'time':

@@ -37,7 +37,7 @@ def reference(tmp_path_factory):
   """One run of the command in a fresh process: (digest, wall seconds)."""
   cwd = tmp_path_factory.mktemp('reference')
   t0 = time.time()
-  proc = ru.run_cli('bnnjax.train', TRAIN_ARGS, cwd)
+  proc = ru.run_cli('bnnjax.train', TRAIN_ARGS, cwd, optimized=True)
   assert proc.returncode == 0, proc.stderr
   digest = _digest(cwd)
   assert digest['results.csv'].startswith('12 rows')  # 3 seeds x 4 epochs
@@ -53,7 +53,7 @@ def _compare(name, digest, got, test, **info):
 
 def test_same_command_in_two_fresh_processes_writes_identical_results(reference,
                                                                       tmp_path):
-  proc = ru.run_cli('bnnjax.train', TRAIN_ARGS, tmp_path)
+  proc = ru.run_cli('bnnjax.train', TRAIN_ARGS, tmp_path, optimized=True)
   assert proc.returncode == 0, proc.stderr
   differ = _compare('the same command in a second fresh process', reference[0],
                     _digest(tmp_path),
@@ -63,7 +63,8 @@ def test_same_command_in_two_fresh_processes_writes_identical_results(reference,
 
 @pytest.mark.parametrize('devices', [1] + ([3, 4] if ru.FULL else []))
 def test_another_device_count_writes_identical_results(reference, tmp_path, devices):
-  proc = ru.run_cli('bnnjax.train', TRAIN_ARGS, tmp_path, devices=devices)
+  proc = ru.run_cli('bnnjax.train', TRAIN_ARGS, tmp_path, devices=devices,
+                     optimized=True)
   assert proc.returncode == 0, proc.stderr
   assert f'up to {devices} cpu device' in proc.stdout or 'devices:' not in proc.stdout
   differ = _compare(f'{devices} CPU device(s) instead of {os.cpu_count()}', reference[0],
@@ -75,11 +76,11 @@ def test_another_device_count_writes_identical_results(reference, tmp_path, devi
 
 def _kill_case(cwd, digest, span, rng, mode):
   cwd.mkdir()
-  at = ru.kill_at('bnnjax.train', TRAIN_ARGS, cwd, rng, span, mode)
+  at = ru.kill_at('bnnjax.train', TRAIN_ARGS, cwd, rng, span, mode, optimized=True)
   wd = cwd / 'wd'
   at['checkpoint_on_disk'] = (wd / 'checkpoint.npz').exists()
   at['results_on_disk'] = (wd / 'results.csv').exists()
-  again = ru.run_cli('bnnjax.train', TRAIN_ARGS, cwd)
+  again = ru.run_cli('bnnjax.train', TRAIN_ARGS, cwd, optimized=True)
   problems = []
   if again.returncode != 0:
     problems.append(f'the rerun failed: {again.stderr.strip()[-300:]}')

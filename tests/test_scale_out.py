@@ -192,7 +192,9 @@ def test_engine_options_are_validated():
 
 
 def _run(cmd, env=None, **kw):
-  env = dict(os.environ, **(env or {}))
+  """A fresh process that compiles with every XLA optimization, as users' runs do
+  (tests/conftest.py)."""
+  env = dict(os.environ, JAX_DISABLE_MOST_OPTIMIZATIONS='0', **(env or {}))
   env['PYTHONPATH'] = REPO + os.pathsep + env.get('PYTHONPATH', '')
   return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, **kw)
 
@@ -256,7 +258,8 @@ def test_two_processes_equal_one_process_bit_for_bit(tmp_path):
     cmds = [base + [f'--workdir={two_dir}', f'--export={two_dir / "net.bnn"}',
                     f'--coordinator_address=localhost:{port}', '--num_processes=2',
                     f'--process_id={i}'] for i in range(2)]
-    return [subprocess.Popen(c, env=dict(os.environ, PYTHONPATH=REPO),
+    return [subprocess.Popen(c, env=dict(os.environ, PYTHONPATH=REPO,
+                                         JAX_DISABLE_MOST_OPTIMIZATIONS='0'),
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             for c in cmds]
 

@@ -975,5 +975,6 @@ def _onebit_method(design: str) -> Method:
       cost_fn=_onebit_cost(design), extra_fn=_onebit_extra)
 
 
-ONEBIT_DESIGNS = ('topk', 'threshold', 'anneal', 'errscale', 'consolidate')
-METHODS.update({m.name: m for m in map(_onebit_method, ONEBIT_DESIGNS)})
+from bnnjax.baselines import onebit as _onebit  # noqa: E402 (its designs' names)
+
+METHODS.update({m.name: m for m in map(_onebit_method, _onebit.DESIGNS)})

@@ -137,8 +137,11 @@ def test_onebit_bad_flags(kw, match):
 
 
 def test_onebit_cost_rows():
-  """One bit per weight (flip's row at c = 1), the consolidation counters with the
-  classifiers, and the top-k designs' selection gates on top of flip's."""
+  """A row per design; one bit per weight (flip's row at c = 1), the consolidation
+  counters with the classifiers, and the top-k designs' selection gates on top of
+  flip's."""
+  assert cost.formulas.ONEBIT_METHODS == tuple(f'flip_{d}' for d in onebit.DESIGNS)
+  assert set(cost.formulas.ONEBIT_METHODS) <= set(methods.METHODS)
   args = ((135, 135), 784, 10, 100, 4000)
   flip_mem = cost.memory_bits_breakdown('flip', *args)
   assert cost.memory_bits_breakdown('flip_topk', *args) == flip_mem

@@ -42,6 +42,11 @@ SMOKE = {'mnist5k': 'flip_topk'}
 
 
 def label(spec) -> str:
+  suffix = ' [binary semantics]' if spec.semantics == 'binary' else ''
+  return _label(spec) + suffix
+
+
+def _label(spec) -> str:
   if spec.method == 'ours':
     return f'ours 8-bit (c={spec.weight_clip})'
   if spec.method == 'flip':
@@ -80,7 +85,14 @@ def settings(smoke: bool = False):
       rows.append(_setting(dataset, f'flip_{design}', smoke, **kw))
     rows.append(_setting(dataset, 'flip_consolidate', smoke,
                          flip_anneal=float(SINGLE_S), **TUNED[dataset]['topk']))
-    out += [s for s in rows if not smoke or s.spec.method == SMOKE.get(dataset)]
+    # Strictly one bit: under 'binary' no weight is ever 0 (under 'reference' the
+    # initial W = sign(trunc(G)) is 0 for about 1 % of the weights until they move).
+    rows += [_setting(dataset, 'ours', smoke, weight_clip=127, p_reinforce=0.5,
+                      semantics='binary'),
+             _setting(dataset, 'flip_topk', smoke, semantics='binary',
+                      **TUNED[dataset]['topk'])]
+    out += [s for s in rows if not smoke or (s.spec.method == SMOKE.get(dataset)
+                                             and s.spec.semantics == 'reference')]
   mnist = TUNED['mnist5k']['topk']
   rows = _baselines('mnist5k', smoke, SEQUENCE)
   rows.append(_setting('mnist5k', 'flip_topk', smoke, SEQUENCE, **mnist))
@@ -100,9 +112,11 @@ def _pairs():
   rows = [s for s in settings() if s.tasks is None]
   out = []
   for dataset in SINGLE:
-    mine = [s.label for s in rows if s.dataset == dataset]
+    mine = [s.label for s in rows if s.dataset == dataset and s.spec.semantics != 'binary']
+    binary = [s.label for s in rows if s.dataset == dataset and s.spec.semantics == 'binary']
     topk = [l for l in mine if l.startswith('flip_topk')]
-    out += [(mine[0], l) for l in mine[1:]] + [(mine[2], l) for l in topk]
+    out += ([(mine[0], l) for l in mine[1:]] + [(mine[2], l) for l in topk] +
+            [(binary[0], binary[1])])
   return tuple(dict.fromkeys(out))
 
 

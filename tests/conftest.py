@@ -42,12 +42,11 @@ platform.use_cpu_cores(2)
 # read back from the shared cache what the test processes compiled. The tests of fresh
 # processes against each other and of several processes against one
 # (tests/test_determinism.py, tests/test_scale_out.py) start theirs with every
-# optimization (`OPTIMIZED`), as users' runs compile, so whole runs are also checked the
-# way they really run.
+# optimization (JAX_DISABLE_MOST_OPTIMIZATIONS=0), as users' runs compile, so whole runs
+# are also checked the way they really run.
 import jax  # noqa: E402
 jax.config.update('jax_disable_most_optimizations', True)
 os.environ['JAX_DISABLE_MOST_OPTIMIZATIONS'] = '1'
-OPTIMIZED = {'JAX_DISABLE_MOST_OPTIMIZATIONS': '0'}  # env of the optimized children
 
 
 # The quick tier (`-m "not slow"`) runs a cross-section of the long parametrisations:

@@ -368,6 +368,19 @@ def conv_step(state, images, y, valid, params, semantics, shapes, group_sizes,
                 (stab < 0 and unit_wrong) or (0 <= stab < margin))
     g = np.zeros((b, ho, wo, f), np.int64)
     gamma = group_sizes[l]
+
+    def keep_group_winners(mu, chosen):
+      # chosen: {filter: its chosen position}; in each group of γ filters, the one with
+      # the least |a| there (lowest index on ties) keeps its target.
+      for g0 in range(0, f, gamma):
+        win = None
+        for fi in range(g0, g0 + gamma):
+          if fi in chosen and (win is None or abs(a[mu][chosen[fi]][fi]) <
+                               abs(a[mu][chosen[win]][win])):
+            win = fi
+        if win is not None:
+          g[mu][chosen[win]][win] = t[mu][chosen[win]][win]
+
     for mu in range(b):
       if select == 'all':
         g[mu] = np.where(cand[mu], t[mu], 0)
@@ -382,14 +395,7 @@ def conv_step(state, images, y, valid, params, semantics, shapes, group_sizes,
                 best = (i, j)
           if best is not None:
             chosen[fi] = best
-        for g0 in range(0, f, gamma):
-          win = None
-          for fi in range(g0, g0 + gamma):
-            if fi in chosen and (win is None or abs(a[mu][chosen[fi]][fi]) <
-                                 abs(a[mu][chosen[win]][win])):
-              win = fi
-          if win is not None:
-            g[mu][chosen[win]][win] = t[mu][chosen[win]][win]
+        keep_group_winners(mu, chosen)
       else:  # 'unit'
         for ui in range(hp):
           for uj in range(wp):
@@ -404,14 +410,7 @@ def conv_step(state, images, y, valid, params, semantics, shapes, group_sizes,
                     best = q
               if best is not None:
                 chosen[fi] = best
-            for g0 in range(0, f, gamma):
-              win = None
-              for fi in range(g0, g0 + gamma):
-                if fi in chosen and (win is None or abs(a[mu][chosen[fi]][fi]) <
-                                     abs(a[mu][chosen[win]][win])):
-                  win = fi
-              if win is not None:
-                g[mu][chosen[win]][win] = t[mu][chosen[win]][win]
+            keep_group_winners(mu, chosen)
     delta = np.zeros_like(hid)
     for (mu, i, j), vec in patches.items():
       delta += 2 * np.outer(vec, g[mu, i, j])
